@@ -1,0 +1,206 @@
+"""Build logic behind SConstruct: validates the variables, sets up the toolchain of a target,
+compiles HAL + SDK + kernels + the app into ``build/<target>/<app>/``, generates the linker
+script, checks the memory budgets of the linked ELF and runs the program (``run=1``)."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .targets import TARGETS, Target, get_target
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RISCV_PREFIX = "riscv64-unknown-elf-"
+COMMON_CFLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wextra", "-ffunction-sections",
+                 "-fdata-sections", "-fno-common"]
+INCLUDES = ["hal/include", "sdk/include", "kernels/include", "hal/common"]
+SDK_SOURCES = ("sdk/runtime/*.c", "hal/common/mem_names.c")
+KERNEL_SOURCES = ("kernels/*/*.c",)
+
+
+class BuildConfigError(Exception):
+    """A build variable is invalid; the message says which and lists the valid values."""
+
+
+@dataclass
+class Build:
+    """What one scons invocation builds."""
+
+    target: Target
+    app: str
+    cores: int
+    timeout: float
+    runargs: str
+
+    @property
+    def build_dir(self) -> str:
+        return os.path.join("build", self.target.name, self.app)
+
+    @property
+    def program_name(self) -> str:
+        return self.app + (".elf" if self.target.is_riscv else "")
+
+
+def list_apps() -> list[str]:
+    """Application folders under apps/ (each holds the app's sources)."""
+    return sorted(d for d in os.listdir(os.path.join(ROOT, "apps"))
+                  if os.path.isdir(os.path.join(ROOT, "apps", d)) and not d.startswith("."))
+
+
+def parse_size(text: str, what: str) -> int:
+    """'262144', '256K', '1M' -> bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", text)
+    if not m:
+        raise BuildConfigError(f"{what}={text!r} is not a size (e.g. 65536, 64K, 1M)")
+    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+
+
+def configure(env) -> Build:
+    """Validate the scons variables and set up compiler, flags and tools for the target."""
+    try:
+        target = get_target(env["target"])
+    except ValueError as e:
+        raise BuildConfigError(str(e)) from None
+    apps = list_apps()
+    if env["app"] not in apps:
+        raise BuildConfigError(f"unknown app '{env['app']}'; valid apps: {', '.join(apps)}")
+    for level in ("L1", "L2", "L3"):
+        text = env[level.lower()]
+        if text:
+            target = target.with_capacity(level, parse_size(text, level.lower()))
+    cores = int(env["cores"]) if str(env["cores"]).strip() else target.cores
+    if not 1 <= cores <= target.cores:
+        raise BuildConfigError(f"cores={cores} out of range: target {target.name} has 1..{target.cores}")
+    if env["run"] and target.name not in ("host", "qemu"):
+        raise BuildConfigError(f"target {target.name} cannot run on this machine (run=1 works for "
+                               "host and qemu); build it without run=1 and load it on the board")
+    build = Build(target, env["app"], cores, float(env["timeout"]), env["runargs"])
+
+    defines = [f"ET_TARGET_{target.name.upper()}", f"ET_APP_CORES={cores}",
+               f"ET_APP_NAME=\\\"{build.app}\\\""]
+    defines += [f"ET_{lvl}_BYTES={cap}u" for lvl, cap in target.capacities.items()]
+    env.Replace(CPPPATH=["#" + p for p in INCLUDES], CPPDEFINES=defines)
+    env.Replace(CCFLAGS=list(COMMON_CFLAGS))
+    if target.is_riscv:
+        for tool, name in (("CC", "gcc"), ("AS", "gcc"), ("AR", "ar"), ("RANLIB", "ranlib")):
+            env[tool] = RISCV_PREFIX + name
+        if not env.WhereIs(env["CC"]):
+            raise BuildConfigError(f"{env['CC']} not found: run `bash tools/setup.sh` (installs the "
+                                   "RISC-V toolchain, picolibc and qemu)")
+        arch = [f"-march={target.march}", f"-mabi={target.mabi}", "-mcmodel=medany"]
+        env.Append(CCFLAGS=arch + ["--specs=picolibc.specs"], ASFLAGS=arch,
+                   LINKFLAGS=arch + ["--specs=picolibc.specs", "-nostartfiles", "-Wl,--gc-sections",
+                              "-Wl,--no-warn-rwx-segments"],
+                   LIBS=["m"])
+        env["ASCOM"] = "$CC $ASFLAGS $_CPPDEFFLAGS $_CPPINCFLAGS -c -o $TARGET $SOURCE"
+    else:
+        env.Append(CCFLAGS=["-pthread"], LINKFLAGS=["-pthread"], LIBS=["m"])
+    if not env["verbose"]:
+        for key, label in (("CCCOMSTR", "CC"), ("ASCOMSTR", "AS"), ("LINKCOMSTR", "LINK")):
+            env[key] = f"  {label:<5} $TARGET"
+    return build
+
+
+def _sources(patterns) -> list[str]:
+    out = []
+    for pat in patterns:
+        out += sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, pat)))
+    return out
+
+
+def build_app(env, build: Build):
+    """Declare the objects, the linker script and the program; return the program node."""
+    t = build.target
+    app_dir = os.path.join("apps", build.app)
+    srcs = _sources(t.hal_sources) + _sources(SDK_SOURCES) + _sources(KERNEL_SOURCES)
+    srcs += _sources((f"{app_dir}/*.c", f"{app_dir}/*.S"))
+    objdir = os.path.join(build.build_dir, "obj")
+    objects = [env.Object(target="#" + os.path.join(objdir, os.path.splitext(s)[0] + ".o"),
+                          source="#" + s) for s in srcs]
+    extra = os.path.join(ROOT, app_dir, "SConscript")
+    if os.path.exists(extra):  # an app may add generated sources or defines
+        objects += env.SConscript("#" + os.path.relpath(extra, ROOT), exports={"env": env, "build": build}) or []
+    env.Append(CPPPATH=["#" + app_dir])
+
+    prog_path = "#" + os.path.join(build.build_dir, build.program_name)
+    if not t.is_riscv:
+        return env.Program(prog_path, objects)
+
+    ld = env.Command("#" + os.path.join(build.build_dir, "link.ld"),
+                     ["#sdk/ld/edgetune.ld.j2", "#tools/et/targets.py"],
+                     _render_linker_script(t))
+    env.Depends(ld, env.Value(repr(t)))
+    mapfile = os.path.join(build.build_dir, build.app + ".map")
+    prog = env.Program(prog_path, objects,
+                       LINKFLAGS=env["LINKFLAGS"] + [f"-T{ld[0].abspath}", f"-Wl,-Map={mapfile}"])
+    env.Depends(prog, ld)
+    env.SideEffect("#" + mapfile, prog)
+    env.AddPostAction(prog, _check_regions_action(t))
+    env.Clean(prog, "#" + build.build_dir)
+    return prog
+
+
+def render_linker_script(t: Target) -> str:
+    """The linker script of target ``t`` (template sdk/ld/edgetune.ld.j2)."""
+    import jinja2
+
+    with open(os.path.join(ROOT, "sdk", "ld", "edgetune.ld.j2")) as f:
+        return jinja2.Template(f.read(), undefined=jinja2.StrictUndefined).render(t=t)
+
+
+def _render_linker_script(t: Target):
+    def action(target, source, env):  # noqa: ARG001 - scons action signature
+        with open(str(target[0]), "w") as f:
+            f.write(render_linker_script(t))
+        return 0
+
+    return env_action(action, f"  GEN   linker script for {t.name}")
+
+
+def env_action(fn, label):
+    """A scons Action running a Python function, printed as ``label``."""
+    from SCons.Action import Action
+
+    return Action(fn, label)
+
+
+def _check_regions_action(t: Target):
+    def action(target, source, env):  # noqa: ARG001
+        from .elfregions import RegionOverflowError, check, format_table, measure
+
+        elf = str(target[0])
+        try:
+            uses = measure(elf, t)
+            print(format_table(uses))
+            check(uses)
+        except RegionOverflowError as e:
+            os.remove(elf)
+            print(f"scons: *** {elf}: does not fit target {t.name}:\n{e}", file=sys.stderr)
+            return 1
+        with open(os.path.join(os.path.dirname(elf), "regions.json"), "w") as f:
+            json.dump({u.name: {"used": u.used, "capacity": u.capacity, "origin": u.origin}
+                       for u in uses}, f, indent=1)
+        return 0
+
+    return env_action(action, f"  SIZE  memory regions of {t.name}")
+
+
+def run_action(build: Build):
+    """The action behind run=1: the native executable, or the ELF on the qemu board."""
+    def action(target, source, env):  # noqa: ARG001
+        prog = str(source[0])
+        if build.target.name == "host":
+            return subprocess.call([os.path.abspath(prog)], timeout=build.timeout)
+        from .qemu import QemuBoard
+
+        args = build.runargs.split()
+        return QemuBoard(timeout=build.timeout).run_elf(prog, extra_args=args).exit_code
+
+    return env_action(action, f"  RUN   {build.program_name} on {build.target.name}")
+
+
+__all__ = ["TARGETS", "Build", "BuildConfigError", "configure", "build_app", "run_action"]

@@ -1,0 +1,91 @@
+"""Memory-region report and budget check of a linked RISC-V ELF (read with pyelftools).
+
+The linker places sections inside address windows; this check compares what was placed with
+each level's budget from ``targets.py`` and names the sections that overflow, in bytes.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from .targets import Target
+
+log = logging.getLogger("et.elfregions")
+
+
+@dataclass
+class RegionUse:
+    """Bytes of one region taken by the sections placed in it."""
+
+    name: str
+    origin: int
+    capacity: int
+    end: int = 0  # highest address used + 1 (origin if empty)
+    sections: list[tuple[str, int, int]] = field(default_factory=list)  # (name, addr, size)
+
+    @property
+    def used(self) -> int:
+        return max(0, self.end - self.origin)
+
+    @property
+    def overflow(self) -> int:
+        return max(0, self.used - self.capacity)
+
+
+class RegionOverflowError(Exception):
+    """A section does not fit its memory level's budget."""
+
+
+def measure(elf_path: str, target: Target) -> list[RegionUse]:
+    """Return the use of every region of ``target`` by the allocated sections of the ELF."""
+    uses = [RegionUse(r.name, r.origin, r.length, r.origin) for r in target.regions]
+    with open(elf_path, "rb") as f:
+        elf = ELFFile(f)
+        for sec in elf.iter_sections():
+            if not sec["sh_flags"] & SH_FLAGS.SHF_ALLOC or sec["sh_size"] == 0:
+                continue
+            addr, size = sec["sh_addr"], sec["sh_size"]
+            for use, reg in zip(uses, target.regions):
+                if reg.origin <= addr < reg.origin + reg.link_length:
+                    use.sections.append((sec.name, addr, size))
+                    use.end = max(use.end, addr + size)
+                    break
+            else:
+                raise RegionOverflowError(
+                    f"section {sec.name} at 0x{addr:08x} ({size} bytes) lies in no memory "
+                    f"level of target {target.name}"
+                )
+    return uses
+
+
+def format_table(uses: list[RegionUse]) -> str:
+    """A small console table: region, used bytes, capacity, percentage."""
+    lines = [f"{'region':<7}{'used':>10}{'capacity':>11}{'use':>8}"]
+    for u in uses:
+        pct = 100.0 * u.used / u.capacity if u.capacity else 0.0
+        lines.append(f"{u.name:<7}{u.used:>10}{u.capacity:>11}{pct:>7.1f}%")
+    return "\n".join(lines)
+
+
+def check(uses: list[RegionUse]) -> None:
+    """Raise RegionOverflowError naming each region, section and overflow in bytes."""
+    problems = []
+    for u in uses:
+        if not u.overflow:
+            continue
+        limit = u.origin + u.capacity
+        culprits = [
+            f"{name} (0x{addr:08x}-0x{addr + size:08x}, {size} bytes, "
+            f"{addr + size - max(addr, limit)} bytes past the end)"
+            for name, addr, size in u.sections
+            if addr + size > limit
+        ]
+        problems.append(
+            f"region {u.name} overflowed by {u.overflow} bytes: {u.used} bytes used of "
+            f"{u.capacity}; sections beyond the budget: {', '.join(culprits)}"
+        )
+    if problems:
+        raise RegionOverflowError("\n".join(problems))
