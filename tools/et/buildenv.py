@@ -192,13 +192,30 @@ def _check_regions_action(t: Target):
 def run_action(build: Build):
     """The action behind run=1: the native executable, or the ELF on the qemu board."""
     def action(target, source, env):  # noqa: ARG001
+        from .devlog import parse_lines
+        from .report import perf_table
+
         prog = str(source[0])
         if build.target.name == "host":
-            return subprocess.call([os.path.abspath(prog)], timeout=build.timeout)
-        from .qemu import QemuBoard
+            proc = subprocess.run([os.path.abspath(prog)], timeout=build.timeout,
+                                  stdout=subprocess.PIPE, text=True)
+            print(proc.stdout, end="")
+            code, lines = proc.returncode, proc.stdout.splitlines()
+        else:
+            from .qemu import QemuBoard
 
-        args = build.runargs.split()
-        return QemuBoard(timeout=build.timeout).run_elf(prog, extra_args=args).exit_code
+            res = QemuBoard(timeout=build.timeout).run_elf(prog, extra_args=build.runargs.split())
+            code, lines = res.exit_code, res.lines
+        logpath = os.path.join(os.path.dirname(prog), "run.log")
+        with open(logpath, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        state = parse_lines(lines)
+        print(perf_table(state))
+        print(f"log: {logpath}; exit code {code}")
+        if code == 0 and state.exit_code is None:
+            print("scons: *** the program ended without its @done record")
+            return 3
+        return code
 
     return env_action(action, f"  RUN   {build.program_name} on {build.target.name}")
 

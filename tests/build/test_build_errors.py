@@ -1,0 +1,60 @@
+"""The build's error paths: unknown target/app/variable, a memory level over budget."""
+import os
+
+from conftest import ROOT
+
+
+def test_unknown_target_lists_valid_ones(scons):
+    res = scons("target=nosuch", "app=hello")
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "unknown target 'nosuch'" in out
+    assert "host, qemu, siracusa" in out
+
+
+def test_unknown_app_lists_valid_ones(scons):
+    res = scons("target=host", "app=nosuch")
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "unknown app 'nosuch'" in out and "hello" in out
+
+
+def test_unknown_variable_is_an_error(scons):
+    res = scons("target=host", "app=hello", "tagret=qemu")
+    assert res.returncode != 0
+    assert "unknown variable(s): tagret" in res.stdout + res.stderr
+
+
+def test_cannot_run_siracusa_here(scons):
+    res = scons("target=siracusa", "app=hello", "run=1")
+    assert res.returncode != 0
+    assert "cannot run on this machine" in res.stdout + res.stderr
+
+
+def test_l1_overflow_names_section_and_bytes(scons):
+    # hello needs 48 KiB of L1 (32 KiB of tiles + 16 KiB of stacks): a 16 KiB budget overflows
+    res = scons("target=qemu", "app=hello", "l1=16K")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert "region L1 overflowed by 32768 bytes" in out, out
+    assert "sections beyond the budget: .l1" in out
+    assert not os.path.exists(os.path.join(ROOT, "build", "qemu", "hello", "hello.elf"))
+    # and the normal budget builds again
+    assert scons("target=qemu", "app=hello").returncode == 0
+
+
+def test_l2_overflow(scons):
+    res = scons("target=qemu", "app=hello", "l2=32K")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "region L2 overflowed by" in out and ".bss" in out
+    assert scons("target=qemu", "app=hello").returncode == 0
+
+
+def test_region_report_printed(scons):
+    res = scons("-c", "target=qemu", "app=hello")
+    assert res.returncode == 0
+    res = scons("target=qemu", "app=hello")
+    assert res.returncode == 0
+    for level in ("L1", "L2", "L3"):
+        assert f"\n{level} " in res.stdout
