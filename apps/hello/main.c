@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* hello: every cluster core reports in, then the team computes a fp32 dot product of two
  * arrays in L2, streamed tile by tile into per-core L1 buffers with the DMA (double
- * buffered). Core 0 checks the result against a sequential sum and prints @perf per core. */
+ * buffered). Core 0 checks the result against a sequential sum and prints @perf per core.
+ * A second phase ("sync") gives core c (c+1) units of work between barriers, to show how the
+ * counters treat waiting: instructions grow with c, cycles are equal after each barrier. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -80,6 +82,26 @@ static void dot_worker(void *arg)
     job->dma_in[id] = d1.l2_to_l1 - d0.l2_to_l1 + d1.other - d0.other;
 }
 
+#define SYNC_ROUNDS 3
+#define SYNC_UNIT 200 /* loop iterations per unit of work */
+
+static hal_perf_t g_sync_perf[HAL_CLUSTER_MAX_CORES];
+
+static void sync_worker(void *arg)
+{
+    (void)arg;
+    unsigned id = hal_cluster_core_id();
+    hal_perf_t t0, t1;
+    hal_perf_read(&t0);
+    for (unsigned r = 0; r < SYNC_ROUNDS; ++r) {
+        for (volatile unsigned i = 0; i < (id + 1) * SYNC_UNIT; i = i + 1) {
+        }
+        hal_cluster_barrier();
+    }
+    hal_perf_read(&t1);
+    g_sync_perf[id] = et_perf_diff(&t0, &t1);
+}
+
 int main(void)
 {
     et_log_start(ET_APP_NAME);
@@ -106,6 +128,11 @@ int main(void)
     }
     for (unsigned c = 0; c < nc; ++c) {
         et_perf_record r = {"dot", "fwd", c, job.perf[c], job.flop[c], job.dma_in[c], 0};
+        et_log_perf(&r);
+    }
+    if (hal_cluster_fork(nc, sync_worker, NULL) != ET_OK) return 2;
+    for (unsigned c = 0; c < nc; ++c) {
+        et_perf_record r = {"sync", "barrier", c, g_sync_perf[c], 0, 0, 0};
         et_log_perf(&r);
     }
     et_log_mem(NULL);

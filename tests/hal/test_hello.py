@@ -42,7 +42,8 @@ def _qemu_run(scons, cores: int):
 def test_qemu_hello_1_and_8_cores(scons):
     one = _qemu_run(scons, 1)
     eight = _qemu_run(scons, 8)
-    p1, p8 = one.of_type("perf"), eight.of_type("perf")
+    p1 = [r for r in one.of_type("perf") if r["layer"] == "dot"]
+    p8 = [r for r in eight.of_type("perf") if r["layer"] == "dot"]
     assert [r.int("core") for r in p1] == [0]
     assert sorted(r.int("core") for r in p8) == list(range(8))
     assert one.of_type("start")[0]["perf"] == "qemu-icount"
@@ -63,3 +64,18 @@ def test_qemu_counters_are_deterministic(scons):
     b = _qemu_run(scons, 8)
     key = lambda s: [(r.int("core"), r.int("instret"), r.int("cycles")) for r in s.of_type("perf")]  # noqa: E731
     assert key(a) == key(b)
+
+
+@pytest.mark.qemu
+def test_qemu_barrier_waits_are_cycles_not_instructions(scons):
+    """Core c does (c+1) units between barriers: instret grows by the same step per core, cycles
+    (IPC=1 model) end equal on every core, and the slowest core never waits."""
+    state = _qemu_run(scons, 8)
+    sync = sorted((r for r in state.of_type("perf") if r["layer"] == "sync"), key=lambda r: r.int("core"))
+    assert len(sync) == 8
+    instr = [r.int("instret") for r in sync]
+    steps = {b - a for a, b in zip(instr, instr[1:])}
+    assert len(steps) == 1 and steps.pop() > 0, instr
+    cycles = [r.int("cycles") for r in sync]
+    assert max(cycles) - min(cycles) <= 8, cycles
+    assert sync[7].int("cycles") == sync[7].int("instret")
