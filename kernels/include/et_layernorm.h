@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/** @file et_layernorm.h
+ *  @brief Layer normalization over the last axis of a [rows, dim] fp32 matrix, forward and backward.
+ *
+ *  Forward: y = (x - mean) * rstd * gamma + beta with rstd = 1/sqrt(var + eps), var biased
+ *  (PyTorch nn.LayerNorm). mean and rstd per row are saved for the backward pass. Mean and
+ *  variance use two passes over the row (no cancellation of E[x^2] - E[x]^2).
+ *  Backward: dx by rows, dgamma/dbeta by columns (each core owns a column range and sums
+ *  over all rows in order), so every output is independent of the core count.
+ *  Operands are used where they are (L2 or L1): each row is touched 2-3 times in a streaming
+ *  pattern; ctx->l1 is unused. Called from core 0 outside a fork; outputs untouched on error.
+ */
+#ifndef ET_LAYERNORM_H
+#define ET_LAYERNORM_H
+
+#include <stddef.h>
+
+#include "et_ctx.h"
+#include "et_status.h"
+
+/**
+ * @brief LayerNorm forward.
+ * @param[in]  ctx   execution context
+ * @param[in]  x     input, fp32 [rows, dim]
+ * @param[in]  gamma scale, fp32 [dim], or NULL for 1 (no affine scale)
+ * @param[in]  beta  shift, fp32 [dim], or NULL for 0
+ * @param[out] y     output, fp32 [rows, dim]; may be x
+ * @param[out] mean  per-row mean, fp32 [rows] (saved for backward)
+ * @param[out] rstd  per-row 1/sqrt(var + eps), fp32 [rows] (saved for backward)
+ * @param[in]  rows  number of rows (> 0)
+ * @param[in]  dim   normalized length (> 0)
+ * @param[in]  eps   variance epsilon (>= 0; PyTorch default 1e-5)
+ * @return ET_OK, or ET_ERR_ARG (NULL x/y/mean/rstd, zero size, eps < 0, bad ncores).
+ */
+et_status et_layernorm_fwd_f32(const et_ctx *ctx, const float *x, const float *gamma,
+                               const float *beta, float *y, float *mean, float *rstd, size_t rows,
+                               size_t dim, float eps);
+
+/**
+ * @brief LayerNorm backward: dx, and optionally dgamma and dbeta (overwritten, not accumulated).
+ * @param[in]  ctx    execution context
+ * @param[in]  x      forward input, fp32 [rows, dim]
+ * @param[in]  gamma  scale, fp32 [dim], or NULL for 1
+ * @param[in]  mean   saved mean, fp32 [rows]
+ * @param[in]  rstd   saved rstd, fp32 [rows]
+ * @param[in]  dy     gradient of y, fp32 [rows, dim]
+ * @param[out] dx     gradient of x, fp32 [rows, dim] (must not alias x or dy)
+ * @param[out] dgamma gradient of gamma, fp32 [dim], or NULL to skip
+ * @param[out] dbeta  gradient of beta, fp32 [dim], or NULL to skip
+ * @param[in]  rows   number of rows (> 0)
+ * @param[in]  dim    normalized length (> 0)
+ * @return ET_OK or ET_ERR_ARG.
+ */
+et_status et_layernorm_bwd_f32(const et_ctx *ctx, const float *x, const float *gamma,
+                               const float *mean, const float *rstd, const float *dy, float *dx,
+                               float *dgamma, float *dbeta, size_t rows, size_t dim);
+
+#endif /* ET_LAYERNORM_H */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* SGD step with momentum, Nesterov and weight decay, element ranges per core (see et_sgd.h). */
+#include "et_sgd.h"
+#include "et_team.h"
+
+typedef struct {
+    et_sgd_args a;
+    float *p, *v;
+    const float *g;
+    size_t n;
+} sgd_job;
+
+static void sgd_worker(void *arg)
+{
+    const sgd_job *j = arg;
+    size_t lo, hi;
+    et_team_range(j->n, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
+    float *p = j->p, *v = j->v;
+    const float *g = j->g;
+    float lr = j->a.lr, mu = j->a.momentum, wd = j->a.weight_decay;
+    if (mu == 0.0f) {
+        for (size_t i = lo; i < hi; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+    } else if (!j->a.nesterov) {
+        for (size_t i = lo; i < hi; ++i) {
+            float vi = mu * v[i] + (g[i] + wd * p[i]);
+            v[i] = vi;
+            p[i] -= lr * vi;
+        }
+    } else {
+        for (size_t i = lo; i < hi; ++i) {
+            float d = g[i] + wd * p[i];
+            float vi = mu * v[i] + d;
+            v[i] = vi;
+            p[i] -= lr * (d + mu * vi);
+        }
+    }
+}
+
+et_status et_sgd_step_f32(const et_ctx *ctx, const et_sgd_args *args, float *p, const float *g,
+                          float *v, size_t n)
+{
+    if (!ctx || !args || !p || !g || !n) return ET_ERR_ARG;
+    if (!(args->lr > 0.0f) || !(args->momentum >= 0.0f) || !(args->weight_decay >= 0.0f))
+        return ET_ERR_ARG;
+    if (args->momentum > 0.0f && !v) return ET_ERR_ARG;
+    if (args->nesterov && args->momentum == 0.0f) return ET_ERR_ARG;
+    unsigned nc = et_team_cores(ctx);
+    if (!nc) return ET_ERR_ARG;
+    sgd_job j = {*args, p, v, g, n};
+    return hal_cluster_fork(nc, sgd_worker, &j);
+}
