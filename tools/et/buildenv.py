@@ -140,6 +140,9 @@ def build_app(env, build: Build):
     env.Depends(prog, ld)
     env.SideEffect("#" + mapfile, prog)
     env.AddPostAction(prog, _check_regions_action(t))
+    if t.name == "siracusa":  # the fabric controller has no FPU: check its code
+        from .fccheck import scons_action
+        env.AddPostAction(prog, scons_action())
     env.Clean(prog, "#" + build.build_dir)
     return prog
 
