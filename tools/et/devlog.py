@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-RECORD_TYPES = ("start", "perf", "loss", "mem", "result", "done", "fault", "bench")
+RECORD_TYPES = ("start", "perf", "loss", "mem", "result", "done", "fault", "bench", "train")
 _RECORD_RE = re.compile(r"^\s*@(?P<type>[a-z]+)(?P<fields>(?:[ \t]+[a-z0-9_]+=\S+)*)[ \t]*\r?$")
 _FIELD_RE = re.compile(r"([a-z0-9_]+)=(\S+)")
 
@@ -80,3 +80,113 @@ def parse_lines(lines) -> LogState:
     for line in lines:
         state.feed(line)
     return state
+
+
+# --- Strict scanning for noisy links (the harness) -------------------------------------------
+# parse_line() above is the lenient reader of clean logs. scan_line() is for a console that may
+# carry noise (boot garbage, flipped bits, two lines run together when a newline was lost): it
+# finds a record even after leading noise, accepts only printable ASCII values without '@', and
+# checks the fields each known record type needs (integers where numbers are expected, counters
+# not negative), so that a record hit by noise is dropped instead of giving wrong numbers.
+_START_RE = re.compile(r"@[a-z]+(?=[ \t]|$)")
+_STRICT_RE = re.compile(r"@(?P<type>[a-z]+)(?P<fields>(?:[ \t]+[a-z0-9_]+=[\x21-\x3f\x41-\x7e]+)*)[ \t]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9_.:/+-]+$")
+_UINT, _INT, _FLOAT, _NAME, _ANY = "uint", "int", "float", "name", "any"
+# type -> {field: kind}; fields named in REQUIRED_FIELDS must be present, the others are checked
+# only when present. Unknown record types and unknown fields are kept (the format may grow).
+FIELD_KINDS = {
+    "start": {"app": _NAME, "target": _NAME, "cores": _UINT, "perf": _NAME, "log": _UINT,
+              "steps": _UINT, "batch": _UINT},
+    "train": {"steps": _UINT, "batch": _UINT},
+    "perf": {"layer": _NAME, "phase": _NAME, "core": _UINT, "cycles": _UINT, "instret": _UINT,
+             "flop": _UINT, "dma_in": _UINT, "dma_out": _UINT, "step": _UINT},
+    "loss": {"step": _UINT, "value": _FLOAT},
+    "mem": {"level": _NAME, "cap": _UINT, "static": _UINT, "peak": _UINT},
+    "result": {"name": _NAME, "ok": _UINT, "value": _FLOAT, "ref": _FLOAT},
+    "done": {"code": _INT},
+    "fault": {"cause": _ANY, "epc": _ANY, "tval": _ANY, "core": _ANY},
+}
+REQUIRED_FIELDS = {
+    "start": ("app",), "train": (), "perf": ("layer", "phase", "core", "cycles", "instret"),
+    "loss": ("step", "value"), "mem": ("level", "cap", "static"), "result": ("name", "ok"),
+    "done": ("code",), "fault": (),
+}
+
+
+def _valid(kind: str, text: str) -> bool:
+    try:
+        if kind == _UINT:
+            return int(text, 0) >= 0
+        if kind == _INT:
+            int(text, 0)
+        elif kind == _FLOAT:
+            float(text)
+        elif kind == _NAME:
+            return bool(_NAME_RE.match(text))
+    except ValueError:
+        return False
+    return True
+
+
+def check_record(rec: Record) -> str | None:
+    """Why a record cannot be trusted (a missing or ill-formed field), or None when it is fine."""
+    kinds = FIELD_KINDS.get(rec.type, {})
+    for key in REQUIRED_FIELDS.get(rec.type, ()):
+        if key not in rec.fields:
+            return f"@{rec.type} without {key}="
+    for key, value in rec.fields.items():
+        kind = kinds.get(key)
+        if kind and not _valid(kind, value):
+            return f"@{rec.type} {key}={value!r} is not a valid {kind}"
+    if rec.type == "result" and rec.fields["ok"] not in ("0", "1"):
+        return "@result ok= is neither 0 nor 1"
+    return None
+
+
+def _strict(text: str) -> Record | None:
+    m = _STRICT_RE.match(text)
+    if not m:
+        return None
+    pairs = _FIELD_RE.findall(m.group("fields"))
+    fields = dict(pairs)
+    if len(fields) != len(pairs):  # a key twice: two records run together
+        return None
+    return Record(m.group("type"), fields)
+
+
+@dataclass
+class Scan:
+    """What scan_line() found on one line.
+
+    ``record``: the trusted record or None. ``dropped``: how many record starts on the line were
+    unusable (broken by noise, cut, or failing check_record). ``noise``: there was something
+    before the record (garbage, or a broken record). ``reason``: why a record was dropped.
+    """
+
+    record: Record | None
+    dropped: int = 0
+    noise: bool = False
+    reason: str = ""
+
+
+def scan_line(line: str) -> Scan:
+    """Find the trusted record of a console line that may carry noise (see the comment above).
+
+    The record is the last ``@type`` on the line whose rest parses strictly and passes
+    check_record(); every earlier record start on the line counts as dropped. A line with no
+    ``@type`` at all is free text (``Scan(None)``).
+    """
+    line = line.rstrip("\r\n")
+    starts = [m.start() for m in _START_RE.finditer(line)]
+    if not starts:
+        return Scan(None, dropped=1 if line.lstrip().startswith("@") else 0,
+                    reason="not a record: " + line[:60] if line.lstrip().startswith("@") else "")
+    reason = ""
+    for i in range(len(starts) - 1, -1, -1):
+        rec = _strict(line[starts[i]:])
+        why = "does not parse" if rec is None else check_record(rec)
+        if why is None:
+            return Scan(rec, dropped=i, noise=starts[i] > 0 and bool(line[:starts[i]].strip()),
+                        reason=reason)
+        reason = reason or f"{why}: {line[starts[i]:][:60]!r}"
+    return Scan(None, dropped=len(starts), noise=True, reason=reason)

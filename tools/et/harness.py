@@ -1,0 +1,361 @@
+"""Serial-log harness: follows a device log line by line and decides how the run ended.
+
+Like a twister harness it is fed one console line at a time (``Harness.handle``) and watches
+for the sentinels of docs/devlog.md: ``@done`` (end, its ``code`` is the result), ``@fault``
+(crash). It adds what a noisy serial link needs: records are found with
+``devlog.scan_line`` (noise before a record is skipped, a record broken by noise is dropped and
+counted, never trusted), the stream ending without ``@done`` is a truncated log, and an overall
+and an inactivity timeout stop a run that hangs.
+
+``Harness(...).run(read_line)`` drives it from any source whose ``read_line(timeout)`` returns
+the next line or None (timeout or end of stream): a qemu session (tools/et/qemu.py), a serial
+port (``serial_source``), a saved log (``file_source``) or a list (``lines_source``).
+
+Exit codes (``HarnessResult.exit_code``):
+  the ``@done`` code   the run ended; like a POSIX shell, ``code & 255`` (a non-zero code that
+                       would wrap to 0 gives 1)
+  EXIT_FAULT (134)     ``@fault`` arrived (128 + SIGABRT: "the program crashed")
+  EXIT_TIMEOUT (124)   no ``@done`` within the timeout, or no line within the inactivity
+                       timeout (like timeout(1) and the qemu runner)
+  EXIT_TRUNCATED (125) the stream ended (qemu exited, port closed, end of file) without
+                       ``@done`` or ``@fault``
+An app may itself end with 124, 125 or 134; ``HarnessResult.status`` tells them apart.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .devlog import _FIELD_RE, LogState, Record, scan_line
+
+log = logging.getLogger("et.harness")
+
+EXIT_TIMEOUT = 124
+EXIT_TRUNCATED = 125
+EXIT_FAULT = 134
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_INACTIVITY = 120.0
+_MAX_KEPT_DROPS = 50  # dropped lines kept in the result for diagnosis
+_EOL_RE = re.compile(rb"\r\n|\r|\n")
+
+
+@dataclass
+class HarnessResult:
+    """How a run ended and what it logged.
+
+    ``status``: ``done``, ``fault``, ``timeout``, ``inactive`` (the inactivity timeout) or
+    ``truncated``. ``state`` holds the trusted records in order (devlog.LogState).
+    """
+
+    status: str
+    exit_code: int
+    state: LogState
+    elapsed: float = 0.0
+    lines: int = 0
+    text_lines: int = 0
+    dropped: int = 0
+    recovered: int = 0
+    restarts: int = 0
+    dropped_lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def done_code(self) -> int | None:
+        return self.state.exit_code
+
+    @property
+    def fault(self) -> Record | None:
+        return self.state.fault
+
+    @property
+    def records(self) -> list[Record]:
+        return self.state.records
+
+    def of_type(self, type_: str) -> list[Record]:
+        return self.state.of_type(type_)
+
+    def summary(self) -> str:
+        """One line: outcome, exit code and the bookkeeping of the log."""
+        what = {"done": f"ended with @done code={self.done_code}",
+                "fault": "crashed (@fault " + " ".join(f"{k}={v}" for k, v in
+                                                     (self.fault.fields if self.fault else {}).items()) + ")",
+                "timeout": "timed out (no @done within the timeout)",
+                "inactive": "timed out (no output within the inactivity timeout)",
+                "truncated": "log ended without @done"}[self.status]
+        return (f"harness: run {what}; exit code {self.exit_code}; {self.lines} lines, "
+                f"{len(self.records)} records, {self.dropped} dropped, {self.recovered} recovered "
+                f"from noise, {self.elapsed:.1f} s")
+
+
+def done_exit_code(code: int) -> int:
+    """The process exit code for an ``@done`` code (shell-like wrap, never a false 0)."""
+    masked = code & 0xFF
+    return 1 if code != 0 and masked == 0 else masked
+
+
+class Harness:
+    """Follows one run: ``handle(line)`` per console line, or ``run(read_line)`` for a source.
+
+    ``timeout``: seconds for the whole run; ``inactivity``: seconds without any line (None: off);
+    ``echo``: mirror console lines to ``echo_stream`` (stdout), leave it off when the source
+    echoes already; ``progress``: steps, loss and records on ``progress_stream`` (stderr), a live
+    line on a terminal, otherwise a line every ``progress_every`` seconds.
+    """
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, echo: bool = True, progress: bool = True,
+                 inactivity: float | None = DEFAULT_INACTIVITY, progress_every: float = 10.0,
+                 echo_stream=None, progress_stream=None):
+        self.timeout = timeout
+        self.inactivity = inactivity
+        self.echo = echo
+        self.progress = progress
+        self.progress_every = progress_every
+        self.echo_stream = echo_stream
+        self.progress_stream = progress_stream
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the run so far (a new run on the same harness)."""
+        self.state = LogState()
+        self.lines = self.text_lines = self.dropped = self.recovered = self.restarts = 0
+        self.dropped_lines: list[str] = []
+        self.warnings: list[str] = []
+        self.train_steps: int | None = None
+        self.last_loss: Record | None = None
+        self._t0 = time.monotonic()
+        self._last_progress = 0.0
+        self._live = False
+
+    # --- per line -------------------------------------------------------------------------
+    def handle(self, line: str) -> Record | None:
+        """Take one console line; returns the trusted record on it, if any."""
+        self.lines += 1
+        line = line.rstrip("\r\n")
+        if self.echo:
+            self._clear_live()
+            print(line, file=self.echo_stream or sys.stdout, flush=True)
+        scan = scan_line(line)
+        rec = scan.record
+        if scan.dropped:
+            self._drop(line, scan.dropped, scan.reason)
+            if rec is None and "@fault" in line:  # a crash report hit by noise is still a crash
+                rec = Record("fault", dict(_FIELD_RE.findall(line[line.index("@fault"):])))
+                self.warnings.append("garbled @fault record taken as a crash")
+        if rec is None:
+            if not scan.dropped:
+                self.text_lines += 1
+            return None
+        if scan.noise and not scan.dropped:
+            self.recovered += 1
+        if rec.type == "start" and self.state.started:
+            self._restart(rec)
+        self.state.records.append(rec)
+        if rec.type == "start":
+            self.state.started = True
+            if "steps" in rec.fields:
+                self.train_steps = rec.int("steps")
+        elif rec.type == "train" and "steps" in rec.fields:
+            self.train_steps = rec.int("steps")
+        elif rec.type == "loss":
+            self.last_loss = rec
+        elif rec.type == "done" and self.state.exit_code is None and self.state.fault is None:
+            self.state.exit_code = rec.int("code")
+        elif rec.type == "fault" and self.state.fault is None:
+            self.state.fault = rec
+        self._show_progress()
+        return rec
+
+    def _drop(self, line: str, n: int, reason: str) -> None:
+        self.dropped += n
+        if len(self.dropped_lines) < _MAX_KEPT_DROPS:
+            self.dropped_lines.append(line[:200])
+        log.debug("dropped %d record(s): %s", n, reason)
+
+    def _restart(self, rec: Record) -> None:
+        self.restarts += 1
+        msg = (f"a second @start ({' '.join(f'{k}={v}' for k, v in rec.fields.items())}) after "
+               f"{len(self.state.records)} records: the board restarted; the earlier records "
+               "are discarded")
+        self.warnings.append(msg)
+        log.warning(msg)
+        self.state = LogState()
+        self.train_steps, self.last_loss = None, None
+
+    @property
+    def finished(self) -> bool:
+        return self.state.finished
+
+    # --- a whole run ----------------------------------------------------------------------
+    def run(self, read_line) -> HarnessResult:
+        """Read lines with ``read_line(timeout)`` until @done, @fault, the end or a timeout."""
+        self.reset()
+        t0 = self._t0
+        last_line = t0
+        status = None
+        while not self.finished:
+            now = time.monotonic()
+            wait, why = self.timeout - (now - t0), "timeout"
+            if self.inactivity is not None and self.inactivity - (now - last_line) < wait:
+                wait, why = self.inactivity - (now - last_line), "inactive"
+            if wait <= 0:
+                status = why
+                break
+            line = read_line(wait)
+            if line is None:
+                # None is a timeout when the whole wait has passed, else the end of the stream
+                status = why if time.monotonic() - now >= wait - max(0.05, 0.02 * wait) else "truncated"
+                break
+            last_line = time.monotonic()
+            self.handle(line)
+        partial = getattr(read_line, "partial", "")
+        if not self.finished and partial.strip():
+            self._drop(partial, 1, "unterminated last line")
+            self.warnings.append(f"unterminated last line dropped: {partial[:60]!r}")
+        return self._result(status)
+
+    def result(self) -> HarnessResult:
+        """The result of the lines handled so far (the stream is taken as ended)."""
+        return self._result(None)
+
+    def _result(self, status: str | None) -> HarnessResult:
+        if self.state.fault is not None:
+            status, code = "fault", EXIT_FAULT
+        elif self.state.exit_code is not None:
+            status, code = "done", done_exit_code(self.state.exit_code)
+        else:
+            status = status or "truncated"
+            code = EXIT_TRUNCATED if status == "truncated" else EXIT_TIMEOUT
+        warnings = list(self.warnings)
+        if self.lines == 0:
+            warnings.append("no output at all")
+        elif not self.state.started and status != "fault":
+            warnings.append("no @start record: the log may have been joined mid-run")
+        res = HarnessResult(status, code, self.state, time.monotonic() - self._t0, self.lines,
+                            self.text_lines, self.dropped, self.recovered, self.restarts,
+                            list(self.dropped_lines), warnings)
+        if self.progress:
+            self._clear_live()
+            stream = self.progress_stream or sys.stderr
+            print(res.summary(), file=stream, flush=True)
+            for w in warnings:
+                print(f"harness: warning: {w}", file=stream, flush=True)
+        return res
+
+    # --- progress ---------------------------------------------------------------------------
+    def progress_text(self) -> str:
+        """Steps done, current loss, records seen."""
+        parts = [f"{time.monotonic() - self._t0:.0f} s"]
+        if self.last_loss is not None:
+            step = self.last_loss["step"]
+            total = f"/{self.train_steps}" if self.train_steps else ""
+            parts.append(f"step {step}{total}, loss {self.last_loss['value']}")
+        parts.append(f"{len(self.state.records)} records")
+        if self.dropped:
+            parts.append(f"{self.dropped} dropped")
+        return "harness: " + ", ".join(parts)
+
+    def _tty(self) -> bool:
+        stream = self.progress_stream or sys.stderr
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    def _show_progress(self) -> None:
+        if not self.progress:
+            return
+        now = time.monotonic()
+        tty = self._tty()
+        if now - self._last_progress < (0.1 if tty else self.progress_every):
+            return
+        if not tty and now - self._t0 < self.progress_every:
+            return  # short runs stay quiet off a terminal
+        self._last_progress = now
+        stream = self.progress_stream or sys.stderr
+        if tty:
+            stream.write("\r\x1b[K" + self.progress_text())
+            self._live = True
+        else:
+            stream.write(self.progress_text() + "\n")
+        stream.flush()
+
+    def _clear_live(self) -> None:
+        if self._live:
+            stream = self.progress_stream or sys.stderr
+            stream.write("\r\x1b[K")
+            stream.flush()
+            self._live = False
+
+
+# --- sources: read_line(timeout) -> str | None ------------------------------------------------
+def lines_source(lines):
+    """read_line over an iterable of lines (None at its end)."""
+    it = iter(lines)
+    return lambda timeout=None: next(it, None)
+
+
+def split_log_bytes(data: bytes) -> tuple[list[str], bytes]:
+    """Complete lines of a byte log (``\\n``, ``\\r\\n`` or a lone ``\\r`` ends a line; invalid
+    UTF-8 becomes U+FFFD) and the unterminated rest, which the format says to drop."""
+    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    *lines, rest = data.split(b"\n")
+    return [ln.decode("utf-8", "replace") for ln in lines], rest
+
+
+class _ListSource:
+    def __init__(self, lines, partial: str = ""):
+        self._it = iter(lines)
+        self.partial = partial  # an unterminated last line, handed to the harness to drop
+
+    def __call__(self, timeout=None) -> str | None:
+        return next(self._it, None)
+
+
+def file_source(path: str):
+    """read_line over a saved log; an unterminated last line is dropped (docs/devlog.md) and
+    counted by the harness."""
+    with open(path, "rb") as f:
+        lines, rest = split_log_bytes(f.read())
+    return _ListSource(lines, rest.decode("utf-8", "replace"))
+
+
+class serial_source:  # noqa: N801 - used like a function: serial_source(url)(timeout)
+    """read_line over a serial port opened with pyserial's ``serial_for_url`` (a device such
+    as ``/dev/ttyUSB0``, ``socket://host:port``, ``rfc2217://...``, ``loop://``)."""
+
+    def __init__(self, url: str, baudrate: int = 115200, port=None):
+        if port is None:
+            import serial  # pyserial
+
+            port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.2)
+        self.port = port
+        self._buf = b""
+        self.closed = False
+
+    @property
+    def partial(self) -> str:
+        """Bytes received after the last line end (an unterminated line)."""
+        return self._buf.decode("utf-8", "replace")
+
+    def __call__(self, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            m = _EOL_RE.search(self._buf)
+            if m:  # a '\r\n' split across reads gives one extra empty line: harmless free text
+                line, self._buf = self._buf[:m.start()], self._buf[m.end():]
+                return line.decode("utf-8", "replace")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self.closed:
+                return None
+            try:
+                self.port.timeout = min(remaining, 0.2)
+                chunk = self.port.read(self.port.in_waiting or 1)
+            except Exception as e:  # noqa: BLE001 - port gone (unplugged, socket closed)
+                log.warning("serial port closed: %s", e)
+                self.closed = True
+                return None  # the unterminated rest is dropped
+            self._buf += chunk
+
+    def close(self) -> None:
+        self.closed = True
+        self.port.close()

@@ -1,0 +1,82 @@
+"""PNG plots of a harness report (tools/et/report.py): cycles per layer and the loss curve.
+
+matplotlib with the Agg backend (no display needed); imported only when a report is written.
+"""
+from __future__ import annotations
+
+import math
+
+PHASE_COLORS = {"fwd": "#4C72B0", "bwd": "#DD8452", "update": "#55A868", "total": "#8C8C8C"}
+_OTHER_COLORS = ("#C44E52", "#8172B3", "#937860", "#DA8BC3", "#CCB974", "#64B5CD")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_cycles(rep: dict, path: str) -> bool:
+    """Stacked bar per layer, one segment per phase (fwd, bwd, update, ...), in cycles per step
+    when the steps are known, else the cycles of the whole log."""
+    plt = _pyplot()
+    rows = rep["layers"]
+    per = rep["step"]["steps_measured"] or 1
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    phases = list(rep["phases"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(layers) + 3), 4.5), dpi=110)
+    try:
+        if not rows:
+            ax.text(0.5, 0.5, "no @perf records in the log", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+        else:
+            bottom = [0.0] * len(layers)
+            others = iter(_OTHER_COLORS * 10)
+            for p in phases:
+                vals = [sum(r["cycles"] for r in rows if r["layer"] == lay and r["phase"] == p) / per
+                        for lay in layers]
+                ax.bar(layers, vals, bottom=bottom, label=p,
+                       color=PHASE_COLORS.get(p) or next(others), edgecolor="white", linewidth=0.5)
+                bottom = [b + v for b, v in zip(bottom, vals)]
+            unit = "per step" if rep["step"]["steps_measured"] else "whole log"
+            ax.set_ylabel(f"cycles ({unit}, makespan over cores)")
+            ax.set_xlabel("layer")
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+            ax.legend(title="phase", fontsize="small")
+            ax.grid(axis="y", alpha=0.3)
+            if len(layers) > 6:
+                plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+        ax.set_title(f"{rep['app'] or 'run'}: cycles per layer ({rep['perf_source'] or '?'} counters)")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return True
+
+
+def plot_loss(rep: dict, path: str) -> bool:
+    """Loss against step; non-finite values are left out and counted in the title."""
+    plt = _pyplot()
+    pts = [(p["step"], p["value"]) for p in rep["loss"]]
+    good = [(s, v) for s, v in pts if math.isfinite(v)]
+    fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=110)
+    try:
+        if good:
+            xs, ys = zip(*good)
+            ax.plot(xs, ys, marker="o" if len(good) <= 50 else None, markersize=3, linewidth=1.2)
+        title = f"{rep['app'] or 'run'}: training loss"
+        if len(good) < len(pts):
+            title += f" ({len(pts) - len(good)} non-finite values not shown)"
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return True
