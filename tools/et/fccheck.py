@@ -1,9 +1,12 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build-time check of Siracusa's fabric-controller (FC) code: no floating-point instruction.
 
 The FC is an RV32IMC core without FPU, while the ELF is built for the cluster's rv32imfc/ilp32f:
 gcc may use F instructions (even for integer code: it can spill integer registers to FP ones),
 and any of them traps on the FC. The siracusa backend keeps every FC function in the section
 ``.text.fc`` (an output section of its own in the linked ELF, see ``sdk/ld/edgetune.ld.j2``).
+(With ``-ffunction-sections`` a C function named exactly ``fc`` would also land there; the
+check then judges it like FC code, so keep that name free.)
 This module disassembles that section with ``riscv64-unknown-elf-objdump`` and reports:
 
 - any floating-point instruction (mnemonic ``f*`` other than ``fence``, incl. the FP CSR
