@@ -90,6 +90,7 @@ def parse_lines(lines) -> LogState:
 # not negative), so that a record hit by noise is dropped instead of giving wrong numbers.
 _START_RE = re.compile(r"@[a-z]+(?=[ \t]|$)")
 _STRICT_RE = re.compile(r"@(?P<type>[a-z]+)(?P<fields>(?:[ \t]+[a-z0-9_]+=[\x21-\x3f\x41-\x7e]+)*)[ \t]*$")
+_ATTEMPT_RE = re.compile(r"@[a-z]+[ \t]+[a-z0-9_]+=")
 _NAME_RE = re.compile(r"[A-Za-z0-9_.:/+-]+$")
 _UINT, _INT, _FLOAT, _NAME, _ANY = "uint", "int", "float", "name", "any"
 # type -> {field: kind}; fields named in REQUIRED_FIELDS must be present, the others are checked
@@ -173,20 +174,26 @@ def scan_line(line: str) -> Scan:
     """Find the trusted record of a console line that may carry noise (see the comment above).
 
     The record is the last ``@type`` on the line whose rest parses strictly and passes
-    check_record(); every earlier record start on the line counts as dropped. A line with no
-    ``@type`` at all is free text (``Scan(None)``).
+    check_record(). Every other attempt at a record on the line counts as dropped: an ``@``
+    opening the line, or an ``@type key=`` further on (free text that merely mentions ``@perf``
+    stays free text). A line with no attempt at all is free text (``Scan(None)``).
     """
     line = line.rstrip("\r\n")
+    lead = len(line) - len(line.lstrip())
     starts = [m.start() for m in _START_RE.finditer(line)]
-    if not starts:
-        return Scan(None, dropped=1 if line.lstrip().startswith("@") else 0,
-                    reason="not a record: " + line[:60] if line.lstrip().startswith("@") else "")
+    attempts = [p for p in starts if p == lead or _ATTEMPT_RE.match(line, p)]
+    if line[lead:lead + 1] == "@" and lead not in attempts:
+        attempts.insert(0, lead)  # '@' opening the line but no '@type' there: a broken record
     reason = ""
-    for i in range(len(starts) - 1, -1, -1):
-        rec = _strict(line[starts[i]:])
+    for p in reversed(starts):
+        rec = _strict(line[p:])
         why = "does not parse" if rec is None else check_record(rec)
         if why is None:
-            return Scan(rec, dropped=i, noise=starts[i] > 0 and bool(line[:starts[i]].strip()),
+            before = [a for a in attempts if a < p]
+            return Scan(rec, dropped=len(before), noise=bool(line[:p].strip()),
                         reason=reason)
-        reason = reason or f"{why}: {line[starts[i]:][:60]!r}"
-    return Scan(None, dropped=len(starts), noise=True, reason=reason)
+        if p in attempts:
+            reason = reason or f"{why}: {line[p:][:60]!r}"
+    if not attempts:
+        return Scan(None)
+    return Scan(None, dropped=len(attempts), noise=True, reason=reason or f"not a record: {line[:60]!r}")
