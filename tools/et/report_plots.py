@@ -23,11 +23,15 @@ def plot_cycles(rep: dict, path: str) -> bool:
     """Stacked bar per layer, one segment per phase (fwd, bwd, update, ...), in cycles per step
     when the steps are known, else the cycles of the whole log."""
     plt = _pyplot()
+    from matplotlib import ticker
     rows = rep["layers"]
     per = rep["step"]["steps_measured"] or 1
     layers = list(dict.fromkeys(r["layer"] for r in rows))
-    phases = list(rep["phases"])
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(layers) + 3), 4.5), dpi=110)
+    # 'total' measures a whole stretch: stacked on top of fwd/bwd/update it would count twice
+    phases = [p for p in rep["phases"] if p != "total"] or list(rep["phases"])
+    horizontal = len(layers) > 10  # many layers: one row each, names stay readable
+    size = (9.0, 1.5 + 0.32 * len(layers)) if horizontal else (max(6.0, 0.7 * len(layers) + 3), 4.5)
+    fig, ax = plt.subplots(figsize=size, dpi=110)
     try:
         if not rows:
             ax.text(0.5, 0.5, "no @perf records in the log", ha="center", va="center",
@@ -39,17 +43,26 @@ def plot_cycles(rep: dict, path: str) -> bool:
             for p in phases:
                 vals = [sum(r["cycles"] for r in rows if r["layer"] == lay and r["phase"] == p) / per
                         for lay in layers]
-                ax.bar(layers, vals, bottom=bottom, label=p,
-                       color=PHASE_COLORS.get(p) or next(others), edgecolor="white", linewidth=0.5)
+                style = dict(label=p, color=PHASE_COLORS.get(p) or next(others), edgecolor="white",
+                             linewidth=0.5)
+                if horizontal:
+                    ax.barh(layers, vals, left=bottom, **style)
+                else:
+                    ax.bar(layers, vals, bottom=bottom, **style)
                 bottom = [b + v for b, v in zip(bottom, vals)]
             unit = "per step" if rep["step"]["steps_measured"] else "whole log"
-            ax.set_ylabel(f"cycles ({unit}, makespan over cores)")
-            ax.set_xlabel("layer")
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
-            ax.legend(title="phase", fontsize="small")
-            ax.grid(axis="y", alpha=0.3)
-            if len(layers) > 6:
-                plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+            label = f"cycles ({unit}, makespan over cores)"
+            axis = ax.xaxis if horizontal else ax.yaxis
+            axis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
+            if horizontal:
+                ax.invert_yaxis()  # first layer on top
+                ax.set_xlabel(label)
+                ax.grid(axis="x", alpha=0.3)
+            else:
+                ax.set_ylabel(label)
+                ax.set_xlabel("layer")
+                ax.grid(axis="y", alpha=0.3)
+            ax.legend(title="phase", fontsize="small", loc="best")
         ax.set_title(f"{rep['app'] or 'run'}: cycles per layer ({rep['perf_source'] or '?'} counters)")
         fig.tight_layout()
         fig.savefig(path)
@@ -61,6 +74,7 @@ def plot_cycles(rep: dict, path: str) -> bool:
 def plot_loss(rep: dict, path: str) -> bool:
     """Loss against step; non-finite values are left out and counted in the title."""
     plt = _pyplot()
+    from matplotlib import ticker
     pts = [(p["step"], p["value"]) for p in rep["loss"]]
     good = [(s, v) for s, v in pts if math.isfinite(v)]
     fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=110)
@@ -73,6 +87,7 @@ def plot_loss(rep: dict, path: str) -> bool:
             title += f" ({len(pts) - len(good)} non-finite values not shown)"
         ax.set_title(title)
         ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
         fig.tight_layout()
