@@ -39,6 +39,7 @@ EXIT_FAULT = 134
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_INACTIVITY = 120.0
 _MAX_KEPT_DROPS = 50  # dropped lines kept in the result for diagnosis
+_SLACK = 0.05  # s: a read_line(t) returning None this close to t timed out
 _EOL_RE = re.compile(rb"\r\n|\r|\n")
 
 
@@ -206,7 +207,7 @@ class Harness:
             line = read_line(wait)
             if line is None:
                 # None is a timeout when the whole wait has passed, else the end of the stream
-                status = why if time.monotonic() - now >= wait - max(0.05, 0.02 * wait) else "truncated"
+                status = why if time.monotonic() - now >= wait - _SLACK else "truncated"
                 break
             last_line = time.monotonic()
             self.handle(line)
