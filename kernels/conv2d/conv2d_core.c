@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* conv2d building blocks: the double-buffered DMA tile pipeline, the zero-padded slab builder
+ * and the 4x4 register-blocked forward/input-gradient micro-kernel (see et_conv2d.h). */
+#include <string.h>
+
+#include "conv2d_internal.h"
+
+void conv_pipe_run(conv_pipe *p)
+{
+    unsigned id = hal_cluster_core_id(), nc = hal_cluster_num_cores();
+    if (id == 0 && p->ntiles) p->fetch(p, 0, 0);
+    for (unsigned t = 0; t < p->ntiles; ++t) {
+        unsigned b = t & 1u;
+        if (id == 0) {
+            hal_dma_wait(p->in_id[b][0]);
+            hal_dma_wait(p->in_id[b][1]);
+            p->in_id[b][0] = p->in_id[b][1] = 0;
+            /* the other half was last read by tile t-1, which ended at a barrier */
+            if (t + 1 < p->ntiles) p->fetch(p, t + 1, b ^ 1u);
+            hal_dma_wait(p->out_id[b]); /* write-back of tile t-2 left this half's output */
+            p->out_id[b] = 0;
+        }
+        hal_cluster_barrier();
+        p->compute(p, t, b, id, nc);
+        hal_cluster_barrier();
+        if (id == 0 && p->flush) p->flush(p, t, b);
+    }
+    if (id == 0) {
+        hal_dma_wait(p->out_id[0]);
+        hal_dma_wait(p->out_id[1]);
+    }
+}
+
+void conv_slab_build(const conv_slab *s, unsigned id, unsigned nc)
+{
+    size_t ngroups = (s->pch + 3) / 4;
+    size_t ilim = s->t0 >= s->prow ? 0 : (s->prow - 1 - s->t0) / s->ts + 1;
+    size_t jlim = s->u0 >= s->pcol ? 0 : (s->pcol - 1 - s->u0) / s->us + 1;
+    size_t ni = s->ni < ilim ? s->ni : ilim, nj = s->nj < jlim ? s->nj : jlim;
+    for (size_t g = id; g < ngroups; g += nc) {
+        size_t cend = 4 * g + 4 < s->pch ? 4 * g + 4 : s->pch;
+        float *base = s->P + g * s->ghi;
+        memset(base, 0, (s->interleaved ? s->ghi : (cend - 4 * g) * s->glo) * sizeof(float));
+        for (size_t c = 4 * g; c < cend && c < s->nch; ++c) {
+            float *pc = base + (c & 3u) * s->glo + s->t0 * s->rst + s->u0 * s->cst;
+            const float *sc = s->S + c * s->sc;
+            size_t rstep = s->ts * s->rst, cstep = s->us * s->cst;
+            for (size_t i = 0; i < ni; ++i, pc += rstep, sc += s->sr) {
+                float *d = pc;
+                if (cstep == 1) {
+                    memcpy(d, sc, nj * sizeof(float));
+                } else {
+                    for (size_t j = 0; j < nj; ++j, d += cstep) *d = sc[j];
+                }
+            }
+        }
+    }
+}
+
+#define FMA4(w, x0, x1, x2, x3, r0, r1, r2, r3) \
+    r0 += (w) * (x0), r1 += (w) * (x1), r2 += (w) * (x2), r3 += (w) * (x3)
+
+/* acc[j][i] += sum_c,ky,kx R[c][ky][kx][j] * P[c][ky][kx + i*cs] for 4 channels j, 4 columns i. */
+static inline __attribute__((always_inline)) void mk4x4(const float *p, const float *w, size_t C,
+                                                        size_t pchs, size_t pcol, size_t kh,
+                                                        size_t kw, size_t cs, float acc[16])
+{
+    float a00 = acc[0], a01 = acc[1], a02 = acc[2], a03 = acc[3];
+    float a10 = acc[4], a11 = acc[5], a12 = acc[6], a13 = acc[7];
+    float a20 = acc[8], a21 = acc[9], a22 = acc[10], a23 = acc[11];
+    float a30 = acc[12], a31 = acc[13], a32 = acc[14], a33 = acc[15];
+    for (size_t c = 0; c < C; ++c, p += pchs) {
+        const float *pr = p;
+        for (size_t ky = 0; ky < kh; ++ky, pr += pcol) {
+            const float *x = pr;
+            for (size_t kx = 0; kx < kw; ++kx, ++x, w += 4) {
+                float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+                float x0 = x[0], x1 = x[cs], x2 = x[2 * cs], x3 = x[3 * cs];
+                FMA4(w0, x0, x1, x2, x3, a00, a01, a02, a03);
+                FMA4(w1, x0, x1, x2, x3, a10, a11, a12, a13);
+                FMA4(w2, x0, x1, x2, x3, a20, a21, a22, a23);
+                FMA4(w3, x0, x1, x2, x3, a30, a31, a32, a33);
+            }
+        }
+    }
+    acc[0] = a00, acc[1] = a01, acc[2] = a02, acc[3] = a03;
+    acc[4] = a10, acc[5] = a11, acc[6] = a12, acc[7] = a13;
+    acc[8] = a20, acc[9] = a21, acc[10] = a22, acc[11] = a23;
+    acc[12] = a30, acc[13] = a31, acc[14] = a32, acc[15] = a33;
+}
+
+void conv_mm_run(const conv_mm *m, unsigned id, unsigned nc)
+{
+    size_t items = m->ngroups * m->orows, plane = m->orows * m->ocols;
+    size_t ck = m->C * m->kh * m->kw * 4;
+    size_t g = id / m->orows, r = id % m->orows; /* item = g * orows + r, advanced by nc */
+    size_t dg = nc / m->orows, dr = nc % m->orows;
+    for (size_t it = id; it < items; it += nc) {
+        const float *w = m->R + g * ck, *prow = m->P + r * m->rs * m->pcol;
+        size_t nch = m->och - 4 * g < 4 ? m->och - 4 * g : 4;
+        for (size_t ox = 0; ox < m->ocols; ox += 4) {
+            float acc[16];
+            for (unsigned j = 0; j < 4; ++j) {
+                float b0 = (m->bias && j < nch) ? m->bias[4 * g + j] : 0.0f;
+                acc[4 * j] = acc[4 * j + 1] = acc[4 * j + 2] = acc[4 * j + 3] = b0;
+            }
+            const float *p = prow + ox * m->cs;
+            if (m->cs == 1)
+                mk4x4(p, w, m->C, m->pchs, m->pcol, m->kh, m->kw, 1, acc);
+            else if (m->cs == 2)
+                mk4x4(p, w, m->C, m->pchs, m->pcol, m->kh, m->kw, 2, acc);
+            else
+                mk4x4(p, w, m->C, m->pchs, m->pcol, m->kh, m->kw, m->cs, acc);
+            size_t ncol = m->ocols - ox < 4 ? m->ocols - ox : 4;
+            for (size_t j = 0; j < nch; ++j) {
+                float *o = m->O + (4 * g + j) * plane + r * m->ocols + ox;
+                for (size_t i = 0; i < ncol; ++i) o[i] = acc[4 * j + i];
+            }
+        }
+        g += dg, r += dr;
+        if (r >= m->orows) r -= m->orows, ++g;
+    }
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* conv2d forward: tiles of (image, output-channel block, output-row block) through the DMA
+ * pipeline; per tile a zero-padded input slab and 4-channel-interleaved weights (et_conv2d.h). */
+#include "conv2d_internal.h"
+
+typedef struct {
+    size_t n, c0, tc, r0, th, iy_lo, nrows;
+} fwd_tile;
+
+typedef struct {
+    conv_pipe pipe; /* first member: the callbacks cast back */
+    conv_plan pl;
+    const float *x, *w, *b;
+    float *y;
+    fwd_tile tile[2];
+} fwd_job;
+
+static void fwd_fetch(conv_pipe *p, unsigned t, unsigned buf)
+{
+    fwd_job *j = (fwd_job *)p;
+    const conv_plan *pl = &j->pl;
+    const et_conv2d_args *a = &pl->a;
+    fwd_tile *tl = &j->tile[buf];
+    size_t per_n = pl->nc_blk * pl->nr_blk, kk = a->kh * a->kw;
+    tl->n = t / per_n;
+    size_t cb = (t % per_n) / pl->nr_blk, rb = t % pl->nr_blk;
+    tl->c0 = cb * pl->tc;
+    tl->tc = a->c_out - tl->c0 < pl->tc ? a->c_out - tl->c0 : pl->tc;
+    tl->r0 = rb * pl->th;
+    tl->th = pl->ho - tl->r0 < pl->th ? pl->ho - tl->r0 : pl->th;
+    long top = (long)(tl->r0 * a->sh) - (long)a->ph;
+    long bot = top + (long)((tl->th - 1) * a->sh + a->kh);
+    tl->iy_lo = top < 0 ? 0 : (size_t)top;
+    size_t iy_hi = bot > (long)a->h ? a->h : (size_t)bot;
+    tl->nrows = iy_hi - tl->iy_lo;
+    p->in_id[buf][0] = hal_dma_copy_2d(pl->S[buf], j->x + (tl->n * a->c_in * a->h + tl->iy_lo) * a->w,
+                                       tl->nrows * a->w * sizeof(float), a->c_in,
+                                       pl->srows * a->w * sizeof(float), a->h * a->w * sizeof(float));
+    p->in_id[buf][1] = hal_dma_copy_1d(pl->A[buf], j->w + tl->c0 * a->c_in * kk,
+                                       tl->tc * a->c_in * kk * sizeof(float));
+}
+
+static void fwd_compute(conv_pipe *p, unsigned t, unsigned buf, unsigned id, unsigned nc)
+{
+    (void)t;
+    fwd_job *j = (fwd_job *)p;
+    const conv_plan *pl = &j->pl;
+    const et_conv2d_args *a = &pl->a;
+    const fwd_tile *tl = &j->tile[buf];
+    size_t plane = pl->prow * pl->pcol, kk = a->kh * a->kw, ngroups = (tl->tc + 3) / 4;
+    conv_slab s = {pl->P, 4 * plane, plane, pl->pcol, 1, a->c_in, pl->prow, pl->pcol, 0,
+                   pl->S[buf], a->c_in, pl->srows * a->w, a->w, tl->nrows, a->w,
+                   tl->iy_lo + a->ph - tl->r0 * a->sh, 1, a->pw, 1};
+    conv_slab_build(&s, id, nc);
+    /* R[g][c][k][j] = w[c0 + 4g + j][c][k], zero for channels past the block */
+    const float *wa = pl->A[buf];
+    for (size_t gc = id; gc < ngroups * a->c_in; gc += nc) {
+        size_t g = gc / a->c_in, c = gc % a->c_in;
+        float *r = pl->R + (g * a->c_in + c) * kk * 4;
+        for (size_t k = 0; k < kk; ++k)
+            for (size_t q = 0; q < 4; ++q)
+                r[4 * k + q] = 4 * g + q < tl->tc ? wa[((4 * g + q) * a->c_in + c) * kk + k] : 0.0f;
+    }
+    hal_cluster_barrier();
+    conv_mm m = {pl->P, pl->R, j->b ? j->b + tl->c0 : NULL, a->c_in, plane, pl->pcol, a->sh, a->sw,
+                 a->kh, a->kw, ngroups, tl->tc, tl->th, pl->wo, pl->O[buf]};
+    conv_mm_run(&m, id, nc);
+}
+
+static void fwd_flush(conv_pipe *p, unsigned t, unsigned buf)
+{
+    (void)t;
+    fwd_job *j = (fwd_job *)p;
+    const conv_plan *pl = &j->pl;
+    const fwd_tile *tl = &j->tile[buf];
+    size_t row = tl->th * pl->wo * sizeof(float);
+    p->out_id[buf] = hal_dma_copy_2d(j->y + ((tl->n * pl->a.c_out + tl->c0) * pl->ho + tl->r0) * pl->wo,
+                                     pl->O[buf], row, tl->tc, pl->ho * pl->wo * sizeof(float), row);
+}
+
+static void fwd_worker(void *arg) { conv_pipe_run(arg); }
+
+et_status et_conv2d_fwd_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *x,
+                            const float *w, const float *b, float *y)
+{
+    if (!ctx || !ctx->l1 || !x || !w || !y || !conv_geom_ok(a)) return ET_ERR_ARG;
+    unsigned nc = et_team_cores(ctx);
+    if (!nc) return ET_ERR_ARG;
+    static fwd_job j;
+    j = (fwd_job){.x = x, .w = w, .b = b, .y = y};
+    if (!conv_plan_make(&j.pl, a, CONV_FWD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
+    j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
+    j.pipe.fetch = fwd_fetch;
+    j.pipe.compute = fwd_compute;
+    j.pipe.flush = fwd_flush;
+    return hal_cluster_fork(nc, fwd_worker, &j);
+}

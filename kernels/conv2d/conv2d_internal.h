@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* conv2d internals shared by the four directions: tile plan, L1 slots, the double-buffered
+ * DMA pipeline, the padded-slab builder and the micro-kernels. Not a public header. */
+#ifndef CONV2D_INTERNAL_H
+#define CONV2D_INTERNAL_H
+
+#include "et_conv2d.h"
+#include "et_team.h"
+
+typedef enum { CONV_FWD = 0, CONV_IGRAD = 1, CONV_WGRAD = 2 } conv_dir;
+
+/* Tile plan of one direction. "c" is the channel axis that is blocked (c_out for fwd/wgrad,
+ * c_in for igrad), "r" the row axis (output rows for fwd/wgrad, input rows for igrad). */
+typedef struct {
+    et_conv2d_args a;
+    size_t ho, wo;
+    conv_dir dir;
+    size_t tc, th;       /* channel block and row block */
+    size_t nc_blk, nr_blk;
+    size_t srows;        /* rows per channel in the staging slot */
+    size_t prow, pcol;   /* padded slab: rows and columns per channel */
+    size_t pch;          /* padded slab channels */
+    float *S[2], *A[2], *O[2], *P, *R; /* L1 slots: staging x/dy, staging w/dy, out, slab, repack */
+} conv_plan;
+
+/* Slot sizes in floats for a candidate (tc, th). */
+typedef struct {
+    size_t s, a, o, p, r;
+    int o_double;
+} conv_slots;
+
+void conv_slot_sizes(const conv_plan *pl, size_t tc, size_t th, conv_slots *out);
+size_t conv_bytes(const conv_slots *s);
+int conv_geom_ok(const et_conv2d_args *a);
+/* Choose tc/th for l1_bytes and carve the slots out of l1; 0 if L1 is too small. */
+int conv_plan_make(conv_plan *pl, const et_conv2d_args *a, conv_dir dir, void *l1, size_t l1_bytes);
+
+/* Double-buffered tile pipeline run by every core of the team. fetch/flush run on core 0. */
+typedef struct conv_pipe conv_pipe;
+struct conv_pipe {
+    unsigned ntiles;
+    void (*fetch)(conv_pipe *p, unsigned t, unsigned buf);
+    void (*compute)(conv_pipe *p, unsigned t, unsigned buf, unsigned id, unsigned nc);
+    void (*flush)(conv_pipe *p, unsigned t, unsigned buf);
+    hal_dma_id in_id[2][2], out_id[2];
+};
+void conv_pipe_run(conv_pipe *p);
+
+/* Zero-filled slab P[off(c) + t * rst + u * cst] = S[c * sc + i * sr + j] for t = t0 + i * ts,
+ * u = u0 + j * us (t0, u0 >= 0; out-of-range rows/columns dropped). off(c) = (c / 4) * ghi +
+ * (c % 4) * glo; interleaved: 4 channels per column (glo = 1, cst = 4). */
+typedef struct {
+    float *P;
+    size_t ghi, glo, rst, cst, pch, prow, pcol;
+    int interleaved;
+    const float *S;
+    size_t nch, sc, sr, ni, nj, t0, ts, u0, us;
+} conv_slab;
+void conv_slab_build(const conv_slab *s, unsigned id, unsigned nc);
+
+/* fwd/igrad compute of a tile: O[ch, r, ox] for ch < och, r < orows, ox < ocols. */
+typedef struct {
+    const float *P, *R, *bias;
+    size_t C, pchs, pcol, rs, cs, kh, kw;
+    size_t ngroups, och, orows, ocols;
+    float *O;
+} conv_mm;
+void conv_mm_run(const conv_mm *m, unsigned id, unsigned nc);
+
+#endif /* CONV2D_INTERNAL_H */
