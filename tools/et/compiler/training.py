@@ -1,0 +1,290 @@
+"""Training graph: strategy -> trainable set (and LoRA adapters), loss, backward, SGD update.
+
+Strategies (``--train``):
+- ``last``: the classifier only (weight and bias of the last layer with parameters);
+- ``blocks:K``: the last K transformer blocks plus the head (every parameterized layer after
+  the last block); blocks are the module-list children ``<prefix>.<i>`` holding the most
+  parameters (``blocks.0``, ``blocks.1`` for CCT);
+- ``lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]``: rank-R adapters on the
+  linear layers whose module name ends in one of ``targets`` (default q,k,v,o) in the last K
+  blocks (default: all): y = x W + b + (alpha/R) (x A) B with A [in, R] ~ U(-1/sqrt(in),
+  1/sqrt(in)) (fixed seed) and B [R, out] = 0. Alpha defaults to R (scale 1, no scaling
+  node). Adapters and, with head=1 (default), the classifier train; the rest is frozen;
+- ``all``: every parameter;
+- a comma-separated list of initializer names.
+Loss: mean softmax cross-entropy over the batch (integer ``labels``) or mean squared error over
+all elements (``target``). Update: SGD as torch.optim.SGD (momentum buffer, decoupled=False
+weight decay, no dampening, no Nesterov), in place.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .autodiff import Differ
+from .ir import Graph, Node, StrategyError, Tensor
+from .shapes import flops
+
+STRATEGY_HELP = ("last | blocks:K | lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]"
+                 " | all | NAME[,NAME...]")
+
+
+@dataclass
+class Hyper:
+    """Optimizer settings baked into the update nodes."""
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass
+class Strategy:
+    """A parsed ``--train`` value."""
+    kind: str
+    text: str
+    k: int = 0
+    names: list[str] = field(default_factory=list)
+    rank: int = 0
+    alpha: float = 0.0
+    targets: list[str] = field(default_factory=lambda: ["q", "k", "v", "o"])
+    head: bool = True
+
+
+def parse_strategy(text: str) -> Strategy:
+    t = text.strip()
+    if t in ("last", "all"):
+        return Strategy(t, t)
+    if t.startswith("blocks:"):
+        try:
+            return Strategy("blocks", t, k=int(t.split(":", 1)[1]))
+        except ValueError:
+            raise StrategyError(f"bad strategy '{t}': expected blocks:K with an integer K "
+                                f"(strategies: {STRATEGY_HELP})") from None
+    if t.startswith("lora:") or t == "lora":
+        s = Strategy("lora", t, rank=4, k=-1)
+        key = None
+        targets: list[str] = []
+        for tok in [x for x in t[5:].split(",") if x]:
+            if "=" in tok:
+                key, val = tok.split("=", 1)
+            elif key == "targets":
+                val = tok
+            else:
+                raise StrategyError(f"bad LoRA option '{tok}' in '{t}' ({STRATEGY_HELP})")
+            try:
+                if key == "r":
+                    s.rank = int(val)
+                elif key == "alpha":
+                    s.alpha = float(val)
+                elif key == "targets":
+                    targets.append(val)
+                elif key == "blocks":
+                    s.k = int(val)
+                elif key == "head":
+                    s.head = bool(int(val))
+                else:
+                    raise StrategyError(f"unknown LoRA option '{key}' in '{t}' "
+                                        "(options: r, alpha, targets, blocks, head)")
+            except ValueError:
+                raise StrategyError(f"bad value '{val}' for LoRA option '{key}'") from None
+        if targets:
+            s.targets = targets
+        if s.rank < 1:
+            raise StrategyError(f"LoRA rank must be >= 1 in '{t}'")
+        s.alpha = s.alpha or float(s.rank)
+        return s
+    return Strategy("names", t, names=[x.strip() for x in t.split(",") if x.strip()])
+
+
+def find_blocks(g: Graph) -> tuple[str, list[str]]:
+    """The module list of transformer blocks: (prefix, ['prefix.0', 'prefix.1', ...])."""
+    count: Counter = Counter()
+    for p in g.params():
+        m = re.match(r"^(.*?)\.(\d+)(\.|$)", p.scope)
+        if m:
+            count[m.group(1)] += p.size
+    if not count:
+        return "", []
+    prefix = count.most_common(1)[0][0]
+    idx = sorted({int(m.group(1)) for p in g.params()
+                  for m in [re.match(rf"^{re.escape(prefix)}\.(\d+)(\.|$)", p.scope)] if m})
+    return prefix, [f"{prefix}.{i}" for i in idx]
+
+
+def _in_scope(scope: str, parents: list[str]) -> bool:
+    return any(scope == b or scope.startswith(b + ".") for b in parents)
+
+
+def _param_nodes(g: Graph) -> list[Node]:
+    return [n for n in g.nodes if any(g[i].kind == "param" for i in n.inputs)]
+
+
+def last_params(g: Graph) -> list[str]:
+    nodes = _param_nodes(g)
+    if not nodes:
+        raise StrategyError("the model has no parameters")
+    return [i for i in nodes[-1].inputs if g[i].kind == "param"]
+
+
+def head_params(g: Graph, blocks: list[str]) -> list[str]:
+    """Parameters of the layers after the last node that belongs to a block."""
+    last = max((k for k, n in enumerate(g.nodes) if _in_scope(n.scope, blocks)), default=-1)
+    return [i for n in g.nodes[last + 1:] for i in n.inputs if g[i].kind == "param"]
+
+
+def insert_lora(g: Graph, s: Strategy, blocks: list[str], seed: int = 0) -> list[str]:
+    """Insert adapters on the matching linear layers; returns the adapters' parameter names."""
+    rng = np.random.default_rng(seed)
+    chosen = blocks if s.k < 0 else blocks[len(blocks) - s.k:]
+    hits = [n for n in g.nodes if n.op == "linear" and n.phase == "fwd"
+            and _in_scope(n.scope, chosen) and n.scope.rsplit(".", 1)[-1] in s.targets]
+    if not hits:
+        valid = sorted({n.scope.rsplit(".", 1)[-1] for n in g.nodes
+                        if n.op == "linear" and _in_scope(n.scope, chosen)})
+        raise StrategyError(f"LoRA targets {s.targets} match no linear layer in {chosen}; "
+                            f"valid targets: {', '.join(valid) or '(none)'}")
+    names = []
+    for n in hits:
+        x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
+        kin = g[x].shape[-1]
+        nout = g[y].shape[-1]
+        a_name, b_name = f"{n.scope}.lora_A", f"{n.scope}.lora_B"
+        bound = 1.0 / np.sqrt(kin)
+        g.add_tensor(Tensor(a_name, (kin, s.rank), "f32", "param",
+                            rng.uniform(-bound, bound, (kin, s.rank)).astype(np.float32),
+                            scope=n.scope))
+        g.add_tensor(Tensor(b_name, (s.rank, nout), "f32", "param",
+                            np.zeros((s.rank, nout), np.float32), scope=n.scope))
+        base = g.fresh(y + "_base")
+        g.add_tensor(Tensor(base, g[y].shape, "f32", "act"))
+        n.outputs = [base]
+        t1 = g.fresh(f"{n.scope}.lora_xa")
+        g.add_tensor(Tensor(t1, g[y].shape[:-1] + (s.rank,), "f32", "act"))
+        t2 = g.fresh(f"{n.scope}.lora_xab")
+        g.add_tensor(Tensor(t2, g[y].shape, "f32", "act"))
+        at = g.nodes.index(n) + 1
+        new = [Node("linear", [x, a_name], [t1], {"trans_w": 0, "bias": False},
+                    name=f"{n.name}/lora_A", scope=n.scope),
+               Node("linear", [t1, b_name], [t2], {"trans_w": 0, "bias": False},
+                    name=f"{n.name}/lora_B", scope=n.scope)]
+        last = t2
+        scale = s.alpha / s.rank
+        if scale != 1.0:
+            c = g.fresh(f"{n.scope}.lora_scale")
+            g.add_tensor(Tensor(c, (), "f32", "const", np.asarray(scale, np.float32)))
+            t3 = g.fresh(f"{n.scope}.lora_scaled")
+            g.add_tensor(Tensor(t3, g[y].shape, "f32", "act"))
+            new.append(Node("mul", [t2, c], [t3], {}, name=f"{n.name}/lora_scale", scope=n.scope))
+            last = t3
+        new.append(Node("add", [base, last], [y], {}, name=f"{n.name}/lora_add", scope=n.scope))
+        g.nodes[at:at] = new
+        names += [a_name, b_name]
+    return names
+
+
+def select_trainable(g: Graph, s: Strategy) -> list[str]:
+    """Mark the strategy's parameters trainable (inserting LoRA adapters first); returns them."""
+    prefix, blocks = find_blocks(g)
+    params = [p.name for p in g.params()]
+    if s.kind == "all":
+        names = params
+    elif s.kind == "last":
+        names = last_params(g)
+    elif s.kind == "blocks":
+        if not blocks:
+            raise StrategyError("strategy blocks:K needs a model with a list of blocks "
+                                "(parameters under '<name>.<index>'); none found")
+        if not 1 <= s.k <= len(blocks):
+            raise StrategyError(f"blocks:{s.k}: the model has {len(blocks)} blocks "
+                                f"({', '.join(blocks)}); K must be 1..{len(blocks)}")
+        chosen = blocks[len(blocks) - s.k:]
+        names = [p for p in params if _in_scope(g[p].scope, chosen)] + head_params(g, blocks)
+    elif s.kind == "lora":
+        if not blocks:
+            raise StrategyError("LoRA needs a model with a list of blocks; none found")
+        if not (s.k == -1 or 1 <= s.k <= len(blocks)):
+            raise StrategyError(f"lora blocks={s.k}: the model has {len(blocks)} blocks")
+        names = insert_lora(g, s, blocks)
+        if s.head:
+            names += last_params(g)
+    else:
+        unknown = [n for n in s.names if n not in g.tensors or g[n].kind != "param"]
+        if unknown:
+            raise StrategyError(f"unknown initializer(s) {', '.join(unknown)} in --train; "
+                                f"valid names: {', '.join(sorted(params))}; "
+                                f"or a strategy: {STRATEGY_HELP}")
+        names = s.names
+    names = list(dict.fromkeys(names))
+    for n in names:
+        g[n].trainable = True
+    return names
+
+
+def build_training_graph(g: Graph, strategy: str, loss: str = "ce",
+                         hyper: Hyper | None = None) -> Graph:
+    """Turn an imported forward graph into one training step (in place; returns ``g``)."""
+    hyper = hyper or Hyper()
+    s = parse_strategy(strategy)
+    trainable = select_trainable(g, s)
+    out = g.outputs[0]
+    batch = g[g.inputs[0]].shape[0]
+    if loss == "ce":
+        if len(g[out].shape) != 2:
+            raise StrategyError(f"cross-entropy needs [batch, classes] logits; output "
+                                f"'{out}' is {list(g[out].shape)}")
+        lab = g.add_tensor(Tensor("labels", (batch,), "i32", "input"))
+    elif loss == "mse":
+        lab = g.add_tensor(Tensor("target", g[out].shape, "f32", "input"))
+    else:
+        raise StrategyError(f"unknown loss '{loss}' (ce, mse)")
+    g.inputs.append(lab.name)
+    op = "softmax_ce" if loss == "ce" else "mse"
+    g.add_tensor(Tensor("loss", (), "f32", "loss"))
+    fwd = [n for n in g.nodes]
+    g.add_node(Node(op, [out, lab.name], ["loss"], {}, name="loss", phase="loss"))
+    # tensors that depend on a trainable parameter
+    needs = set(trainable)
+    for n in fwd:
+        if any(i in needs for i in n.inputs):
+            needs.update(n.outputs)
+    if out not in needs:
+        raise StrategyError(f"strategy '{strategy}': the output does not depend on "
+                            "any trainable parameter")
+    dout = g.fresh(f"d[{out}]")
+    g.add_tensor(Tensor(dout, g[out].shape, "f32", "grad", grad_of=out))
+    g.add_node(Node(op, [out, lab.name], [dout], {}, name="loss/bwd", phase="bwd",
+                    variant="igrad"))
+    grads = Differ(g, needs).run(fwd, {out: dout})
+    for p in trainable:
+        if p not in grads:
+            raise StrategyError(f"parameter '{p}' does not influence the loss")
+        ins = [p, grads[p]]
+        outs = [p]
+        if hyper.momentum:
+            buf = g.add_tensor(Tensor(f"{p}.momentum", g[p].shape, "f32", "state",
+                                      np.zeros(g[p].shape, np.float32), scope=g[p].scope))
+            ins.append(buf.name)
+            outs.append(buf.name)
+        g.add_node(Node("sgd", ins, outs, {"lr": hyper.lr, "momentum": hyper.momentum,
+                                           "weight_decay": hyper.weight_decay},
+                        name=f"update/{p}", phase="update", scope=g[p].scope))
+    g.outputs = ["loss"]
+    g.meta.update(strategy=strategy, loss=loss, trainable=trainable, hyper=hyper,
+                  grads={p: grads[p] for p in trainable}, logits=out)
+    return g
+
+
+def stats(g: Graph) -> dict:
+    """FLOP per phase, trainable parameters and gradient bytes of a training graph."""
+    f = Counter()
+    for n in g.nodes:
+        f[n.phase] += flops(n, g)
+    tr = g.trainable()
+    return {"strategy": g.meta.get("strategy", "?"), "flop_fwd": f["fwd"] + f["loss"],
+            "flop_bwd": f["bwd"], "flop_update": f["update"],
+            "trainable": sum(t.size for t in tr), "grad_bytes": sum(t.nbytes for t in tr),
+            "params": sum(t.size for t in g.params()), "kernel_calls":
+            sum(1 for n in g.nodes if n.kernel)}
