@@ -1,0 +1,145 @@
+"""conv2d forward, dX, dW and db against PyTorch autograd on host (8 cores) and qemu (1 and 8
+cores), including odd shapes, strides, paddings and L1 budgets small enough to force tiling.
+
+Tolerance: fp32 accumulation over c_in*kh*kw (fwd, dX) or n*ho*wo (dW, db) terms in a
+different order than PyTorch: |got - ref| <= 2e-5 * sqrt(terms) * scale + 1e-5 relative to
+the largest reference magnitude (documented per check below)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import Out
+
+# n, c_in, h, w, c_out, kh, kw, sh, sw, ph, pw
+HOST_CASES = [
+    (1, 3, 8, 8, 8, 3, 3, 1, 1, 1, 1),      # CCT tokenizer-like 3x3, same padding
+    (2, 5, 9, 7, 6, 3, 3, 1, 1, 1, 1),      # odd channels and sizes
+    (1, 4, 11, 13, 5, 3, 3, 2, 2, 1, 1),    # stride 2
+    (2, 3, 10, 9, 7, 5, 5, 1, 2, 2, 0),     # 5x5, mixed stride/padding
+    (1, 2, 7, 7, 3, 1, 1, 1, 1, 0, 0),      # 1x1
+    (1, 6, 12, 5, 9, 3, 2, 3, 1, 0, 1),     # rectangular kernel, stride 3
+    (3, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0),      # single channel, valid
+    (1, 16, 16, 16, 32, 3, 3, 1, 1, 1, 1),  # CCT second tokenizer layer (small)
+]
+QEMU_CASES = [(1, 3, 8, 8, 8, 3, 3, 1, 1, 1, 1), (1, 5, 7, 6, 6, 3, 3, 2, 2, 1, 1)]
+
+
+def _ref(case, x, w, b, dy):
+    n, ci, h, wd, co, kh, kw, sh, sw, ph, pw = case
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride=(sh, sw), padding=(ph, pw))
+    y.backward(torch.tensor(dy, dtype=torch.float64))
+    return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+def _out_hw(case):
+    n, ci, h, wd, co, kh, kw, sh, sw, ph, pw = case
+    return (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+
+
+def _close(got, ref, terms, what):
+    scale = max(float(np.max(np.abs(ref))), 1e-3)
+    tol = 2e-6 * np.sqrt(terms) * scale + 1e-6 * scale
+    err = float(np.max(np.abs(got - ref)))
+    assert err <= tol, f"{what}: max abs error {err:.3g} > {tol:.3g}"
+
+
+def _run_case(backend, case, rng, l1_bytes=0):
+    n, ci, h, wd, co, kh, kw, sh, sw, ph, pw = case
+    ho, wo = _out_hw(case)
+    x = rng.standard_normal((n, ci, h, wd)).astype(np.float32)
+    w = rng.standard_normal((co, ci, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(co).astype(np.float32)
+    dy = rng.standard_normal((n, co, ho, wo)).astype(np.float32)
+    y_ref, dx_ref, dw_ref, db_ref = _ref(case, x, w, b, dy)
+    ints = list(case)
+    kw_ = {"l1_bytes": l1_bytes} if l1_bytes else {}
+    (y,), _ = backend.call("conv2d.fwd", ints, [x, w, b, Out((n, co, ho, wo))], **kw_)
+    _close(y, y_ref, ci * kh * kw, "fwd")
+    (dx,), _ = backend.call("conv2d.bwd_igrad", ints, [w, dy, Out(x.shape)], **kw_)
+    _close(dx, dx_ref, co * kh * kw, "dX")
+    (dw,), _ = backend.call("conv2d.bwd_wgrad", ints, [x, dy, Out(w.shape)], **kw_)
+    _close(dw, dw_ref, n * ho * wo, "dW")
+    (db,), _ = backend.call("conv2d.bwd_bgrad", ints, [dy, Out((co,))], **kw_)
+    _close(db, db_ref, n * ho * wo, "db")
+    (yn,), _ = backend.call("conv2d.fwd", ints, [x, w, None, Out((n, co, ho, wo))], **kw_)
+    _close(yn, y_ref - b[None, :, None, None], ci * kh * kw, "fwd without bias")
+
+
+@pytest.mark.parametrize("case", HOST_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_conv2d_all_directions(backend, case, rng):
+    if backend.is_qemu and case not in QEMU_CASES:
+        pytest.skip("host-only shape (qemu runs a representative subset)")
+    _run_case(backend, case, rng)
+
+
+@pytest.mark.parametrize("case", [HOST_CASES[1], HOST_CASES[2], HOST_CASES[7]],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_conv2d_small_l1_forces_tiling(backend, case, rng):
+    """The minimum scratch plus a little: many tiles, DMA double-buffering, partial blocks."""
+    if backend.is_qemu and case != HOST_CASES[1]:
+        pytest.skip("host-only shape")
+    (need,), _ = backend.call("conv2d.scratch", list(case), [Out((1,))])
+    _run_case(backend, case, rng, l1_bytes=int(need[0]) + 512)
+
+
+def test_conv2d_core_count_invariance(backend, rng):
+    """fwd/dX/dW outputs are bit-identical on 1 and 8 cores (one core per output element)."""
+    if backend.is_qemu:
+        pytest.skip("host check")
+    case = HOST_CASES[1]
+    n, ci, h, wd, co, kh, kw, sh, sw, ph, pw = case
+    ho, wo = _out_hw(case)
+    x = rng.standard_normal((n, ci, h, wd)).astype(np.float32)
+    w = rng.standard_normal((co, ci, kh, kw)).astype(np.float32)
+    dy = rng.standard_normal((n, co, ho, wo)).astype(np.float32)
+    outs = []
+    for nc in (1, 3, 8):
+        (y,), _ = backend.call("conv2d.fwd", list(case), [x, w, None, Out((n, co, ho, wo))], ncores=nc)
+        (dw,), _ = backend.call("conv2d.bwd_wgrad", list(case), [x, dy, Out(w.shape)], ncores=nc)
+        (db,), _ = backend.call("conv2d.bwd_bgrad", list(case), [dy, Out((co,))], ncores=nc)
+        outs.append((y, dw, db))
+    for o in outs[1:]:
+        for a, b in zip(outs[0], o):
+            assert np.array_equal(a, b)
+
+
+BAD = [
+    ("zero channels", (1, 0, 8, 8, 4, 3, 3, 1, 1, 1, 1)),
+    ("zero stride", (1, 3, 8, 8, 4, 3, 3, 0, 1, 1, 1)),
+    ("padding >= kernel", (1, 3, 8, 8, 4, 3, 3, 1, 1, 3, 1)),
+    ("kernel larger than input", (1, 3, 2, 2, 4, 5, 5, 1, 1, 1, 1)),
+]
+
+
+@pytest.mark.parametrize("what,case", BAD, ids=[b[0] for b in BAD])
+def test_conv2d_bad_arguments(backend, what, case):
+    if backend.is_qemu:
+        pytest.skip("host check")
+    sentinel = np.full(16, 7.0, np.float32)
+    x = np.ones(16, np.float32)
+    for op, ts in (("conv2d.fwd", [x, x, x, Out(init=sentinel)]),
+                   ("conv2d.bwd_igrad", [x, x, Out(init=sentinel)]),
+                   ("conv2d.bwd_wgrad", [x, x, Out(init=sentinel)]),
+                   ("conv2d.bwd_bgrad", [x, Out(init=sentinel)])):
+        (out,), perf = backend.call(op, list(case), ts, check=False)
+        assert perf.status == -1, f"{op} {what}"
+        assert np.array_equal(out, sentinel), f"{op} wrote its output on error"
+
+
+def test_conv2d_null_and_small_l1(backend, rng):
+    if backend.is_qemu:
+        pytest.skip("host check")
+    case = (1, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1)
+    x = np.ones((1, 3, 8, 8), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    sentinel = np.full((1, 4, 8, 8), 7.0, np.float32)
+    (out,), perf = backend.call("conv2d.fwd", list(case), [None, w, None, Out(init=sentinel)], check=False)
+    assert perf.status == -1 and np.array_equal(out, sentinel)
+    (out,), perf = backend.call("conv2d.fwd", list(case), [x, w, None, Out(init=sentinel)],
+                                check=False, l1_bytes=256)
+    assert perf.status == -1 and np.array_equal(out, sentinel)
