@@ -8,7 +8,7 @@
  *  on Chebyshev nodes in double precision (see the comments at each polynomial).
  *
  *  Measured maximum errors against double-precision references (Python math.exp/erf/tanh),
- *  on a dense grid of 2^21 points per function plus special values
+ *  on dense grids of 2^20 points per function plus special values
  *  (tests/kernels/test_activations.py, test_fastmath_* cases):
  *  - et_fast_expf(x):  relative error <= 2.5e-7 (about 2 ulp) for x in [-87.3, 88.7];
  *                      returns 0 for x < -87.33 (true value < 1.2e-38), +inf for x > 88.72.
