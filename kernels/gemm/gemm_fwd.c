@@ -61,13 +61,13 @@ static void fetch(gemm_job *j, const step_pos *p, unsigned buf)
     const float *a = j->a + p->bt * j->sa, *b = j->b + p->bt * j->sb;
     hal_dma_id *pend = j->in_pend[buf];
     if (g->trans_a)
-        pend[0] = dma2d(j, j->abuf[buf], a + (size_t)k0 * j->lda + m0, mc * 4u, kc, GEMM_P, j->lda);
+        pend[0] = dma2d(j, j->abuf[buf], a + (size_t)k0 * j->lda + m0, mc * 4u, kc, GEMM_PX, j->lda);
     else
         pend[0] = dma2d(j, j->abuf[buf], a + (size_t)m0 * j->lda + k0, kc * 4u, mc, GEMM_P, j->lda);
     if (g->trans_b)
         pend[1] = dma2d(j, j->bbuf[buf], b + (size_t)n0 * j->ldb + k0, kc * 4u, nc, GEMM_P, j->ldb);
     else
-        pend[1] = dma2d(j, j->bbuf[buf], b + (size_t)k0 * j->ldb + n0, nc * 4u, kc, GEMM_P, j->ldb);
+        pend[1] = dma2d(j, j->bbuf[buf], b + (size_t)k0 * j->ldb + n0, nc * 4u, kc, GEMM_PX, j->ldb);
     pend[2] = pend[3] = 0;
     if (p->ik != 0) return;
     if (j->bias) pend[2] = hal_dma_copy_1d(j->qbuf[buf], j->bias + n0, nc * 4u);
@@ -103,7 +103,7 @@ static void compute(const gemm_job *j, const step_pos *p, unsigned buf, unsigned
     ep.alpha = g->alpha;
     ep.mode = p->ik ? GEMM_ADD : (g->accumulate ? (j->bias ? GEMM_ADDB : GEMM_ADD) : GEMM_SET);
     const float *bias = j->bias && !p->ik ? j->qbuf[buf] : g_zeros;
-    gemm_mk_fn mk = gemm_micro[(g->trans_a ? 2 : 0) + (g->trans_b ? 1 : 0)];
+    const gemm_mk_fn *mks = gemm_micro[(g->trans_a ? 2 : 0) + (g->trans_b ? 1 : 0)];
     float *ytile = j->ybuf[p->tile & 1u];
     unsigned ldc = j->t.nt;
     unsigned bi = 0, bj = id;
@@ -115,7 +115,7 @@ static void compute(const gemm_job *j, const step_pos *p, unsigned buf, unsigned
         ep.mr = min_u(GEMM_MR, mc - r0);
         ep.nr = min_u(GEMM_NR, nc - c0);
         ep.bias = bias + (bias == g_zeros ? 0 : c0);
-        mk(pa, pb, kc, ytile + r0 * ldc + c0, ldc, &ep);
+        mks[ep.nr > 4 ? 0 : ep.nr > 2 ? 1 : 2](pa, pb, kc, ytile + r0 * ldc + c0, ldc, &ep);
         bj += ncores;
         while (bj >= nbn) bj -= nbn, ++bi;
     }

@@ -9,10 +9,12 @@
 #include "et_gemm.h"
 
 /* Every operand tile in L1 keeps the layout it has in L2 (the DMA copies 2D sub-blocks) with a
- * fixed row pitch of GEMM_P floats, so the micro-kernels address all loads as base + immediate:
- * A normal [mt][P] (k contiguous), A transposed [kt][P], B normal [kt][P], B transposed [nt][P].
- * Hence kt, and mt / nt along a contiguous axis, are at most GEMM_P. */
+ * fixed row pitch, so the micro-kernels address all loads as base + 12-bit immediate:
+ * k-contiguous tiles, A normal [mt][GEMM_P] and B transposed [nt][GEMM_P], have pitch GEMM_P;
+ * m/n-contiguous tiles, A transposed [kt][GEMM_PX] and B normal [kt][GEMM_PX], pitch GEMM_PX.
+ * Hence kt <= GEMM_P, and mt (A transposed) / nt (B normal) <= GEMM_PX. */
 #define GEMM_P 128u
+#define GEMM_PX 64u
 #define GEMM_MR 4u /* rows of C per micro-kernel block */
 #define GEMM_NR 6u /* columns of C per block: 24 accumulators + 4 + 1 operands in 32 f-regs */
 #define GEMM_SLACK 8u
@@ -35,8 +37,9 @@ typedef struct {
 typedef void (*gemm_mk_fn)(const float *a, const float *b, unsigned kt, float *c, unsigned ldc,
                            const gemm_ep *ep);
 
-/* Indexed by trans_a * 2 + trans_b. */
-extern const gemm_mk_fn gemm_micro[4];
+/* Indexed by [trans_a * 2 + trans_b][width], width 0: 6 columns, 1: 4 columns, 2: 2 columns
+ * (edge blocks of 1..2 or 3..4 valid columns use the narrower kernels). */
+extern const gemm_mk_fn gemm_micro[4][3];
 
 /* Tile plan: sizes chosen from the L1 scratch, and the scratch carve-up (floats). */
 typedef struct {

@@ -1,22 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The four GEMM micro-kernels (op(A) normal/transposed x op(B) normal/transposed): a 4x6 block
- * of C in 24 fp registers, k unrolled by 4, every load base + immediate (fixed L1 pitch), so a
- * k step costs 24 fmadd.s + 10 flw and the loop adds 3 instructions per 4 steps:
- * 48 FLOP / 34.75 instructions = 1.38 FLOP/instruction in the loop. Edge blocks (fewer valid
- * rows or columns) compute the full block on whatever the tile holds there and store only the
- * valid part, so the loop never branches on shape. */
+/* The GEMM micro-kernels: for each layout (op(A) normal/transposed x op(B) normal/transposed)
+ * a 4x6 block of C in 24 fp registers plus 4x4 and 4x2 variants for edge columns. k is
+ * unrolled by 8 and every load is base + immediate (fixed L1 pitches), so a 4x6 k step costs
+ * 24 fmadd.s + 10 flw and the loop adds 4 instructions per 8 steps: 48 FLOP per 34.5
+ * instructions = 1.39 FLOP/instruction in the loop. Edge blocks compute all 4 rows on whatever
+ * the tile holds there and store only the valid part, so the loop never branches on shape. */
 #include "gemm_internal.h"
 
 /* Pre-register-allocation scheduling hoists the next step's loads and spills accumulators. */
 #pragma GCC optimize("no-schedule-insns")
 
 #define P GEMM_P
+#define PX GEMM_PX
 
 /* Element (i, k+u) of op(A) and (k+u, j) of op(B) relative to the block pointers. B transposed
  * is addressed from its block's third row so that all offsets fit the 12-bit immediate. */
 #define A_N(i, u) pa[(i) * P + (u)]
-#define A_T(i, u) pa[(u) * P + (i)]
-#define B_N(u, j) pb[(u) * P + (j)]
+#define A_T(i, u) pa[(u) * PX + (i)]
+#define B_N(u, j) pb[(u) * PX + (j)]
 #define B_T(u, j) pb[((int)(j) - 2) * (int)P + (u)]
 
 #define COL(u, j, BX)                                                                          \
@@ -25,28 +26,26 @@
     c1##j += a1 * b;                                                                           \
     c2##j += a2 * b;                                                                           \
     c3##j += a3 * b;
+#define COLS6(u, BX) COL(u, 0, BX) COL(u, 1, BX) COL(u, 2, BX) COL(u, 3, BX) COL(u, 4, BX) COL(u, 5, BX)
+#define COLS4(u, BX) COL(u, 0, BX) COL(u, 1, BX) COL(u, 2, BX) COL(u, 3, BX)
+#define COLS2(u, BX) COL(u, 0, BX) COL(u, 1, BX)
 
-#define STEP(u, AX, BX)                                                                        \
+#define STEP(u, AX, BX, COLS)                                                                  \
     a0 = AX(0, u);                                                                             \
     a1 = AX(1, u);                                                                             \
     a2 = AX(2, u);                                                                             \
     a3 = AX(3, u);                                                                             \
-    COL(u, 0, BX) COL(u, 1, BX) COL(u, 2, BX) COL(u, 3, BX) COL(u, 4, BX) COL(u, 5, BX)
+    COLS(u, BX)
 
-#define ROW_DECL(i) float c##i##0 = 0, c##i##1 = 0, c##i##2 = 0, c##i##3 = 0, c##i##4 = 0, c##i##5 = 0;
+#define FOR_COLS6(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3) X(i, 4) X(i, 5)
+#define FOR_COLS4(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
+#define FOR_COLS2(X, i) X(i, 0) X(i, 1)
+#define FOR_ROWS(F, X) F(X, 0) F(X, 1) F(X, 2) F(X, 3)
 
-/* Epilogue of one full row i of the block, per mode. */
-#define ROW_SET(i)                                                                             \
-    r = c + (i) * ldc;                                                                         \
-    r[0] = al * c##i##0 + q0; r[1] = al * c##i##1 + q1; r[2] = al * c##i##2 + q2;               \
-    r[3] = al * c##i##3 + q3; r[4] = al * c##i##4 + q4; r[5] = al * c##i##5 + q5;
-#define ROW_ADD(i)                                                                             \
-    r = c + (i) * ldc;                                                                         \
-    r[0] += al * c##i##0; r[1] += al * c##i##1; r[2] += al * c##i##2;                           \
-    r[3] += al * c##i##3; r[4] += al * c##i##4; r[5] += al * c##i##5;
-#define ROW_DUMP(i)                                                                            \
-    t[i][0] = c##i##0; t[i][1] = c##i##1; t[i][2] = c##i##2;                                    \
-    t[i][3] = c##i##3; t[i][4] = c##i##4; t[i][5] = c##i##5;
+#define DECL(i, j) float c##i##j = 0.0f;
+#define SET(i, j) c[(i) * ldc + (j)] = al * c##i##j + ep->bias[j];
+#define ADD(i, j) c[(i) * ldc + (j)] += al * c##i##j;
+#define DUMP(i, j) t[i][j] = c##i##j;
 
 /* Edge blocks and the rare ADDB mode: generic epilogue from the dumped accumulators. */
 static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, const gemm_ep *ep)
@@ -65,41 +64,49 @@ static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, 
     }
 }
 
-#define DEFINE_MICRO(name, AX, BX, A_STEP, B_STEP)                                             \
+#define DEFINE_MICRO(name, AX, BX, A_STEP, B_STEP, W, COLS, FOR_COLS)                         \
     static void name(const float *pa, const float *pb, unsigned kt, float *c, unsigned ldc,    \
                      const gemm_ep *ep)                                                        \
     {                                                                                          \
-        ROW_DECL(0) ROW_DECL(1) ROW_DECL(2) ROW_DECL(3)                                        \
+        FOR_ROWS(FOR_COLS, DECL)                                                               \
         float a0, a1, a2, a3, b;                                                               \
-        for (unsigned n4 = kt >> 2; n4; --n4) {                                                \
-            STEP(0, AX, BX) STEP(1, AX, BX) STEP(2, AX, BX) STEP(3, AX, BX)                    \
-            pa += 4 * (A_STEP);                                                                \
-            pb += 4 * (B_STEP);                                                                \
+        for (const float *pend = pa + (kt >> 3) * 8 * (A_STEP); pa != pend;) {                 \
+            STEP(0, AX, BX, COLS) STEP(1, AX, BX, COLS) STEP(2, AX, BX, COLS)                  \
+            STEP(3, AX, BX, COLS) STEP(4, AX, BX, COLS) STEP(5, AX, BX, COLS)                  \
+            STEP(6, AX, BX, COLS) STEP(7, AX, BX, COLS)                                        \
+            pa += 8 * (A_STEP);                                                                \
+            pb += 8 * (B_STEP);                                                                \
         }                                                                                      \
-        for (unsigned n1 = kt & 3u; n1; --n1) {                                                \
-            STEP(0, AX, BX)                                                                    \
+        for (unsigned n1 = kt & 7u; n1; --n1) {                                                \
+            STEP(0, AX, BX, COLS)                                                              \
             pa += (A_STEP);                                                                    \
             pb += (B_STEP);                                                                    \
         }                                                                                      \
         const float al = ep->alpha;                                                            \
-        float *r;                                                                              \
-        if (ep->mr == GEMM_MR && ep->nr == GEMM_NR && ep->mode == GEMM_SET) {                  \
-            const float *q = ep->bias;                                                         \
-            float q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3], q4 = q[4], q5 = q[5];            \
-            ROW_SET(0) ROW_SET(1) ROW_SET(2) ROW_SET(3)                                        \
-        } else if (ep->mr == GEMM_MR && ep->nr == GEMM_NR && ep->mode == GEMM_ADD) {           \
-            ROW_ADD(0) ROW_ADD(1) ROW_ADD(2) ROW_ADD(3)                                        \
+        if (ep->mr == GEMM_MR && ep->nr == (W) && ep->mode == GEMM_SET) {                      \
+            FOR_ROWS(FOR_COLS, SET)                                                            \
+        } else if (ep->mr == GEMM_MR && ep->nr == (W) && ep->mode == GEMM_ADD) {               \
+            FOR_ROWS(FOR_COLS, ADD)                                                            \
         } else {                                                                               \
             float t[GEMM_MR][GEMM_NR];                                                         \
-            ROW_DUMP(0) ROW_DUMP(1) ROW_DUMP(2) ROW_DUMP(3)                                    \
+            FOR_ROWS(FOR_COLS, DUMP)                                                           \
             epilogue_generic(t, c, ldc, ep);                                                   \
         }                                                                                      \
-        (void)r;                                                                               \
     }
 
-DEFINE_MICRO(micro_nn, A_N, B_N, 1, P)
-DEFINE_MICRO(micro_nt, A_N, B_T, 1, 1)
-DEFINE_MICRO(micro_tn, A_T, B_N, P, P)
-DEFINE_MICRO(micro_tt, A_T, B_T, P, 1)
+#define DEFINE_LAYOUT(nm, AX, BX, AS, BS)                                                      \
+    DEFINE_MICRO(micro_##nm##_6, AX, BX, AS, BS, 6, COLS6, FOR_COLS6)                          \
+    DEFINE_MICRO(micro_##nm##_4, AX, BX, AS, BS, 4, COLS4, FOR_COLS4)                          \
+    DEFINE_MICRO(micro_##nm##_2, AX, BX, AS, BS, 2, COLS2, FOR_COLS2)
 
-const gemm_mk_fn gemm_micro[4] = {micro_nn, micro_nt, micro_tn, micro_tt};
+DEFINE_LAYOUT(nn, A_N, B_N, 1, PX)
+DEFINE_LAYOUT(nt, A_N, B_T, 1, 1)
+DEFINE_LAYOUT(tn, A_T, B_N, PX, PX)
+DEFINE_LAYOUT(tt, A_T, B_T, PX, 1)
+
+const gemm_mk_fn gemm_micro[4][3] = {
+    {micro_nn_6, micro_nn_4, micro_nn_2},
+    {micro_nt_6, micro_nt_4, micro_nt_2},
+    {micro_tn_6, micro_tn_4, micro_tn_2},
+    {micro_tt_6, micro_tt_4, micro_tt_2},
+};

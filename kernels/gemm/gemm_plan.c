@@ -11,8 +11,8 @@ static void sizes(const et_gemm_args *g, gemm_tiles *t)
 {
     unsigned a_rows = g->trans_a ? t->kt : up(t->mt, GEMM_MR);
     unsigned b_rows = g->trans_b ? up(t->nt, GEMM_NR) : t->kt;
-    t->a_words = (size_t)a_rows * GEMM_P + GEMM_SLACK;
-    t->b_words = (size_t)b_rows * GEMM_P + GEMM_SLACK;
+    t->a_words = (size_t)a_rows * (g->trans_a ? GEMM_PX : GEMM_P) + GEMM_SLACK;
+    t->b_words = (size_t)b_rows * (g->trans_b ? GEMM_P : GEMM_PX) + GEMM_SLACK;
     t->y_words = up(t->mt * t->nt, 2);
     t->bias_words = up(t->nt, GEMM_NR) + GEMM_SLACK;
 }
@@ -39,9 +39,10 @@ static unsigned fit_mt(const et_gemm_args *g, gemm_tiles *t, size_t bytes, unsig
 
 int gemm_plan(const et_gemm_args *g, size_t l1_bytes, gemm_tiles *t)
 {
-    unsigned mcap = min_u(up(g->m, GEMM_MR), GEMM_P);
+    unsigned mcap = min_u(up(g->m, GEMM_MR), g->trans_a ? GEMM_PX : GEMM_P);
+    unsigned ncap = g->trans_b ? GEMM_P : GEMM_PX;
     t->kt = min_u(g->k, GEMM_P);
-    t->nt = min_u(g->n, GEMM_P);
+    t->nt = min_u(g->n, ncap);
     for (;;) {
         unsigned mt = fit_mt(g, t, l1_bytes, mcap);
         if (mt >= min_u(mcap, 16u) || (mt && t->kt <= 4 && t->nt <= GEMM_NR)) {
@@ -66,8 +67,8 @@ size_t et_gemm_scratch_size(const et_gemm_args *args)
 {
     if (!args) return 0;
     gemm_tiles t;
-    t.mt = min_u(up(args->m, GEMM_MR), GEMM_P);
-    t.nt = min_u(args->n, GEMM_P);
+    t.mt = min_u(up(args->m, GEMM_MR), args->trans_a ? GEMM_PX : GEMM_P);
+    t.nt = min_u(args->n, args->trans_b ? GEMM_P : GEMM_PX);
     t.kt = min_u(args->k, GEMM_P);
     sizes(args, &t);
     return total_bytes(&t);
