@@ -22,6 +22,9 @@
 #include "et_ctx.h"
 #include "et_status.h"
 
+/** Scratch with which every kernel of this header accepts any shape (smallest tiles). */
+#define ET_GEMM_SCRATCH_MIN 12288u
+
 /** Shape and options of Y = alpha·op(A)·op(B) + bias (+ Y). */
 typedef struct {
     unsigned m;        /**< rows of op(A) and Y (> 0) */
@@ -45,7 +48,7 @@ et_gemm_args et_gemm_args_init(unsigned m, unsigned n, unsigned k, int trans_a, 
 
 /**
  * @brief L1 scratch that gives et_gemm_fwd_f32() its largest useful tiles for these arguments.
- * Less also works down to a minimum (about 12 KiB); below it the kernel returns ET_ERR_ARG.
+ * Less also works down to ET_GEMM_SCRATCH_MIN; below it the kernel returns ET_ERR_ARG.
  * @param[in] args shape and options
  * @return bytes of ctx->l1 (0 when args is NULL)
  */
