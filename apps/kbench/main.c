@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kbench: GEMM benchmark on CCT shapes. For each case runs et_gemm_fwd_f32 and a plain
+ * triple-loop reference on 1 and 8 cores, measures every core (probe forks around the call),
+ * checks the result against the reference and prints @perf, @bench and a readable table. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "et_gemm.h"
+#include "et_log.h"
+#include "hal.h"
+
+#define MAXA (128u * 128u) /* largest operands of the cases below */
+#define MAXB (128u * 384u)
+#define MAXY (64u * 384u)
+#define L1_BYTES (224u * 1024u)
+
+static float g_a[MAXA] HAL_L2, g_b[MAXB] HAL_L2, g_y[MAXY] HAL_L2, g_r[MAXY] HAL_L2;
+static uint64_t g_l1[L1_BYTES / 8] HAL_L1;
+static hal_perf_t g_snap[HAL_CLUSTER_MAX_CORES];
+
+typedef struct {
+    const char *name;
+    unsigned m, n, k, batch;
+    int ta, tb;
+} bench_case;
+
+static const bench_case g_cases[] = {
+    {"linear_fwd_64x128x128", 64, 128, 128, 1, 0, 1},  /* tokens 64 x dim 128, MLP 128->128 */
+    {"linear_igrad_64x128x128", 64, 128, 128, 1, 0, 0},
+    {"linear_wgrad_128x128x64", 128, 128, 64, 1, 1, 0},
+    {"qkv_fwd_64x384x128", 64, 384, 128, 1, 0, 1},
+    {"attn_qk_2x64x64x64", 64, 64, 64, 2, 0, 1},       /* per head: Q·K^T */
+    {"attn_av_2x64x64x64", 64, 64, 64, 2, 0, 0},       /* per head: P·V */
+    {"odd_63x65x127_nn", 63, 65, 127, 1, 0, 0},        /* M=63, N=65, K=127 */
+    {"odd_63x65x127_tn", 63, 65, 127, 1, 1, 0},
+};
+
+typedef struct {
+    const bench_case *c;
+} ref_job;
+
+/* Plain triple loop, rows dealt round-robin to the cores, operands read from L2. */
+static void ref_worker(void *arg)
+{
+    const bench_case *c = ((ref_job *)arg)->c;
+    unsigned id = hal_cluster_core_id(), nc = hal_cluster_num_cores();
+    unsigned ars = c->ta ? 1 : c->k, acs = c->ta ? c->m : 1;
+    unsigned brs = c->tb ? 1 : c->n, bcs = c->tb ? c->k : 1;
+    for (unsigned bt = 0; bt < c->batch; ++bt) {
+        const float *a = g_a + bt * c->m * c->k, *b = g_b + bt * c->k * c->n;
+        float *y = g_r + bt * c->m * c->n;
+        for (unsigned i = id; i < c->m; i += nc)
+            for (unsigned j = 0; j < c->n; ++j) {
+                float s = 0.0f;
+                for (unsigned k = 0; k < c->k; ++k) s += a[i * ars + k * acs] * b[k * brs + j * bcs];
+                y[i * c->n + j] = s;
+            }
+    }
+}
+
+static void probe(void *arg)
+{
+    (void)arg;
+    hal_perf_read(&g_snap[hal_cluster_core_id()]);
+}
+
+typedef struct {
+    uint64_t instr_max, cycles_max;
+    hal_perf_t core[HAL_CLUSTER_MAX_CORES];
+} meas;
+
+/* Run the kernel (impl 0) or the reference (impl 1) on nc cores and measure every core. */
+static int run(const bench_case *c, int impl, unsigned nc, meas *m)
+{
+    hal_perf_t z0[HAL_CLUSTER_MAX_CORES], z1[HAL_CLUSTER_MAX_CORES], a[HAL_CLUSTER_MAX_CORES];
+    hal_cluster_fork(nc, probe, NULL);
+    memcpy(z0, g_snap, sizeof z0);
+    hal_cluster_fork(nc, probe, NULL);
+    memcpy(z1, g_snap, sizeof z1);
+    memcpy(a, g_snap, sizeof a);
+    int st = 0;
+    if (impl == 0) {
+        et_ctx ctx = {g_l1, sizeof g_l1, nc};
+        et_gemm_args g = et_gemm_args_init(c->m, c->n, c->k, c->ta, c->tb);
+        g.batch = c->batch;
+        g.stride_a = (size_t)c->m * c->k;
+        g.stride_b = (size_t)c->k * c->n;
+        st = et_gemm_fwd_f32(&ctx, &g, g_a, g_b, NULL, g_y);
+    } else {
+        ref_job j = {c};
+        hal_cluster_fork(nc, ref_worker, &j);
+    }
+    hal_cluster_fork(nc, probe, NULL);
+    m->instr_max = m->cycles_max = 0;
+    for (unsigned k = 0; k < nc; ++k) {
+        hal_perf_t d = et_perf_diff(&a[k], &g_snap[k]), z = et_perf_diff(&z0[k], &z1[k]);
+        m->core[k].instret = d.instret - z.instret;
+        m->core[k].cycles = d.cycles - z.cycles;
+        if (m->core[k].instret > m->instr_max) m->instr_max = m->core[k].instret;
+        if (m->core[k].cycles > m->cycles_max) m->cycles_max = m->core[k].cycles;
+    }
+    return st;
+}
+
+static void fill(float *p, unsigned n, unsigned seed)
+{
+    for (unsigned i = 0; i < n; ++i) p[i] = (float)((int)((i * 2654435761u + seed) >> 24) - 128) / 128.0f;
+}
+
+int main(void)
+{
+    et_log_start(ET_APP_NAME);
+    static const char *impl_name[2] = {"et", "ref"};
+    static double fpi[sizeof g_cases / sizeof g_cases[0]][2][2];
+    static double spd[sizeof g_cases / sizeof g_cases[0]][2];
+    static uint64_t ins[sizeof g_cases / sizeof g_cases[0]][2][2];
+    int all_ok = 1;
+    unsigned ncases = sizeof g_cases / sizeof g_cases[0];
+    for (unsigned ci = 0; ci < ncases; ++ci) {
+        const bench_case *c = &g_cases[ci];
+        unsigned elems_y = c->batch * c->m * c->n;
+        fill(g_a, c->batch * c->m * c->k, 11u + ci);
+        fill(g_b, c->batch * c->k * c->n, 977u + ci);
+        uint64_t flop = 2ull * c->batch * c->m * c->n * c->k;
+        for (int impl = 0; impl < 2; ++impl) {
+            meas m1, m8;
+            const unsigned ncs[2] = {1, 8};
+            for (int q = 0; q < 2; ++q) {
+                meas *m = q ? &m8 : &m1;
+                if (run(c, impl, ncs[q], m) != 0) all_ok = 0;
+                char layer[48];
+                snprintf(layer, sizeof layer, "%s.%s", c->name, impl_name[impl]);
+                char phase[16];
+                snprintf(phase, sizeof phase, "c%u", ncs[q] & 15u);
+                for (unsigned k = 0; k < ncs[q]; ++k) {
+                    et_perf_record r = {layer, phase, k, m->core[k], flop / ncs[q], 0, 0};
+                    et_log_perf(&r);
+                }
+                fpi[ci][impl][q] = (double)flop / ((double)m->instr_max * ncs[q]);
+                ins[ci][impl][q] = m->instr_max;
+            }
+            spd[ci][impl] = (double)m1.cycles_max / (double)m8.cycles_max;
+            printf("@bench kernel=%s impl=%s m=%u n=%u k=%u batch=%u flop=%llu instr1=%llu "
+                   "instr8=%llu fpi1=%.4f fpi8=%.4f speedup=%.3f\n", c->name, impl_name[impl],
+                   c->m, c->n, c->k, c->batch, (unsigned long long)flop,
+                   (unsigned long long)ins[ci][impl][0], (unsigned long long)ins[ci][impl][1],
+                   fpi[ci][impl][0], fpi[ci][impl][1], spd[ci][impl]);
+        }
+        float err = 0.0f;
+        for (unsigned i = 0; i < elems_y; ++i) {
+            float d = fabsf(g_y[i] - g_r[i]);
+            if (d > err) err = d;
+        }
+        int ok = err <= 1e-3f;
+        all_ok &= ok;
+        et_log_result(c->name, ok, err, 0.0);
+    }
+    printf("\n%-26s %9s %9s %9s %7s %7s %7s | %9s %7s %7s %7s\n", "kernel (MxNxK)", "MFLOP",
+           "instr1", "instr8", "F/I/c1", "F/I/c8", "x8", "ref instr1", "F/I/c1", "x8", "gain");
+    for (unsigned ci = 0; ci < ncases; ++ci) {
+        const bench_case *c = &g_cases[ci];
+        double mflop = 2.0 * c->batch * c->m * c->n * c->k / 1e6;
+        printf("%-26s %9.3f %9llu %9llu %7.3f %7.3f %7.2f | %10llu %7.3f %7.2f %6.2fx\n", c->name,
+               mflop, (unsigned long long)ins[ci][0][0], (unsigned long long)ins[ci][0][1],
+               fpi[ci][0][0], fpi[ci][0][1], spd[ci][0], (unsigned long long)ins[ci][1][0],
+               fpi[ci][1][0], spd[ci][1], fpi[ci][0][0] / fpi[ci][1][0]);
+    }
+    et_log_done(all_ok ? 0 : 1);
+    return all_ok ? 0 : 1;
+}
