@@ -1,0 +1,133 @@
+"""Helpers of the compiler tests: compile an ONNX model, and run the same training in PyTorch.
+
+``compare_training`` runs N SGD steps with the numpy reference of the compiled training graph
+and with torch autograd on the original module, side by side, and returns the worst
+differences (loss per step, every gradient per step, every parameter after the last step).
+Differences are measured relative to the tensor's largest magnitude:
+err(a, b) = max|a - b| / max(max|b|, floor), floor 1e-5 for parameters and, for gradients,
+1e-3 times the largest gradient magnitude of the step over all trained parameters
+(the floor covers gradients that are zero in exact arithmetic, e.g. of a bias in front of a
+softmax over the axis it is added along, where both sides return rounding noise of ~1e-9).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+
+from et.compiler.onnx_import import import_onnx
+from et.compiler.reference import Reference
+from et.compiler.training import Hyper, build_training_graph
+
+
+def export(model: torch.nn.Module, example: torch.Tensor, opset: int = 17,
+           folding: bool = True) -> onnx.ModelProto:
+    model.eval()
+    buf = io.BytesIO()
+    torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=opset,
+                      input_names=["input"], output_names=["output"],
+                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                      do_constant_folding=folding)
+    return onnx.load_from_string(buf.getvalue())
+
+
+def err(a, b, floor: float = 1e-5) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), floor))
+
+
+def map_params(g, model: torch.nn.Module) -> dict:
+    """IR parameter name -> (torch parameter, transposed?) by name, else by exact value."""
+    tp = dict(model.named_parameters())
+    out = {}
+    for t in g.params():
+        if t.name in tp and tuple(tp[t.name].shape) == t.shape:
+            out[t.name] = (tp[t.name], False)
+            continue
+        for p in tp.values():
+            v = p.detach().numpy()
+            if v.shape == t.shape and np.array_equal(v, t.data):
+                out[t.name] = (p, False)
+                break
+            if v.ndim == 2 and v.T.shape == t.shape and np.array_equal(v.T, t.data):
+                out[t.name] = (p, True)
+                break
+    return out
+
+
+def _add_lora(model: torch.nn.Module, g) -> dict:
+    """Torch twins of the compiler's LoRA adapters (same A init, B = 0), as forward hooks."""
+    extra = {}
+    for t in g.params():
+        if not t.name.endswith(".lora_A"):
+            continue
+        scope = t.name[: -len(".lora_A")]
+        a = torch.nn.Parameter(torch.tensor(t.data))
+        b = torch.nn.Parameter(torch.tensor(g[scope + ".lora_B"].data))
+        rank = t.shape[1]
+        scale = float(g.meta["lora_alpha"]) / rank
+        mod = model.get_submodule(scope)
+        mod.register_forward_hook(lambda m, inp, out, a=a, b=b, s=scale: out + s * (inp[0] @ a @ b))
+        extra[t.name], extra[scope + ".lora_B"] = (a, False), (b, False)
+    return extra
+
+
+def compile_graph(proto, strategy, loss="ce", batch=4, hyper=None):
+    g = import_onnx(proto, batch=batch)
+    build_training_graph(g, strategy, loss, hyper or Hyper())
+    return g
+
+
+def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
+                     hyper: Hyper | None = None) -> dict:
+    """Train with the reference and with torch; returns the worst errors over all steps
+    (loss, grad, param) and those of the first step alone (``step1``)."""
+    hyper = hyper or Hyper(lr=0.05, momentum=0.9, weight_decay=1e-3)
+    g = compile_graph(proto, strategy, loss, batch=len(x), hyper=hyper)
+    if strategy.startswith("lora"):
+        from et.compiler.training import parse_strategy
+        g.meta["lora_alpha"] = parse_strategy(strategy).alpha
+    pmap = map_params(g, model)
+    pmap.update(_add_lora(model, g))
+    missing = [t.name for t in g.params() if t.name not in pmap]
+    assert not missing, f"no torch parameter for {missing}"
+    for p in model.parameters():
+        p.requires_grad_(False)
+    trained = g.meta["trainable"]
+    tparams = []
+    for name in trained:
+        p, _ = pmap[name]
+        p.requires_grad_(True)
+        tparams.append(p)
+    opt = torch.optim.SGD(tparams, lr=hyper.lr, momentum=hyper.momentum,
+                          weight_decay=hyper.weight_decay)
+    ref = Reference(g)
+    xt = torch.tensor(x)
+    yt = torch.tensor(y)
+    worst = {"loss": 0.0, "grad": 0.0, "param": 0.0, "losses": []}
+    for step in range(steps):
+        r = ref.step(x, y)
+        opt.zero_grad()
+        out = model(xt)
+        lt = F.cross_entropy(out, yt) if loss == "ce" else F.mse_loss(out, yt)
+        lt.backward()
+        tgrads = {n: (pmap[n][0].grad.numpy().T if pmap[n][1] else pmap[n][0].grad.numpy())
+                  for n in trained}
+        floor = 1e-3 * max(float(np.abs(v).max()) for v in tgrads.values())
+        for name in trained:
+            worst["grad"] = max(worst["grad"], err(r["grads"][name], tgrads[name], floor))
+        worst["loss"] = max(worst["loss"], abs(r["loss"] - lt.item()) / max(abs(lt.item()), 1e-6))
+        worst["losses"].append((r["loss"], lt.item()))
+        opt.step()
+        if step == 0 or step == steps - 1:
+            for t in g.params():
+                p, tr = pmap[t.name]
+                tv = p.detach().numpy().T if tr else p.detach().numpy()
+                worst["param"] = max(worst["param"], err(ref.state[t.name], tv))
+        if step == 0:
+            worst["step1"] = {k: worst[k] for k in ("loss", "grad", "param")}
+    worst["graph"] = g
+    return worst
