@@ -31,6 +31,25 @@ void conv_pipe_run(conv_pipe *p)
     }
 }
 
+hal_dma_id conv_otile_fetch_x(const conv_plan *pl, const float *x, size_t n, size_t cb, size_t rb,
+                              unsigned buf, conv_otile *tl)
+{
+    const et_conv2d_args *a = &pl->a;
+    tl->n = n;
+    tl->c0 = cb * pl->tc;
+    tl->tc = a->c_out - tl->c0 < pl->tc ? a->c_out - tl->c0 : pl->tc;
+    tl->r0 = rb * pl->th;
+    tl->th = pl->ho - tl->r0 < pl->th ? pl->ho - tl->r0 : pl->th;
+    long top = (long)(tl->r0 * a->sh) - (long)a->ph;
+    long bot = top + (long)((tl->th - 1) * a->sh + a->kh);
+    tl->iy_lo = top < 0 ? 0 : (size_t)top;
+    size_t iy_hi = bot > (long)a->h ? a->h : (size_t)bot;
+    tl->nrows = iy_hi - tl->iy_lo;
+    return hal_dma_copy_2d(pl->S[buf], x + (n * a->c_in * a->h + tl->iy_lo) * a->w,
+                           tl->nrows * a->w * sizeof(float), a->c_in,
+                           pl->srows * a->w * sizeof(float), a->h * a->w * sizeof(float));
+}
+
 void conv_slab_build(const conv_slab *s, unsigned id, unsigned nc)
 {
     size_t ngroups = (s->pch + 3) / 4;

@@ -4,15 +4,11 @@
 #include "conv2d_internal.h"
 
 typedef struct {
-    size_t n, c0, tc, r0, th, iy_lo, nrows;
-} fwd_tile;
-
-typedef struct {
     conv_pipe pipe; /* first member: the callbacks cast back */
     conv_plan pl;
     const float *x, *w, *b;
     float *y;
-    fwd_tile tile[2];
+    conv_otile tile[2];
 } fwd_job;
 
 static void fwd_fetch(conv_pipe *p, unsigned t, unsigned buf)
@@ -20,22 +16,10 @@ static void fwd_fetch(conv_pipe *p, unsigned t, unsigned buf)
     fwd_job *j = (fwd_job *)p;
     const conv_plan *pl = &j->pl;
     const et_conv2d_args *a = &pl->a;
-    fwd_tile *tl = &j->tile[buf];
+    conv_otile *tl = &j->tile[buf];
     size_t per_n = pl->nc_blk * pl->nr_blk, kk = a->kh * a->kw;
-    tl->n = t / per_n;
-    size_t cb = (t % per_n) / pl->nr_blk, rb = t % pl->nr_blk;
-    tl->c0 = cb * pl->tc;
-    tl->tc = a->c_out - tl->c0 < pl->tc ? a->c_out - tl->c0 : pl->tc;
-    tl->r0 = rb * pl->th;
-    tl->th = pl->ho - tl->r0 < pl->th ? pl->ho - tl->r0 : pl->th;
-    long top = (long)(tl->r0 * a->sh) - (long)a->ph;
-    long bot = top + (long)((tl->th - 1) * a->sh + a->kh);
-    tl->iy_lo = top < 0 ? 0 : (size_t)top;
-    size_t iy_hi = bot > (long)a->h ? a->h : (size_t)bot;
-    tl->nrows = iy_hi - tl->iy_lo;
-    p->in_id[buf][0] = hal_dma_copy_2d(pl->S[buf], j->x + (tl->n * a->c_in * a->h + tl->iy_lo) * a->w,
-                                       tl->nrows * a->w * sizeof(float), a->c_in,
-                                       pl->srows * a->w * sizeof(float), a->h * a->w * sizeof(float));
+    p->in_id[buf][0] = conv_otile_fetch_x(pl, j->x, t / per_n, (t % per_n) / pl->nr_blk, t % pl->nr_blk,
+                                          buf, tl);
     p->in_id[buf][1] = hal_dma_copy_1d(pl->A[buf], j->w + tl->c0 * a->c_in * kk,
                                        tl->tc * a->c_in * kk * sizeof(float));
 }
@@ -46,7 +30,7 @@ static void fwd_compute(conv_pipe *p, unsigned t, unsigned buf, unsigned id, uns
     fwd_job *j = (fwd_job *)p;
     const conv_plan *pl = &j->pl;
     const et_conv2d_args *a = &pl->a;
-    const fwd_tile *tl = &j->tile[buf];
+    const conv_otile *tl = &j->tile[buf];
     size_t plane = pl->prow * pl->pcol, kk = a->kh * a->kw, ngroups = (tl->tc + 3) / 4;
     conv_slab s = {pl->P, 4 * plane, plane, pl->pcol, 1, a->c_in, pl->prow, pl->pcol, 0,
                    pl->S[buf], a->c_in, pl->srows * a->w, a->w, tl->nrows, a->w,
@@ -72,7 +56,7 @@ static void fwd_flush(conv_pipe *p, unsigned t, unsigned buf)
     (void)t;
     fwd_job *j = (fwd_job *)p;
     const conv_plan *pl = &j->pl;
-    const fwd_tile *tl = &j->tile[buf];
+    const conv_otile *tl = &j->tile[buf];
     size_t row = tl->th * pl->wo * sizeof(float);
     p->out_id[buf] = hal_dma_copy_2d(j->y + ((tl->n * pl->a.c_out + tl->c0) * pl->ho + tl->r0) * pl->wo,
                                      pl->O[buf], row, tl->tc, pl->ho * pl->wo * sizeof(float), row);

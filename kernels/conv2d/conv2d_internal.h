@@ -46,6 +46,16 @@ struct conv_pipe {
 };
 void conv_pipe_run(conv_pipe *p);
 
+/* A tile of output rows of fwd/wgrad: image n, output channels [c0, c0+tc), output rows
+ * [r0, r0+th), and the input rows [iy_lo, iy_lo+nrows) (all c_in channels) it reads. */
+typedef struct {
+    size_t n, c0, tc, r0, th, iy_lo, nrows;
+} conv_otile;
+/* Place the tile (image n, channel block cb, row block rb) and start the DMA of its input rows
+ * from x (L2) into the staging slot S[buf]; returns the transfer id. */
+hal_dma_id conv_otile_fetch_x(const conv_plan *pl, const float *x, size_t n, size_t cb, size_t rb,
+                              unsigned buf, conv_otile *tl);
+
 /* Zero-filled slab P[off(c) + t * rst + u * cst] = S[c * sc + i * sr + j] for t = t0 + i * ts,
  * u = u0 + j * us (t0, u0 >= 0; out-of-range rows/columns dropped). off(c) = (c / 4) * ghi +
  * (c % 4) * glo; interleaved: 4 channels per column (glo = 1, cst = 4). */

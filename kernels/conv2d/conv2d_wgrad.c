@@ -7,7 +7,7 @@
 #include "conv2d_internal.h"
 
 typedef struct {
-    size_t n, c0, tc, r0, th, iy_lo, nrows;
+    conv_otile g; /* the output rows and input rows of the tile */
     int first, last;
 } wg_tile;
 
@@ -25,26 +25,14 @@ static void wg_fetch(conv_pipe *p, unsigned t, unsigned buf)
     const conv_plan *pl = &j->pl;
     const et_conv2d_args *a = &pl->a;
     wg_tile *tl = &j->tile[buf];
-    size_t per_c = a->n * pl->nr_blk, cb = t / per_c, rb = t % pl->nr_blk;
-    tl->n = (t % per_c) / pl->nr_blk;
-    tl->first = tl->n == 0 && rb == 0;
-    tl->last = tl->n == a->n - 1 && rb == pl->nr_blk - 1;
-    tl->c0 = cb * pl->tc;
-    tl->tc = a->c_out - tl->c0 < pl->tc ? a->c_out - tl->c0 : pl->tc;
-    tl->r0 = rb * pl->th;
-    tl->th = pl->ho - tl->r0 < pl->th ? pl->ho - tl->r0 : pl->th;
-    long top = (long)(tl->r0 * a->sh) - (long)a->ph;
-    long bot = top + (long)((tl->th - 1) * a->sh + a->kh);
-    tl->iy_lo = top < 0 ? 0 : (size_t)top;
-    size_t iy_hi = bot > (long)a->h ? a->h : (size_t)bot;
-    tl->nrows = iy_hi - tl->iy_lo;
-    p->in_id[buf][0] = hal_dma_copy_2d(pl->S[buf], j->x + (tl->n * a->c_in * a->h + tl->iy_lo) * a->w,
-                                       tl->nrows * a->w * sizeof(float), a->c_in,
-                                       pl->srows * a->w * sizeof(float), a->h * a->w * sizeof(float));
-    size_t row = tl->th * pl->wo * sizeof(float);
+    size_t per_c = a->n * pl->nr_blk, cb = t / per_c, rb = t % pl->nr_blk, n = (t % per_c) / pl->nr_blk;
+    tl->first = n == 0 && rb == 0;
+    tl->last = n == a->n - 1 && rb == pl->nr_blk - 1;
+    p->in_id[buf][0] = conv_otile_fetch_x(pl, j->x, n, cb, rb, buf, &tl->g);
+    size_t row = tl->g.th * pl->wo * sizeof(float);
     p->in_id[buf][1] = hal_dma_copy_2d(pl->A[buf],
-                                       j->dy + ((tl->n * a->c_out + tl->c0) * pl->ho + tl->r0) * pl->wo,
-                                       row, tl->tc, row, pl->ho * pl->wo * sizeof(float));
+                                       j->dy + ((tl->g.n * a->c_out + tl->g.c0) * pl->ho + tl->g.r0) * pl->wo,
+                                       row, tl->g.tc, row, pl->ho * pl->wo * sizeof(float));
 }
 
 /* acc[j][i] += sum over positions of d[pos][j] * p[pos][i] (4 c_out x 4 c_in). */
@@ -77,23 +65,23 @@ static void wg_compute(conv_pipe *p, unsigned t, unsigned buf, unsigned id, unsi
     const conv_plan *pl = &j->pl;
     const et_conv2d_args *a = &pl->a;
     const wg_tile *tl = &j->tile[buf];
-    size_t kk = a->kh * a->kw, plane = pl->prow * pl->pcol, npos = tl->th * pl->wo;
-    size_t gco = (tl->tc + 3) / 4, gci = (a->c_in + 3) / 4;
+    size_t kk = a->kh * a->kw, plane = pl->prow * pl->pcol, npos = tl->g.th * pl->wo;
+    size_t gco = (tl->g.tc + 3) / 4, gci = (a->c_in + 3) / 4;
     float *blk = pl->O[0];
     if (tl->first) {
         size_t lo, hi;
-        et_team_range(tl->tc * a->c_in * kk, id, nc, &lo, &hi);
+        et_team_range(tl->g.tc * a->c_in * kk, id, nc, &lo, &hi);
         if (hi > lo) memset(blk + lo, 0, (hi - lo) * sizeof(float));
     }
     conv_slab s = {pl->P, 4 * plane, 1, 4 * pl->pcol, 4, pl->pch, pl->prow, pl->pcol, 1,
-                   pl->S[buf], a->c_in, pl->srows * a->w, a->w, tl->nrows, a->w,
-                   tl->iy_lo + a->ph - tl->r0 * a->sh, 1, a->pw, 1};
+                   pl->S[buf], a->c_in, pl->srows * a->w, a->w, tl->g.nrows, a->w,
+                   tl->g.iy_lo + a->ph - tl->g.r0 * a->sh, 1, a->pw, 1};
     conv_slab_build(&s, id, nc);
     const float *da = pl->A[buf]; /* R[g][pos][q] = dy[c0 + 4g + q][pos] */
     for (size_t k = id; k < gco * npos; k += nc) {
         size_t g = k / npos, pos = k % npos;
         for (size_t q = 0; q < 4; ++q)
-            pl->R[4 * k + q] = 4 * g + q < tl->tc ? da[(4 * g + q) * npos + pos] : 0.0f;
+            pl->R[4 * k + q] = 4 * g + q < tl->g.tc ? da[(4 * g + q) * npos + pos] : 0.0f;
     }
     hal_cluster_barrier();
     size_t items = gco * gci * kk;
@@ -101,9 +89,9 @@ static void wg_compute(conv_pipe *p, unsigned t, unsigned buf, unsigned id, unsi
         size_t tap = it % kk, gi = (it / kk) % gci, go = it / (kk * gci);
         size_t ky = tap / a->kw, kx = tap % a->kw;
         float acc[16];
-        mk_wgrad(pl->R + go * npos * 4, pl->P + gi * 4 * plane + (ky * pl->pcol + kx) * 4, tl->th,
+        mk_wgrad(pl->R + go * npos * 4, pl->P + gi * 4 * plane + (ky * pl->pcol + kx) * 4, tl->g.th,
                  pl->wo, a->sh * pl->pcol * 4, a->sw * 4, acc);
-        size_t njo = tl->tc - 4 * go < 4 ? tl->tc - 4 * go : 4;
+        size_t njo = tl->g.tc - 4 * go < 4 ? tl->g.tc - 4 * go : 4;
         size_t nji = a->c_in - 4 * gi < 4 ? a->c_in - 4 * gi : 4;
         for (size_t jo = 0; jo < njo; ++jo)
             for (size_t ji = 0; ji < nji; ++ji)
@@ -120,8 +108,8 @@ static void wg_flush(conv_pipe *p, unsigned t, unsigned buf)
     if (!tl->last) return;
     size_t kk = a->kh * a->kw;
     /* waited at once: the next block zeroes the same L1 block in its first tile */
-    hal_dma_wait(hal_dma_copy_1d(j->dw + tl->c0 * a->c_in * kk, j->pl.O[0],
-                                 tl->tc * a->c_in * kk * sizeof(float)));
+    hal_dma_wait(hal_dma_copy_1d(j->dw + tl->g.c0 * a->c_in * kk, j->pl.O[0],
+                                 tl->g.tc * a->c_in * kk * sizeof(float)));
 }
 
 static void wg_worker(void *arg) { conv_pipe_run(arg); }
