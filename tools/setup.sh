@@ -49,8 +49,14 @@ et_install_venv() {
     fi
     et_log "creating $venv with the packages of requirements.txt"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv" || et_die "python3 -m venv failed"
-    "$venv/bin/python" -m pip install -q -r "$ET_ROOT/requirements.txt" \
-        || et_die "pip could not install requirements.txt (see pip's message above)"
+    # The machine's pip configuration may name local indexes that do not exist: pip warns about
+    # each on every package; those lines are dropped, everything else pip says is kept.
+    set +e
+    "$venv/bin/python" -m pip install -q -r "$ET_ROOT/requirements.txt" 2>&1 \
+        | grep -v "^WARNING: Location 'file://.*' is ignored"
+    local rc=${PIPESTATUS[0]}
+    set -e
+    [ "$rc" = 0 ] || et_die "pip could not install requirements.txt (see pip's message above)"
     echo "$want" > "$stamp"
 }
 
