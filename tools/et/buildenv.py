@@ -41,6 +41,11 @@ class Build:
         return os.path.join("build", self.target.name, self.app)
 
     @property
+    def boot_elf(self) -> str:
+        """The serial bootloader of the target (sdk/boot), built with every RISC-V app."""
+        return os.path.join("build", self.target.name, "boot", "boot.elf")
+
+    @property
     def program_name(self) -> str:
         return self.app + (".elf" if self.target.is_riscv else "")
 
@@ -144,6 +149,11 @@ def build_app(env, build: Build):
         from .fccheck import scons_action
         env.AddPostAction(prog, scons_action())
     env.Clean(prog, "#" + build.build_dir)
+    boot = env.SConscript("#sdk/boot/SConscript", exports={"env": env, "build": build})
+    if boot:  # `scons target=qemu boot` builds only the loader; run=1 loads through it
+        env.Alias("boot", boot)
+        env.Default(boot)
+        env.Depends(env.Alias("run"), boot)
     return prog
 
 
@@ -192,6 +202,39 @@ def _check_regions_action(t: Target):
     return env_action(action, f"  SIZE  memory regions of {t.name}")
 
 
+def _run_qemu_loaded(build: Build, prog: str):
+    """qemu starts the serial bootloader, tools/flash.py's serial runner loads ``prog`` over the
+    UART socket, the harness reads the log to its end and writes build/qemu/<app>/report/."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from runners.base import FlashError
+    from runners.image import ImageError, load_image
+    from runners.monitor import monitor
+    from runners.serial import flash_port
+
+    from .qemu import QemuBoard
+    from .report import write_report
+
+    try:
+        image = load_image(prog)
+    except ImageError as e:
+        raise RuntimeError(str(e)) from None
+    board = QemuBoard(timeout=build.timeout, loader=build.boot_elf)
+    with board.start(None, extra_args=build.runargs.split()) as session:
+        try:
+            flash_port(session.serial, image, progress=sys.stderr.isatty())
+        except FlashError as e:
+            raise RuntimeError(f"loading {prog} through {build.boot_elf} failed: {e}") from None
+        result, lines = monitor(session.serial, build.timeout, echo=True)
+        write_report(result, os.path.join(os.path.dirname(prog), "report"))
+        code = result.exit_code
+        if result.status == "done":  # the finisher's status is the authoritative exit code
+            qcode = session.wait(timeout=10)
+            if qcode is not None and qcode != code:
+                print(f"scons: *** qemu exited with {qcode}, the log says {code}", file=sys.stderr)
+                code = qcode or code
+    return code, lines
+
+
 def run_action(build: Build):
     """The action behind run=1: the native executable, or the ELF on the qemu board."""
     def action(target, source, env):  # noqa: ARG001
@@ -205,10 +248,11 @@ def run_action(build: Build):
             print(proc.stdout, end="")
             code, lines = proc.returncode, proc.stdout.splitlines()
         else:
-            from .qemu import QemuBoard
-
-            res = QemuBoard(timeout=build.timeout).run_elf(prog, extra_args=build.runargs.split())
-            code, lines = res.exit_code, res.lines
+            try:
+                code, lines = _run_qemu_loaded(build, prog)
+            except (RuntimeError, FileNotFoundError) as e:  # qemu or the load failed: no report
+                print(f"scons: *** {e}", file=sys.stderr)
+                return 2
         logpath = os.path.join(os.path.dirname(prog), "run.log")
         with open(logpath, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -125,29 +125,31 @@ class QemuBoard:
     """How to start the qemu board: harts, memory, icount, timeout, console echo."""
 
     def __init__(self, timeout: float = 600.0, harts: int = 8, memory: str = "32M",
-                 echo: bool = True, qemu: str = QEMU):
+                 echo: bool = True, qemu: str = QEMU, loader: str | None = None):
         self.timeout = timeout
+        self.loader = loader  # a resident loader ELF (sdk/boot) started when no ELF is given
         self.harts = harts
         self.memory = memory
         self.echo = echo
         self.qemu = qemu
 
     def command(self, elf: str | None, port: int, extra_args=()) -> list[str]:
-        """The qemu command line for an ELF (None: no -kernel, for a loader added by the caller)."""
+        """The qemu command line for an ELF (None: the board's ``loader``, if any, else no -kernel)."""
         cmd = [self.qemu, "-machine", "virt", "-smp", str(self.harts), "-m", self.memory,
                "-bios", "none", "-display", "none", "-monitor", "none", "-nodefaults",
-               "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+               "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
                "-icount", "shift=0,align=off,sleep=off"]
-        if elf:
-            cmd += ["-kernel", elf]
+        if elf or self.loader:
+            cmd += ["-kernel", elf or self.loader]
         return cmd + list(extra_args)
 
     def start(self, elf: str | None, extra_args=()) -> QemuSession:
         """Start QEMU and connect to its UART; raises RuntimeError with qemu's message on failure."""
         import serial  # pyserial
 
-        if elf and not os.path.isfile(elf):
-            raise FileNotFoundError(f"no such ELF: {elf}")
+        for path in (elf, None if elf else self.loader):
+            if path and not os.path.isfile(path):
+                raise FileNotFoundError(f"no such ELF: {path}")
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probe and bind
             port = free_port()

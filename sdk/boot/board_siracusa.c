@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Bootloader board part for Siracusa: runs on the fabric controller from L2 private bank 0,
+ * loads into the application L2 and the cluster L1, then jumps to the program on the FC (the
+ * program's own start-up boots the cluster). The console is the HAL's uDMA UART. */
+#include <stdint.h>
+#include <string.h>
+
+#include "boot_board.h"
+#include "boot_regions.h"
+#include "siracusa_board.h"
+
+extern char __boot_image_start[], __boot_image_end[], __boot_bss_start[], __boot_bss_end[];
+extern char __boot_stack_bottom[], __boot_stack_top[];
+
+void boot_board_init(void)
+{
+    memset(__boot_bss_start, 0, (size_t)(__boot_bss_end - __boot_bss_start));
+    sir_perf_core_init(); /* the cycle counter behind the UART timeouts */
+    sir_uart_init();
+}
+
+void boot_board_config(boot_config *cfg)
+{
+    static const boot_range regions[] = BOOT_APP_REGIONS;
+    cfg->board = BOOT_BOARD_NAME;
+    cfg->nregions = sizeof regions / sizeof regions[0];
+    for (unsigned i = 0; i < cfg->nregions; ++i) cfg->regions[i] = regions[i];
+    cfg->protect[0].base = (uint32_t)(uintptr_t)__boot_image_start;
+    cfg->protect[0].size = (uint32_t)(__boot_image_end - __boot_image_start);
+    cfg->protect[1].base = (uint32_t)(uintptr_t)__boot_stack_bottom;
+    cfg->protect[1].size = (uint32_t)(__boot_stack_top - __boot_stack_bottom);
+    cfg->nprotect = 2;
+}
+
+void boot_board_start(uint32_t entry)
+{
+    __asm__ volatile(
+        "fence rw, rw\n"
+        ".word 0x0000100f\n" /* fence.i */
+        "jr %0\n" ::"r"(entry) : "memory");
+    __builtin_unreachable();
+}

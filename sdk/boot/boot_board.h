@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/** @file boot_board.h
+ *  @brief What a board gives the bootloader's main loop (boot_main.c): its configuration
+ *  (name, application regions, protected ranges), console set-up and the program start.
+ *  The console bytes go through the HAL's UART (hal_uart.h).
+ */
+#ifndef BOOT_BOARD_H
+#define BOOT_BOARD_H
+
+#include <stdint.h>
+
+#include "boot_proto.h"
+
+/** @brief Prepare the console UART and anything else the loader needs. */
+void boot_board_init(void);
+
+/** @brief Fill in the board name, the application regions and the protected ranges. */
+void boot_board_config(boot_config *cfg);
+
+/** @brief Start the loaded program at `entry` on every core that must run it; never returns. */
+void boot_board_start(uint32_t entry) __attribute__((noreturn));
+
+#endif /* BOOT_BOARD_H */

@@ -1,0 +1,34 @@
+"""The console after the start: the serial-log harness (tools/et/harness.py) reads the device
+log from the open port until @done, @fault or the timeout."""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("et.monitor")
+
+
+class LineRecorder:
+    """Wraps a ``read_line(timeout)`` source and keeps every line it hands out."""
+
+    def __init__(self, read_line):
+        self.read_line = read_line
+        self.lines: list[str] = []
+
+    @property
+    def partial(self) -> str:
+        return getattr(self.read_line, "partial", "")
+
+    def __call__(self, timeout: float):
+        line = self.read_line(timeout)
+        if line is not None:
+            self.lines.append(line)
+        return line
+
+
+def monitor(port, timeout: float, echo: bool = True):
+    """Read the log from an open pyserial port to its end: (HarnessResult, lines)."""
+    from et.harness import Harness, serial_source
+
+    source = LineRecorder(serial_source(None, port=port))
+    result = Harness(timeout=timeout, echo=echo).run(source)
+    return result, source.lines

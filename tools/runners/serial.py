@@ -1,0 +1,144 @@
+"""The ``serial`` runner: loads an ELF through the EdgeTune serial bootloader (sdk/boot).
+
+Order of work: read and check the ELF (nothing sent if it is unfit), open the port with
+pyserial's ``serial_for_url`` (a device name or a ``socket://``/``rfc2217://`` URL), identify
+the board, check every segment against the board's application regions (nothing written
+if one is outside), write the segments' file bytes in frames (the zero tails are the
+program's .bss: not sent), read back a CRC-32 of every segment and compare, and only then
+start the program. Success is reported only when every byte was verified.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import zlib
+
+from .base import Caps, FlashError, Runner
+from .bootlink import BootLink, LinkError
+from .image import Image, ImageError, load_image
+
+log = logging.getLogger("et.runners.serial")
+
+
+class Progress:
+    """A progress bar on stderr (redrawn at most 10 times a second)."""
+
+    def __init__(self, total: int, stream=None, enabled: bool = True):
+        self.total, self.done = total, 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.t0 = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.enabled and (now - self._last > 0.1 or self.done >= self.total):
+            self._last = now
+            frac = self.done / self.total if self.total else 1.0
+            rate = self.done / max(now - self.t0, 1e-6) / 1024
+            bar = "#" * int(frac * 30)
+            self.stream.write(f"\rloading [{bar:<30}] {frac * 100:5.1f}% {self.done}/{self.total} "
+                              f"bytes {rate:6.1f} KiB/s")
+            if self.done >= self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+def flash_port(port, image: Image, progress: bool = True, retries: int = 16,
+               verify_passes: int = 2) -> dict:
+    """Load ``image`` over an open port and start it; a summary dict, FlashError otherwise."""
+    t0 = time.monotonic()
+    link = BootLink(port, retries=retries)
+    try:
+        info = link.identify()
+        log.info("board %s, protocol %d, max payload %d, regions %s", info.board, info.version,
+                 info.max_payload, ", ".join(f"0x{b:08x}+0x{n:x}" for b, n in info.regions))
+        image.check_regions(info.regions, board=f"board '{info.board}'")
+        bar = Progress(image.load_bytes, enabled=progress)
+        for seg in image.segments:
+            if not seg.data:
+                continue
+            want = zlib.crc32(seg.data)
+            for attempt in range(verify_passes):
+                link.write(seg.addr, seg.data, progress=bar if attempt == 0 else None)
+                got = link.crc(seg.addr, len(seg.data))
+                if got == want:
+                    break
+                log.warning("segment 0x%08x: read-back CRC 0x%08x, expected 0x%08x: rewriting",
+                            seg.addr, got, want)
+            else:
+                raise FlashError(f"segment 0x{seg.addr:08x} ({len(seg.data)} bytes) failed "
+                                 f"verification {verify_passes} times")
+        link.start(image.entry)
+    except (LinkError, ImageError) as e:
+        raise FlashError(str(e)) from None
+    dt = time.monotonic() - t0
+    st = link.stats
+    summary = {"board": info.board, "bytes": image.load_bytes, "seconds": dt,
+               "attempts": st.attempts, "retries": st.retries, "naks": dict(st.naks),
+               "timeouts": st.timeouts, "garbled": st.garbled, "sent": st.bytes_sent}
+    log.info("loaded and verified %d bytes in %.2f s (%d frames, %d retries), started at 0x%08x",
+             image.load_bytes, dt, st.attempts, st.retries, image.entry)
+    return summary
+
+
+def open_port(url: str, baud: int):
+    """Open a serial port or URL with pyserial; FlashError naming it on failure."""
+    try:
+        import serial  # pyserial
+    except ImportError:
+        raise FlashError("pyserial is not installed (pip install pyserial)") from None
+    try:
+        return serial.serial_for_url(url, baudrate=baud, timeout=0.2)
+    except (serial.SerialException, ValueError, OSError) as e:
+        raise FlashError(f"cannot open {url}: {e}") from None
+
+
+class SerialRunner(Runner):
+    """Load through the serial bootloader; optionally monitor the console afterwards."""
+
+    def __init__(self, port: str, baud: int = 115200, monitor: bool = False,
+                 timeout: float = 600.0, retries: int = 16, progress: bool = True):
+        self.port, self.baud = port, baud
+        self.monitor, self.timeout = monitor, timeout
+        self.retries, self.progress = retries, progress
+
+    @classmethod
+    def name(cls) -> str:
+        return "serial"
+
+    @classmethod
+    def capabilities(cls) -> Caps:
+        return Caps(flash=True, verify=True, port=True, monitor=True, start=True)
+
+    @classmethod
+    def add_args(cls, parser) -> None:
+        parser.add_argument("--retries", type=int, default=16,
+                            help="serial: attempts per frame before giving up (default 16)")
+        parser.add_argument("--no-progress", action="store_true",
+                            help="serial: no progress bar")
+
+    @classmethod
+    def create(cls, args) -> "SerialRunner":
+        return cls(args.port, args.baud, args.monitor, args.timeout,
+                   getattr(args, "retries", 16), not getattr(args, "no_progress", False))
+
+    def run(self, elf: str) -> int:
+        try:
+            image = load_image(elf)  # before the port is even opened
+        except ImageError as e:
+            raise FlashError(str(e)) from None
+        port = open_port(self.port, self.baud)
+        try:
+            flash_port(port, image, progress=self.progress, retries=self.retries)
+            print(f"flash: {elf} loaded, verified and started", file=sys.stderr)
+            if not self.monitor:
+                return 0
+            from .monitor import monitor
+
+            result, _lines = monitor(port, self.timeout)
+            return result.exit_code
+        finally:
+            port.close()
