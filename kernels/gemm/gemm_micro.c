@@ -3,7 +3,8 @@
  * a 4x6 block of C in 24 fp registers plus 4x4 and 4x2 variants for edge columns. k is
  * unrolled by 8 and every load is base + immediate (fixed L1 pitches), so a 4x6 k step costs
  * 24 fmadd.s + 10 flw and the loop adds 4 instructions per 8 steps: 48 FLOP per 34.5
- * instructions = 1.39 FLOP/instruction in the loop. Edge blocks compute all 4 rows on whatever
+ * instructions = 1.39 FLOP/instruction in the loop; for kt >= 8 the first k step initialises
+ * the accumulators (fmul.s) instead of zeroing them. Edge blocks compute all 4 rows on whatever
  * the tile holds there and store only the valid part, so the loop never branches on shape. */
 #include "gemm_internal.h"
 
@@ -20,29 +21,38 @@
 #define B_N(u, j) pb[(u) * PX + (j)]
 #define B_T(u, j) pb[((int)(j) - 2) * (int)P + (u)]
 
-#define COL(u, j, BX)                                                                          \
+/* OP is `+=` (accumulate) or `=` (the first k step initialises the accumulators). */
+#define COL(u, j, BX, OP)                                                                      \
     b = BX(u, j);                                                                              \
-    c0##j += a0 * b;                                                                           \
-    c1##j += a1 * b;                                                                           \
-    c2##j += a2 * b;                                                                           \
-    c3##j += a3 * b;
-#define COLS6(u, BX) COL(u, 0, BX) COL(u, 1, BX) COL(u, 2, BX) COL(u, 3, BX) COL(u, 4, BX) COL(u, 5, BX)
-#define COLS4(u, BX) COL(u, 0, BX) COL(u, 1, BX) COL(u, 2, BX) COL(u, 3, BX)
-#define COLS2(u, BX) COL(u, 0, BX) COL(u, 1, BX)
+    c0##j OP a0 * b;                                                                           \
+    c1##j OP a1 * b;                                                                           \
+    c2##j OP a2 * b;                                                                           \
+    c3##j OP a3 * b;
+#define COLS6(u, BX, OP)                                                                       \
+    COL(u, 0, BX, OP) COL(u, 1, BX, OP) COL(u, 2, BX, OP) COL(u, 3, BX, OP) COL(u, 4, BX, OP)  \
+    COL(u, 5, BX, OP)
+#define COLS4(u, BX, OP) COL(u, 0, BX, OP) COL(u, 1, BX, OP) COL(u, 2, BX, OP) COL(u, 3, BX, OP)
+#define COLS2(u, BX, OP) COL(u, 0, BX, OP) COL(u, 1, BX, OP)
 
-#define STEP(u, AX, BX, COLS)                                                                  \
+#define STEP_OP(u, AX, BX, COLS, OP)                                                           \
     a0 = AX(0, u);                                                                             \
     a1 = AX(1, u);                                                                             \
     a2 = AX(2, u);                                                                             \
     a3 = AX(3, u);                                                                             \
-    COLS(u, BX)
+    COLS(u, BX, OP)
+#define STEP(u, AX, BX, COLS) STEP_OP(u, AX, BX, COLS, +=)
+#define STEP_INIT(u, AX, BX, COLS) STEP_OP(u, AX, BX, COLS, =)
+#define STEPS_1_7(AX, BX, COLS)                                                                \
+    STEP(1, AX, BX, COLS) STEP(2, AX, BX, COLS) STEP(3, AX, BX, COLS) STEP(4, AX, BX, COLS)    \
+    STEP(5, AX, BX, COLS) STEP(6, AX, BX, COLS) STEP(7, AX, BX, COLS)
 
 #define FOR_COLS6(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3) X(i, 4) X(i, 5)
 #define FOR_COLS4(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
 #define FOR_COLS2(X, i) X(i, 0) X(i, 1)
 #define FOR_ROWS(F, X) F(X, 0) F(X, 1) F(X, 2) F(X, 3)
 
-#define DECL(i, j) float c##i##j = 0.0f;
+#define DECL(i, j) float c##i##j;
+#define ZERO(i, j) c##i##j = 0.0f;
 #define SET(i, j) c[(i) * ldc + (j)] = al * c##i##j + ep->bias[j];
 #define ADD(i, j) c[(i) * ldc + (j)] += al * c##i##j;
 #define DUMP(i, j) t[i][j] = c##i##j;
@@ -70,14 +80,22 @@ static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, 
     {                                                                                          \
         FOR_ROWS(FOR_COLS, DECL)                                                               \
         float a0, a1, a2, a3, b;                                                               \
-        for (const float *pend = pa + (kt >> 3) * 8 * (A_STEP); pa != pend;) {                 \
-            STEP(0, AX, BX, COLS) STEP(1, AX, BX, COLS) STEP(2, AX, BX, COLS)                  \
-            STEP(3, AX, BX, COLS) STEP(4, AX, BX, COLS) STEP(5, AX, BX, COLS)                  \
-            STEP(6, AX, BX, COLS) STEP(7, AX, BX, COLS)                                        \
+        unsigned rest; /* kt >= 8: the first k step initialises the accumulators */         \
+        if (kt >= 8) {                                                                         \
+            STEP_INIT(0, AX, BX, COLS) STEPS_1_7(AX, BX, COLS)                                 \
+            pa += 8 * (A_STEP);                                                                \
+            pb += 8 * (B_STEP);                                                                \
+            rest = kt - 8;                                                                     \
+        } else {                                                                               \
+            FOR_ROWS(FOR_COLS, ZERO)                                                           \
+            rest = kt;                                                                         \
+        }                                                                                      \
+        for (const float *pend = pa + (rest >> 3) * 8 * (A_STEP); pa != pend;) {               \
+            STEP(0, AX, BX, COLS) STEPS_1_7(AX, BX, COLS)                                      \
             pa += 8 * (A_STEP);                                                                \
             pb += 8 * (B_STEP);                                                                \
         }                                                                                      \
-        for (unsigned n1 = kt & 7u; n1; --n1) {                                                \
+        for (unsigned n1 = rest & 7u; n1; --n1) {                                              \
             STEP(0, AX, BX, COLS)                                                              \
             pa += (A_STEP);                                                                    \
             pb += (B_STEP);                                                                    \
