@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from conftest import ROOT
+from et_testutil import ROOT
 from et.devlog import parse_lines
 from et.qemu import QemuBoard
 

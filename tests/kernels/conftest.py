@@ -42,6 +42,12 @@ class Backend:
         return f"{self.target}-{self.ncores}"
 
 
+@pytest.fixture
+def make_backend():
+    """The Backend class, for tests that pick a client and core count themselves."""
+    return Backend
+
+
 @pytest.fixture(scope="module")
 def host_client():
     """ktest on host, one process per test module."""

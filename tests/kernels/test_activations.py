@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 SIZES = [1, 7, 64, 1001]
 

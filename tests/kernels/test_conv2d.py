@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 # n, c_in, h, w, c_out, kh, kw, sh, sw, ph, pw
 HOST_CASES = [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 NONE, ROW, COL, SCALAR = 0, 1, 2, 3
 SHAPES = [(1, 1), (3, 7), (64, 128), (33, 17)]

@@ -62,11 +62,9 @@ def test_gemm_options_small_l1(backend, rng, ta, tb):
                  l1=16384)
 
 
-def test_gemm_core_count_independent(host_client, rng):
+def test_gemm_core_count_independent(host_client, make_backend, rng):
     """Every output element is summed in the same order whatever the core count."""
-    from conftest import Backend
-
-    be = Backend(host_client, 1)
+    be = make_backend(host_client, 1)
     outs = []
     for nc in (1, 3, 8):
         rng2 = np.random.default_rng(7)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 SHAPES = [(1, 1), (3, 5), (64, 128), (13, 33), (7, 257)]
 

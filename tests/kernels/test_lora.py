@@ -54,10 +54,8 @@ def test_lora_fwd_bwd(backend, rng, acc):
         lora_case(backend, rng, rows, fin, fout, rank, scale=0.5, acc=acc)
 
 
-def test_lora_no_dx(host_client, rng):
-    from conftest import Backend
-
-    lora_case(Backend(host_client, 8), rng, 9, 10, 11, 3, scale=2.0, acc=1, with_dx=False)
+def test_lora_no_dx(host_client, make_backend, rng):
+    lora_case(make_backend(host_client, 8), rng, 9, 10, 11, 3, scale=2.0, acc=1, with_dx=False)
 
 
 @pytest.mark.parametrize("bad", ["rows0", "rank0", "null_x", "null_dh"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 def _lab(labels):
     """Labels travel as float32 words holding the int32 bit patterns."""

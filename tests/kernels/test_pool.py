@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 # planes, h, w, kh, kw, sh, sw, ph, pw
 MP = [(2, 8, 8, 2, 2, 2, 2, 0, 0), (3, 7, 9, 3, 3, 2, 2, 1, 1), (1, 5, 5, 3, 3, 1, 1, 1, 1),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 CONFIGS = [(0.1, 0.0, 0.0, 0), (0.05, 0.9, 0.0, 0), (0.01, 0.9, 1e-2, 0), (0.02, 0.5, 1e-3, 1),
            (0.1, 0.0, 0.1, 0)]

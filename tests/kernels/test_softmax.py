@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Out
+from et.kclient import Out
 
 SHAPES = [(1, 1), (3, 7), (64, 64), (17, 129), (5, 1000)]
 

@@ -1,7 +1,7 @@
 """The build's error paths: unknown target/app/variable, a memory level over budget."""
 import os
 
-from conftest import ROOT
+from et_testutil import ROOT
 
 
 def test_unknown_target_lists_valid_ones(scons):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TOOLS
+from et_testutil import ROOT, TOOLS
 from et.devlog import parse_lines, scan_line
 from et.harness import (EXIT_FAULT, EXIT_TIMEOUT, EXIT_TRUNCATED, Harness, done_exit_code,
                         file_source, lines_source, serial_source, split_log_bytes)

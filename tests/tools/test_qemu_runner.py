@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TOOLS
+from et_testutil import ROOT, TOOLS
 from et.qemu import EXIT_TIMEOUT, QemuBoard
 
 pytestmark = pytest.mark.qemu
