@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, TOOLS  # noqa: F401 - puts tools/ on sys.path
+from et_testutil import ROOT, TOOLS  # noqa: F401 - puts tools/ on sys.path
 from runners.bootlink import CMD_CRC, CMD_IDENTIFY, CMD_START, CMD_WRITE, RSYNC, encode
 
 BOOT = os.path.join(ROOT, "sdk", "boot")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, TOOLS, run_scons
+from et_testutil import ROOT, TOOLS, run_scons
 from runners.base import FlashError, get_runner
 from runners.bootlink import CMD_IDENTIFY, SYNC, encode_response
 from runners.image import ImageError, load_image
