@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bench_ops.h"
 #include "et_gemm.h"
 #include "et_log.h"
 #include "hal.h"
@@ -166,6 +167,7 @@ int main(void)
                fpi[ci][0][0], fpi[ci][0][1], spd[ci][0], (unsigned long long)ins[ci][1][0],
                fpi[ci][1][0], spd[ci][1], fpi[ci][0][0] / fpi[ci][1][0]);
     }
+    all_ok &= bench_ops_run(g_l1, sizeof g_l1, g_b, sizeof g_b); /* non-GEMM kernels (bench_ops.c) */
     et_log_done(all_ok ? 0 : 1);
     return all_ok ? 0 : 1;
 }
