@@ -20,6 +20,7 @@ COMMON_CFLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wextra", "-ffunction-sect
 INCLUDES = ["hal/include", "sdk/include", "kernels/include", "hal/common"]
 SDK_SOURCES = ("sdk/runtime/*.c", "hal/common/mem_names.c")
 KERNEL_SOURCES = ("kernels/*/*.c",)
+PERCORE_CONSOLE_MAX = 64  # @perf records up to which run=1 prints the per-core table too
 
 
 class BuildConfigError(Exception):
@@ -204,7 +205,7 @@ def _check_regions_action(t: Target):
 
 def _run_qemu_loaded(build: Build, prog: str):
     """qemu starts the serial bootloader, tools/flash.py's serial runner loads ``prog`` over the
-    UART socket, the harness reads the log to its end and writes build/qemu/<app>/report/."""
+    UART socket, and the harness reads the log to its end. Returns (exit code, result, lines)."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     from runners.base import FlashError
     from runners.image import ImageError, load_image
@@ -212,7 +213,6 @@ def _run_qemu_loaded(build: Build, prog: str):
     from runners.serial import flash_port
 
     from .qemu import QemuBoard
-    from .report import write_report
 
     try:
         image = load_image(prog)
@@ -225,42 +225,64 @@ def _run_qemu_loaded(build: Build, prog: str):
         except FlashError as e:
             raise RuntimeError(f"loading {prog} through {build.boot_elf} failed: {e}") from None
         result, lines = monitor(session.serial, build.timeout, echo=True)
-        write_report(result, os.path.join(os.path.dirname(prog), "report"))
         code = result.exit_code
         if result.status == "done":  # the finisher's status is the authoritative exit code
             qcode = session.wait(timeout=10)
             if qcode is not None and qcode != code:
                 print(f"scons: *** qemu exited with {qcode}, the log says {code}", file=sys.stderr)
                 code = qcode or code
-    return code, lines
+    return code, result, lines
+
+
+def _run_host(build: Build, prog: str):
+    """The native program, its stdout read by the harness as a board's UART would be."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from runners.monitor import LineRecorder
+
+    from .harness import Harness, PipePort, serial_source
+
+    proc = subprocess.Popen([os.path.abspath(prog)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        source = LineRecorder(serial_source(None, port=PipePort(proc.stdout)))
+        result = Harness(timeout=build.timeout, echo=True).run(source)
+    finally:  # a program still running 5 s after its log ended (or the harness gave up) is stopped
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    code = proc.returncode if result.status == "done" else result.exit_code
+    return code, result, source.lines
 
 
 def run_action(build: Build):
-    """The action behind run=1: the native executable, or the ELF on the qemu board."""
+    """The action behind run=1: run on host or on the qemu board, save the log, print the
+    harness report and write it (JSON, text, PNG plots) into build/<target>/<app>/report/."""
     def action(target, source, env):  # noqa: ARG001
-        from .devlog import parse_lines
-        from .report import perf_table
+        from .report import format_report, perf_table, write_report
 
         prog = str(source[0])
-        if build.target.name == "host":
-            proc = subprocess.run([os.path.abspath(prog)], timeout=build.timeout,
-                                  stdout=subprocess.PIPE, text=True)
-            print(proc.stdout, end="")
-            code, lines = proc.returncode, proc.stdout.splitlines()
-        else:
-            try:
-                code, lines = _run_qemu_loaded(build, prog)
-            except (RuntimeError, FileNotFoundError) as e:  # qemu or the load failed: no report
-                print(f"scons: *** {e}", file=sys.stderr)
-                return 2
-        logpath = os.path.join(os.path.dirname(prog), "run.log")
+        outdir = os.path.dirname(prog)
+        try:
+            run = _run_host if build.target.name == "host" else _run_qemu_loaded
+            code, result, lines = run(build, prog)
+        except (RuntimeError, FileNotFoundError) as e:  # qemu or the load failed: no report
+            print(f"scons: *** {e}", file=sys.stderr)
+            return 2
+        logpath = os.path.join(outdir, "run.log")
         with open(logpath, "w") as f:
             f.write("\n".join(lines) + "\n")
-        state = parse_lines(lines)
-        print(perf_table(state))
-        print(f"log: {logpath}; exit code {code}")
-        if code == 0 and state.exit_code is None:
-            print("scons: *** the program ended without its @done record")
+        rep = write_report(result, os.path.join(outdir, "report"))
+        percore = perf_table(result.state)
+        with open(os.path.join(outdir, "report", "percore.txt"), "w") as f:
+            f.write(percore + "\n")
+        if len(result.of_type("perf")) <= PERCORE_CONSOLE_MAX:
+            print(percore + "\n")
+        print(format_report(rep))
+        print(f"log: {logpath}")
+        print("report: " + ", ".join(os.path.join(outdir, "report", f) for f in rep["files"] + ["percore.txt"]))
+        if code == 0 and result.status != "done":
+            print(f"scons: *** the run ended without its @done record ({result.status})")
             return 3
         return code
 

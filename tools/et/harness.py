@@ -320,6 +320,39 @@ def file_source(path: str):
     return _ListSource(lines, rest.decode("utf-8", "replace"))
 
 
+class PipePort:
+    """The part of pyserial's port API that serial_source uses, over a pipe (a native program's
+    stdout), so host runs are read exactly like a board's UART."""
+
+    def __init__(self, stream):
+        self._fd = stream.fileno()
+        self._stream = stream
+        self.timeout = 0.2
+        self._eof = False
+
+    @property
+    def in_waiting(self) -> int:
+        return 0  # unknown for a pipe: read() returns what one os.read gives
+
+    def read(self, n: int) -> bytes:
+        import os
+        import select
+
+        if self._eof:
+            raise EOFError("the program closed its output")
+        ready, _, _ = select.select([self._fd], [], [], self.timeout)
+        if not ready:
+            return b""
+        data = os.read(self._fd, max(n, 4096))
+        if not data:
+            self._eof = True
+            raise EOFError("the program closed its output")
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 class serial_source:  # noqa: N801 - used like a function: serial_source(url)(timeout)
     """read_line over a serial port opened with pyserial's ``serial_for_url`` (a device such
     as ``/dev/ttyUSB0``, ``socket://host:port``, ``rfc2217://...``, ``loop://``)."""
