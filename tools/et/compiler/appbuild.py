@@ -1,0 +1,59 @@
+"""Build-time glue: an app's SConscript runs the code generator and compiles what it wrote.
+
+``generated_objects(env, build, **defaults)`` generates the training program of the app's
+committed model.onnx + data.npz into ``build/<target>/<app>/gen/`` (for the build's target,
+with its l1/l2/l3 overrides) and returns the objects. A spec file named by the environment
+variable ``ET_TRAIN_SPEC`` (JSON of GenSpec fields, written by ``edgetune.py train``) replaces
+the defaults; then the generated sources go to ``gen_<hash>/``. A compile error (unsupported
+op, a plan that does not fit) stops the build with the compiler's message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from .codegen import GenSpec, generate
+from .ir import CompileError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def spec_for(build, app_dir: str, **defaults) -> tuple[GenSpec, str]:
+    """The GenSpec of this build and the folder (relative to the root) to generate into."""
+    path = os.environ.get("ET_TRAIN_SPEC", "")
+    if path and app_dir.endswith(os.path.join("apps", "train")):
+        with open(path) as f:
+            spec = GenSpec(**json.load(f))
+        sub = f"gen_{spec.key()}"
+    elif path is not None and app_dir.endswith(os.path.join("apps", "train")):
+        raise CompileError("app 'train' is driven by `edgetune.py train` (ET_TRAIN_SPEC unset)")
+    else:
+        spec = GenSpec(model=os.path.join(app_dir, "model.onnx"),
+                       data=os.path.join(app_dir, "data.npz"), **defaults)
+        sub = "gen"
+    spec.target = build.target.name
+    spec.capacities = dict(build.target.capacities)
+    return spec, os.path.join(build.build_dir, sub)
+
+
+def generated_objects(env, build, **defaults) -> list:
+    """Generate (at SConscript read time) and declare the objects of the generated sources."""
+    app_dir = os.path.join(ROOT, "apps", build.app)
+    try:
+        spec, gen = spec_for(build, app_dir, **defaults)
+        info = generate(spec, os.path.join(ROOT, gen))
+    except (CompileError, OSError, ValueError) as e:
+        print(f"scons: *** {build.app}: code generation failed: {e}", file=sys.stderr)
+        env.Exit(2)
+    s = info["stats"]
+    print(f"  GEN   {gen}: {spec.strategy}, batch {spec.batch}, {spec.steps} steps, "
+          f"{s['trainable']} trainable, FLOP fwd {s['flop_fwd']} bwd {s['flop_bwd']}, "
+          f"arena {info['arena']} B, weights L2 {info['level_bytes'].get('L2', 0)} B "
+          f"L3 {info['level_bytes'].get('L3', 0)} B")
+    objs = []
+    for src in ("net.c", "weights.c", "main.c"):
+        objs.append(env.Object(target="#" + os.path.join(gen, "obj", src[:-2] + ".o"),
+                               source="#" + os.path.join(gen, src),
+                               CPPPATH=env["CPPPATH"] + ["#" + gen]))
+    return objs

@@ -1,0 +1,294 @@
+"""Code generator: training graph + memory plan -> the network's C and the training app's main.
+
+``compile_model(spec)`` imports the ONNX model, derives the training graph (strategy, loss, SGD)
+and plans memory; ``generate(spec, outdir)`` also writes, from the jinja2 templates in
+``templates/``:
+- ``net.h`` / ``net.c``: buffers (one static L2 arena at the planned offsets, parameters and
+  optimizer state by the plan's level, one L1 scratch buffer), ``net_init`` (L1 scratch check
+  against the kernels' ``*_scratch_size``), ``net_forward`` / ``net_backward`` / ``net_update``
+  with one kernel call per IR node (kernelmap.py), each status-checked and measured per core
+  (et_prof.h: one ``@perf`` per core, layer and phase), and ``net_dump`` (``@tensor`` records);
+- ``weights.c``: the initializers as data (trainable ones writable, in the planned level);
+- ``main.c``: the bundled data set (the samples the run uses, in L3) and the training loop.
+``meta.json`` records what the host needs to read the log back (tensor names and shapes).
+
+Update scheduling: each SGD node is moved to just after the last node that reads its parameter
+or gradient (the "update as soon as the gradient is complete" schedule); the math is unchanged
+(nothing reads a parameter after its update), the reference runs the same order, and gradients
+no longer all live until the end of the step, which is what lets full backprop fit in L2.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..targets import KIB, Target, get_target
+from .ir import CompileError, Graph
+from .kernelmap import CodegenError, Emitter, numel
+from .memory import ArenaPlanner, Plan
+from .onnx_import import import_onnx
+from .shapes import flops
+from .training import Hyper, build_training_graph, stats
+
+log = logging.getLogger("pt.compiler.codegen")
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+NAME_OK = re.compile(r"^[A-Za-z0-9_.:/+-]+$")
+L1_MARGIN = 8 * KIB   # L1 kept free for the runtime's own statics beside the scratch buffer
+
+
+@dataclass
+class GenSpec:
+    """Everything that defines one generated training program."""
+    model: str
+    data: str = ""
+    strategy: str = "last"
+    loss: str = ""            # "" = mse if the output has the input's shape, else ce
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch: int = 1
+    steps: int = 1
+    target: str = "host"
+    capacities: dict = field(default_factory=dict)   # overrides, e.g. {"L2": 524288}
+    grads: bool = False
+    profile: bool = True
+
+    def key(self) -> str:
+        import hashlib
+        h = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
+        for p in (self.model, self.data):
+            if p and os.path.exists(p):
+                with open(p, "rb") as f:
+                    h.update(f.read())
+        return h.hexdigest()[:12]
+
+
+def resolve_target(spec: GenSpec) -> Target:
+    t = get_target(spec.target)
+    for level, size in (spec.capacities or {}).items():
+        t = t.with_capacity(level, int(size))
+    return t
+
+
+def guess_loss(g: Graph) -> str:
+    return "mse" if tuple(g[g.outputs[0]].shape) == tuple(g[g.inputs[0]].shape) else "ce"
+
+
+def schedule_updates_early(g: Graph) -> None:
+    """Move every SGD node right after the last other node touching its parameter or gradient."""
+    ups = [n for n in g.nodes if n.phase == "update"]
+    rest = [n for n in g.nodes if n.phase != "update"]
+    for u in ups:
+        touched = set(u.inputs)
+        pos = max((k for k, n in enumerate(rest) if touched & (set(n.inputs) | set(n.outputs))),
+                  default=len(rest) - 1)
+        rest.insert(pos + 1, u)
+    g.nodes = rest
+
+
+def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Target]:
+    """Import, build the training graph (updates scheduled early) and plan memory."""
+    tgt = resolve_target(spec)
+    g = import_onnx(spec.model, batch=spec.batch)
+    loss = spec.loss or guess_loss(g)
+    build_training_graph(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
+    schedule_updates_early(g)
+    plan = ArenaPlanner().plan(g, tgt, strict=strict)
+    return g, plan, tgt
+
+
+# --- naming -----------------------------------------------------------------------------------
+class Names:
+    """Unique C identifiers for tensors, derived from their IR names."""
+
+    def __init__(self):
+        self.by_tensor: dict[str, str] = {}
+        self.used: set[str] = set()
+
+    def __call__(self, tensor: str, prefix: str = "t_") -> str:
+        if tensor not in self.by_tensor:
+            base = prefix + (re.sub(r"[^A-Za-z0-9]+", "_", tensor).strip("_") or "x")
+            name, k = base, 1
+            while name in self.used:
+                k += 1
+                name = f"{base}_{k}"
+            self.used.add(name)
+            self.by_tensor[tensor] = name
+        return self.by_tensor[tensor]
+
+
+def log_name(name: str) -> str:
+    """A value the device log accepts (docs/devlog.md: no spaces, [A-Za-z0-9_.:/+-])."""
+    return re.sub(r"[^A-Za-z0-9_.:/+-]", "_", name) or "_"
+
+
+def c_floats(a: np.ndarray, per_line: int = 8) -> str:
+    vals = np.asarray(a, np.float32).ravel()
+    if not np.all(np.isfinite(vals)):
+        raise CodegenError("a tensor holds inf or nan; cannot embed it")
+    out = []
+    for v in vals.tolist():
+        s = "%.9g" % v
+        if not any(ch in s for ch in ".e"):
+            s += ".0"
+        out.append(s + "f")
+    lines = [", ".join(out[i:i + per_line]) for i in range(0, len(out), per_line)]
+    return ",\n    ".join(lines)
+
+
+def c_ints(a: np.ndarray, per_line: int = 16) -> str:
+    vals = [str(int(v)) for v in np.asarray(a).ravel()]
+    return ",\n    ".join(", ".join(vals[i:i + per_line]) for i in range(0, len(vals), per_line))
+
+
+# --- generation -------------------------------------------------------------------------------
+def _load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
+    if not spec.data:
+        raise CompileError("no data set given (a .npz with 'input' and 'labels' or 'target')")
+    d = np.load(spec.data)
+    key = "labels" if loss == "ce" else "target"
+    for k in ("input", key):
+        if k not in d:
+            raise CompileError(f"data set {spec.data} has no '{k}' array (has: "
+                               f"{', '.join(d.files)}); loss {loss} needs 'input' and '{key}'")
+    x, y = d["input"], d[key]
+    per = numel(g[g.inputs[0]].shape[1:])
+    if x.shape[0] < 1 or numel(x.shape[1:]) != per:
+        raise CompileError(f"data set input {list(x.shape)} does not match the model's input "
+                           f"{list(g[g.inputs[0]].shape)} (per sample {per} values)")
+    used = min(x.shape[0], spec.batch * spec.steps)
+    x = x[:used].reshape(used, per).astype(np.float32)
+    if loss == "ce":
+        classes = g[g.meta["logits"]].shape[-1]
+        y = y[:used].astype(np.int64).reshape(used)
+        if y.min() < 0 or y.max() >= classes:
+            raise CompileError(f"labels outside 0..{classes - 1} in {spec.data}")
+        y = y.astype(np.int32)
+    else:
+        y = y[:used].reshape(used, -1).astype(np.float32)
+    return {"x": x, "y": y, "n": used, "per": per, "yper": 1 if loss == "ce" else y.shape[1]}
+
+
+def _render(name: str, **ctx) -> str:
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    return env.get_template(name).render(**ctx)
+
+
+def generate(spec: GenSpec, outdir: str) -> dict:
+    """Write net.h, net.c, weights.c, main.c and meta.json into ``outdir``; returns the meta."""
+    g, plan, tgt = compile_model(spec)
+    loss = g.meta["loss"]
+    data = _load_data(spec, g, loss)
+    names = Names()
+    arena: dict[str, int] = {}
+    persistent = []
+    for t in g.tensors.values():
+        pl = plan.placements.get(t.name)
+        if pl is None:
+            continue
+        if t.kind in ("act", "grad"):
+            arena[t.name] = plan.placements[t.name].offset
+        else:
+            persistent.append(t)
+
+    def ptr(tname: str) -> str:
+        return names(tname)
+
+    ln_stats: dict[str, tuple[str, str, int]] = {}
+    for n in g.nodes:
+        if n.op == "layernorm" and n.phase == "fwd":
+            k = len(ln_stats)
+            rows = numel(g[n.inputs[0]].shape[:-1])
+            ln_stats[n.outputs[0]] = (f"ln{k}_mean", f"ln{k}_rstd", rows)
+    em = Emitter(g, ptr, lambda y: ln_stats[y][:2])
+    blocks = []
+    for k, n in enumerate(g.nodes):
+        if n.is_view:
+            blocks.append({"view": True, "idx": k, "node": n.name,
+                           "comment": f"{n.inputs[0]} -> {n.outputs[0]} {list(g[n.outputs[0]].shape)}"})
+            continue
+        c = em.emit(k, n)
+        shapes = ", ".join(f"{i}{list(g[i].shape)}" for i in n.inputs)
+        outs = ", ".join(f"{o}{list(g[o].shape)}" for o in n.outputs)
+        phase = "fwd" if n.phase == "loss" else n.phase
+        dump = [(p, f"{p}_grad") for p in ([n.inputs[0]] if n.phase == "update" else [])]
+        blocks.append({"view": False, "idx": k, "node": n.name, "layer": log_name(n.name),
+                       "phase": phase, "flop": flops(n, g), "decls": c.decls, "calls": c.calls,
+                       "scratch": c.scratch, "comment": f"{n.op} {n.phase}"
+                       f"{'/' + n.variant if n.variant else ''}: {shapes} -> {outs}",
+                       "dump_grad": [(names(n.inputs[1]), numel(g[n.inputs[1]].shape), gname)
+                                     for _, gname in dump]})
+    # views alias their input: a #define to the same pointer, declared once the input is known
+    aliases = {}
+    for n in g.nodes:
+        if n.is_view:
+            aliases[n.outputs[0]] = n.inputs[0]
+    l1_cap = tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core - L1_MARGIN
+    if em.l1_need > l1_cap:
+        raise CodegenError(f"layernorm backward needs {em.l1_need} bytes of L1 scratch, "
+                           f"{l1_cap} available")
+    trainable = list(g.meta["trainable"])
+    params = [t for t in persistent if t.kind in ("param", "const")]
+    pdecl = [{"c": names(t.name), "n": max(1, numel(t.shape)), "level": plan.placements[t.name].level,
+              "const": not (t.kind == "param" and t.trainable), "name": t.name,
+              "init": c_floats(np.asarray(t.data, np.float32).reshape(-1))} for t in params]
+    sdecl = []
+    for t in persistent:
+        if t.kind in ("param", "const"):
+            continue
+        ctype = "int32_t" if t.dtype == "i32" else "float"
+        sdecl.append({"c": names(t.name), "n": max(1, numel(t.shape)), "ctype": ctype,
+                      "level": plan.placements[t.name].level, "name": t.name})
+    arena_defs = []
+    for tname, off in sorted(arena.items(), key=lambda kv: (kv[1], kv[0])):
+        if tname in aliases:
+            continue
+        arena_defs.append({"c": names(tname), "off": off, "name": tname,
+                           "shape": list(g[tname].shape)})
+    alias_defs = [{"c": names(o), "src": names(i), "name": o} for o, i in aliases.items()]
+    dumps = [{"c": names(p), "n": numel(g[p].shape), "name": p} for p in trainable]
+    bad = [p for p in trainable if not NAME_OK.match(p)]
+    if bad:
+        raise CodegenError(f"trained tensor names {bad} contain characters the device log "
+                           "cannot carry ([A-Za-z0-9_.:/+-])")
+    st = stats(g)
+    info = {"strategy": spec.strategy, "loss": loss, "batch": spec.batch, "steps": spec.steps,
+            "arena": plan.arena_peak, "l1": l1_cap, "target": tgt.name,
+            "trainable": trainable, "shapes": {p: list(g[p].shape) for p in trainable},
+            "stats": st, "kernel_calls": sum(len(b.get("calls", [])) for b in blocks),
+            "level_bytes": plan.level_bytes, "samples": data["n"], "key": spec.key(),
+            "input": g.inputs[0], "label": g.inputs[1]}
+    nfwd = max(k for k, n in enumerate(g.nodes) if n.phase in ("fwd", "loss")) + 1
+    tail = len(g.nodes)
+    while tail > nfwd and g.nodes[tail - 1].phase == "update":
+        tail -= 1
+    ctx = dict(spec=spec, g=g, blocks=blocks, arena_defs=arena_defs, alias_defs=alias_defs,
+               params=pdecl, state=sdecl, ln=list(ln_stats.values()), dumps=dumps, info=info,
+               fwd=blocks[:nfwd], bwd=blocks[nfwd:tail], upd=blocks[tail:], data=data,
+               x=names(g.inputs[0]), y=names(g.inputs[1]), loss_c=names("loss"),
+               l1_bytes=l1_cap, ln_l1=em.l1_need, loss_kind=loss,
+               x_data=c_floats(data["x"]),
+               y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]))
+    os.makedirs(outdir, exist_ok=True)
+    files = {"net.h": "net.h.j2", "net.c": "net.c.j2", "weights.c": "weights.c.j2",
+             "weights.h": "weights.h.j2", "main.c": "main.c.j2"}
+    for out, tpl in files.items():
+        text = _render(tpl, **ctx)
+        path = os.path.join(outdir, out)
+        old = open(path).read() if os.path.exists(path) else None
+        if old != text:  # unchanged files keep their time stamp (no rebuild)
+            with open(path, "w") as f:
+                f.write(text)
+    with open(os.path.join(outdir, "meta.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    log.info("generated %s: %d kernel calls, arena %d bytes", outdir, info["kernel_calls"],
+             plan.arena_peak)
+    return info

@@ -1,0 +1,125 @@
+"""``edgetune.py train``: generate, build with scons (app ``train``), run, read the log, write OUT.npz.
+
+The build goes through the stable scons interface (``scons target=T app=train run=1``); the
+generated program is described by a spec file passed in ``ET_TRAIN_SPEC`` (apps/train's
+SConscript reads it; appbuild.py), so SConstruct's variables stay as they are. The log's
+``@loss`` and ``@tensor`` records (docs/devlog.md) become ``loss`` and one array per trained
+tensor (``<name>_grad`` for gradients) in the .npz.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import asdict
+
+import numpy as np
+
+from .codegen import GenSpec, compile_model
+from .ir import CompileError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+_TENSOR = re.compile(r"^@tensor name=(\S+) n=(\d+) off=(\d+) hex=([0-9a-f]*)\s*$")
+_LOSS = re.compile(r"^@loss step=(\d+) value=(\S+)\s*$")
+_DONE = re.compile(r"^@done code=(-?\d+)")
+
+
+class TrainError(Exception):
+    """Building, running or reading back a training run failed (message says where)."""
+
+
+def parse_log(lines) -> dict:
+    """{'loss': [...], 'tensors': {name: float32 array}, 'done': code or None}."""
+    loss: dict[int, float] = {}
+    parts: dict[str, tuple[int, dict[int, np.ndarray]]] = {}
+    done = None
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if m := _LOSS.match(line):
+            loss[int(m.group(1))] = float(m.group(2))
+        elif m := _TENSOR.match(line):
+            name, n, off, hx = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
+            vals = np.frombuffer(bytes.fromhex("".join(
+                hx[i + 6:i + 8] + hx[i + 4:i + 6] + hx[i + 2:i + 4] + hx[i:i + 2]
+                for i in range(0, len(hx), 8))), dtype="<f4")
+            parts.setdefault(name, (n, {}))[1][off] = vals
+        elif m := _DONE.match(line):
+            done = int(m.group(1))
+    tensors = {}
+    for name, (n, chunks) in parts.items():
+        arr = np.concatenate([chunks[k] for k in sorted(chunks)]) if chunks else np.zeros(0)
+        if arr.size != n:
+            raise TrainError(f"tensor '{name}': {arr.size} of {n} values in the log")
+        tensors[name] = arr.astype(np.float32)
+    return {"loss": [loss[k] for k in sorted(loss)], "tensors": tensors, "done": done}
+
+
+def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = False) -> dict:
+    """Compile (checks the spec early), build and run with scons, write ``out``; returns the
+    parsed log plus 'meta'."""
+    g, plan, _ = compile_model(spec)          # raises CompileError with the compiler's message
+    key = spec.key()
+    spec_dir = os.path.join(ROOT, "build", "train_specs")
+    os.makedirs(spec_dir, exist_ok=True)
+    spec_path = os.path.join(spec_dir, f"{key}.json")
+    with open(spec_path, "w") as f:
+        json.dump({k: v for k, v in asdict(spec).items() if k != "capacities"}, f)
+    cmd = ["scons", "-Q", f"target={spec.target}", "app=train", "run=1", f"timeout={int(timeout)}"]
+    for level, size in (spec.capacities or {}).items():
+        cmd.append(f"{level.lower()}={int(size)}")
+    env = dict(os.environ, ET_TRAIN_SPEC=spec_path)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout + 300)
+    if verbose:
+        print(proc.stdout)
+    logpath = os.path.join(ROOT, "build", spec.target, "train", "run.log")
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-25:])
+        raise TrainError(f"build or run failed (scons exit {proc.returncode}):\n{tail}")
+    with open(logpath) as f:
+        res = parse_log(f.readlines())
+    if res["done"] != 0:
+        raise TrainError(f"the program ended with code {res['done']} (log: {logpath})")
+    if len(res["loss"]) != spec.steps:
+        raise TrainError(f"{len(res['loss'])} @loss records for {spec.steps} steps ({logpath})")
+    arrays = {"loss": np.asarray(res["loss"], np.float32)}
+    for p in g.meta["trainable"]:
+        if p not in res["tensors"]:
+            raise TrainError(f"trained tensor '{p}' missing from the log ({logpath})")
+        arrays[p] = res["tensors"][p].reshape(g[p].shape)
+        if spec.grads:
+            if p + "_grad" not in res["tensors"]:
+                raise TrainError(f"gradient of '{p}' missing from the log ({logpath})")
+            arrays[p + "_grad"] = res["tensors"][p + "_grad"].reshape(g[p].shape)
+    if out:
+        np.savez(out, **arrays)
+    res["arrays"] = arrays
+    res["log"] = logpath
+    return res
+
+
+def main_train(a) -> int:
+    """The ``train`` subcommand (arguments from tools/edgetune.py)."""
+    caps = {}
+    if a.l2:
+        from ..buildenv import parse_size
+        caps["L2"] = parse_size(a.l2, "l2")
+    spec = GenSpec(model=os.path.abspath(a.model), data=os.path.abspath(a.data),
+                   strategy=a.train, loss=a.loss or "", lr=a.lr, momentum=a.momentum,
+                   weight_decay=a.weight_decay, batch=a.batch, steps=a.steps, target=a.target,
+                   capacities=caps, grads=a.grads)
+    for path, what in ((a.model, "model"), (a.data, "data set")):
+        if not os.path.exists(path):
+            raise CompileError(f"{what} {path} not found")
+    res = run_training(spec, a.out, timeout=a.timeout, verbose=a.verbose)
+    loss = res["loss"]
+    print(f"trained {a.steps} steps on {a.target}: loss {loss[0]:.6g} -> {loss[-1]:.6g}; "
+          f"wrote {a.out} ({len(res['arrays'])} arrays); log {res['log']}")
+    return 0
+
+
+__all__ = ["TrainError", "parse_log", "run_training", "main_train"]
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use tools/edgetune.py train")
