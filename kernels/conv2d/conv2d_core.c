@@ -110,14 +110,18 @@ static inline __attribute__((always_inline)) void mk4x4(const float *p, const fl
 
 void conv_mm_run(const conv_mm *m, unsigned id, unsigned nc)
 {
-    size_t items = m->ngroups * m->orows, plane = m->orows * m->ocols;
+    /* work items: (channel group, output row), or (group, row, 4-column block) when the rows x
+     * groups of the tile do not split evenly over the cores (igrad's 4- and 6-row tiles with a
+     * single channel group would leave cores idle) */
+    size_t nxb = (m->ocols + 3) / 4, rows = m->ngroups * m->orows;
+    size_t bpi = rows % nc == 0 ? nxb : 1; /* column blocks per item */
+    size_t ipr = nxb / bpi, items = rows * ipr, plane = m->orows * m->ocols;
     size_t ck = m->C * m->kh * m->kw * 4;
-    size_t g = id / m->orows, r = id % m->orows; /* item = g * orows + r, advanced by nc */
-    size_t dg = nc / m->orows, dr = nc % m->orows;
     for (size_t it = id; it < items; it += nc) {
+        size_t gr = it / ipr, g = gr / m->orows, r = gr % m->orows, xb = (it % ipr) * bpi;
         const float *w = m->R + g * ck, *prow = m->P + r * m->rs * m->pcol;
         size_t nch = m->och - 4 * g < 4 ? m->och - 4 * g : 4;
-        for (size_t ox = 0; ox < m->ocols; ox += 4) {
+        for (size_t ox = xb * 4; ox < (xb + bpi) * 4; ox += 4) {
             float acc[16];
             for (unsigned j = 0; j < 4; ++j) {
                 float b0 = (m->bias && j < nch) ? m->bias[4 * g + j] : 0.0f;
@@ -136,7 +140,5 @@ void conv_mm_run(const conv_mm *m, unsigned id, unsigned nc)
                 for (size_t i = 0; i < ncol; ++i) o[i] = acc[4 * j + i];
             }
         }
-        g += dg, r += dr;
-        if (r >= m->orows) r -= m->orows, ++g;
     }
 }
