@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""EdgeTune command line: ``plan`` (compile an ONNX model for training and report) for now.
+"""EdgeTune command line: ``plan`` (compile an ONNX model for training and report) and ``train``.
 
     python tools/edgetune.py plan --model M.onnx --train STRATEGY [--train STRATEGY ...]
         [--loss ce|mse] [--batch B] [--target host|qemu|siracusa] [--lr LR] [--momentum M]
@@ -7,7 +7,16 @@
 
 Prints, per strategy, FLOP of forward and backward, trainable parameters, gradient bytes and
 the L2 arena peak of the memory plan. Exit code 1 with a message on any compile error.
-``train`` (compile, build, run, write OUT.npz) comes with the code generator.
+
+    python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
+        --steps N --target host|qemu --out OUT.npz [--momentum M] [--weight-decay WD]
+        [--batch B] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S]
+
+Generates the training program (tools/et/compiler/codegen.py), builds it with scons
+(``app=train``), runs it on the target, and writes OUT.npz: ``loss`` (one value per step) and
+each trained tensor after training under its ONNX name (inserted LoRA adapters under their own
+names), plus ``<name>_grad`` (the gradient of the last step) with --grads. Exit code 1 with a
+message on any failure.
 """
 from __future__ import annotations
 
@@ -51,6 +60,11 @@ def cmd_plan(a) -> int:
     return 0
 
 
+def cmd_train(a) -> int:
+    from et.compiler.trainrun import main_train
+    return main_train(a)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="edgetune", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -65,11 +79,34 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--weight-decay", type=float, default=0.0)
     pl.add_argument("--graph", action="store_true", help="also list the last strategy's kernel calls")
     pl.add_argument("--json", help="write the rows as JSON")
+    tr = sub.add_parser("train", help="compile, build, run on the target, write the trained tensors")
+    tr.add_argument("--model", required=True, help="ONNX file")
+    tr.add_argument("--train", required=True, help=STRATEGY_HELP)
+    tr.add_argument("--lr", type=float, required=True)
+    tr.add_argument("--data", required=True, help=".npz with input and labels (ce) or target (mse)")
+    tr.add_argument("--steps", type=int, required=True)
+    tr.add_argument("--target", choices=("host", "qemu"), default="host")
+    tr.add_argument("--out", required=True, help="OUT.npz")
+    tr.add_argument("--momentum", type=float, default=0.0)
+    tr.add_argument("--weight-decay", type=float, default=0.0)
+    tr.add_argument("--batch", type=int, default=1)
+    tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
+    tr.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
+    tr.add_argument("--l2", help="L2 budget override (bytes, K or M), as scons l2=")
+    tr.add_argument("--timeout", type=float, default=600, help="seconds for the run")
+    tr.add_argument("--verbose", action="store_true", help="print the build and run output")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     try:
+        if a.cmd == "train":
+            if a.steps < 1 or a.batch < 1 or a.lr <= 0:
+                raise ValueError("--steps and --batch must be >= 1 and --lr > 0")
+            return cmd_train(a)
         return cmd_plan(a)
-    except (CompileError, ValueError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - every failure becomes a message and exit code 1
+        from et.compiler.trainrun import TrainError
+        if not isinstance(e, (CompileError, ValueError, OSError, TrainError)):
+            raise
         print(f"edgetune: error: {e}", file=sys.stderr)
         return 1
 

@@ -26,7 +26,7 @@ def spec_for(build, app_dir: str, **defaults) -> tuple[GenSpec, str]:
         with open(path) as f:
             spec = GenSpec(**json.load(f))
         sub = f"gen_{spec.key()}"
-    elif path is not None and app_dir.endswith(os.path.join("apps", "train")):
+    elif app_dir.endswith(os.path.join("apps", "train")):
         raise CompileError("app 'train' is driven by `edgetune.py train` (ET_TRAIN_SPEC unset)")
     else:
         spec = GenSpec(model=os.path.join(app_dir, "model.onnx"),

@@ -39,6 +39,9 @@ log = logging.getLogger("pt.compiler.codegen")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 NAME_OK = re.compile(r"^[A-Za-z0-9_.:/+-]+$")
 L1_MARGIN = 8 * KIB   # L1 kept free for the runtime's own statics beside the scratch buffer
+# L2 kept for code, read-only data and the runtime: the kernels, HAL and SDK built for RV32 at
+# -O2 take about 140 KiB; the rest of L2 holds the arena and the parameters that fit.
+L2_RESERVE = 192 * KIB
 
 
 @dataclass
@@ -98,7 +101,7 @@ def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Targ
     loss = spec.loss or guess_loss(g)
     build_training_graph(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
     schedule_updates_early(g)
-    plan = ArenaPlanner().plan(g, tgt, strict=strict)
+    plan = ArenaPlanner(l2_reserve=L2_RESERVE).plan(g, tgt, strict=strict)
     return g, plan, tgt
 
 

@@ -272,7 +272,10 @@ def linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
     c = CCall()
     dy, x = n.inputs
     outs = list(n.outputs)
-    a, rows, k, nn = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
+    xs, ys = e.shape(n.attrs["x"]), e.shape(n.attrs["y"])
+    rows, k, nn = numel(xs[:-1]), xs[-1], ys[-1]
+    if n.attrs.get("trans_w") or n.attrs.get("db"):
+        a, *_ = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
     if n.attrs.get("dw", True):
         dw = e.p(outs.pop(0))
         if n.attrs.get("trans_w"):

@@ -70,8 +70,11 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
     for level, size in (spec.capacities or {}).items():
         cmd.append(f"{level.lower()}={int(size)}")
     env = dict(os.environ, ET_TRAIN_SPEC=spec_path)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout + 300)
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=timeout + 300)
+    except subprocess.TimeoutExpired:
+        raise TrainError(f"scons did not finish within {timeout + 300:.0f} s") from None
     if verbose:
         print(proc.stdout)
     logpath = os.path.join(ROOT, "build", spec.target, "train", "run.log")
