@@ -71,7 +71,7 @@ static void wg_compute(conv_pipe *p, unsigned t, unsigned buf, unsigned id, unsi
     if (tl->first) {
         size_t lo, hi;
         et_team_range(tl->g.tc * a->c_in * kk, id, nc, &lo, &hi);
-        if (hi > lo) memset(blk + lo, 0, (hi - lo) * sizeof(float));
+        if (hi > lo) conv_zero_f32(blk + lo, hi - lo);
     }
     conv_slab s = {pl->P, 4 * plane, 1, 4 * pl->pcol, 4, pl->pch, pl->prow, pl->pcol, 1,
                    pl->S[buf], a->c_in, pl->srows * a->w, a->w, tl->g.nrows, a->w,
