@@ -1,0 +1,89 @@
+"""Helpers of the code-generator tests: small models, data sets, and the reference run to compare.
+
+Tolerances (err as in compiler_helpers.err, relative to the tensor's largest magnitude):
+loss 1e-5 relative per step; parameters after training 1e-5 (floor 1e-5); gradients of the last
+step 1e-4 with a floor of 1e-3 times the step's largest gradient (rounding noise on gradients
+that are zero in exact arithmetic). The C kernels use fast exp/erf (~3e-7) and another
+summation order than numpy, so bit equality is not expected.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import torch
+
+from compiler_helpers import err, export
+from et.compiler.codegen import GenSpec, compile_model
+from et.compiler.reference import Reference
+from et.models.cct import CCT
+
+LOSS_TOL, PARAM_TOL, GRAD_TOL = 1e-5, 1e-5, 1e-4
+
+
+def small_cct(tmp: str) -> tuple[str, str]:
+    """A CCT with shapes the apps do not use (12x12 RGB, channels 4/16, 2 blocks, 2 heads)."""
+    torch.manual_seed(3)
+    m = CCT(img=12, in_ch=3, channels=(4, 16), blocks=2, heads=2, mlp_ratio=2.0, classes=5).eval()
+    path = os.path.join(tmp, "cct_small.onnx")
+    onnx.save(export(m, torch.zeros(1, 3, 12, 12)), path)
+    rng = np.random.default_rng(5)
+    data = os.path.join(tmp, "cct_small.npz")
+    np.savez(data, input=rng.standard_normal((8, 3, 12, 12)).astype(np.float32),
+             labels=rng.integers(0, 5, 8).astype(np.int64))
+    return path, data
+
+
+def small_ae(tmp: str) -> tuple[str, str]:
+    """An autoencoder 48-24-6-24-48 (ReLU), MSE."""
+    torch.manual_seed(4)
+    layers = []
+    widths = (48, 24, 6, 24, 48)
+    for i in range(len(widths) - 1):
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+        if i < len(widths) - 2:
+            layers.append(torch.nn.ReLU())
+    m = torch.nn.Sequential(*layers).eval()
+    path = os.path.join(tmp, "ae_small.onnx")
+    onnx.save(export(m, torch.zeros(1, 48)), path)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((6, 48)).astype(np.float32)
+    data = os.path.join(tmp, "ae_small.npz")
+    np.savez(data, input=x, target=x)
+    return path, data
+
+
+def reference_run(spec: GenSpec) -> dict:
+    """The numpy reference of the same compiled graph on the same batches as the device."""
+    g, _, _ = compile_model(spec)
+    ref = Reference(g)
+    d = np.load(spec.data)
+    lab = "labels" if "labels" in d else "target"
+    n = min(d["input"].shape[0], spec.batch * spec.steps)
+    losses, grads = [], {}
+    for s in range(spec.steps):
+        idx = [(s * spec.batch + j) % n for j in range(spec.batch)]
+        r = ref.step(d["input"][idx], d[lab][idx])
+        losses.append(r["loss"])
+        grads = r["grads"]
+    return {"loss": losses, "grads": grads, "params": {p: ref.state[p] for p in g.meta["trainable"]},
+            "trainable": list(g.meta["trainable"])}
+
+
+def check_against_reference(spec: GenSpec, arrays: dict) -> dict:
+    """Assert loss, every trained parameter and (if present) every gradient; returns the errors."""
+    ref = reference_run(spec)
+    errs = {"loss": max(abs(a - b) / max(abs(b), 1e-6) for a, b in zip(arrays["loss"], ref["loss"]))}
+    assert len(arrays["loss"]) == spec.steps
+    assert errs["loss"] <= LOSS_TOL, (arrays["loss"], ref["loss"])
+    gmax = max(float(np.abs(v).max()) for v in ref["grads"].values())
+    for p in ref["trainable"]:
+        e = err(arrays[p], ref["params"][p])
+        assert e <= PARAM_TOL, (p, e)
+        errs[p] = e
+        if p + "_grad" in arrays:
+            e = err(arrays[p + "_grad"], ref["grads"][p], floor=1e-3 * gmax)
+            assert e <= GRAD_TOL, (p + "_grad", e)
+            errs[p + "_grad"] = e
+    return errs
