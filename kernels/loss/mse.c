@@ -17,17 +17,18 @@ static void mse_fwd_worker(void *arg)
     unsigned id = hal_cluster_core_id();
     size_t lo, hi;
     et_team_range(j->n, id, hal_cluster_num_cores(), &lo, &hi);
-    const float *p = j->pred, *t = j->target;
+    const float *p = j->pred + lo, *t = j->target + lo, *e4 = p + ((hi - lo) & ~(size_t)3);
+    const float *e = j->pred + hi;
     float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    size_t i = lo;
-    for (; i + 4 <= hi; i += 4) {
-        float a = p[i] - t[i], b = p[i + 1] - t[i + 1], c = p[i + 2] - t[i + 2], d = p[i + 3] - t[i + 3];
+    while (p != e4) {
+        float a = p[0] - t[0], b = p[1] - t[1], c = p[2] - t[2], d = p[3] - t[3];
         s0 += a * a;
         s1 += b * b;
         s2 += c * c;
         s3 += d * d;
+        p += 4, t += 4;
     }
-    for (; i < hi; ++i) s0 += (p[i] - t[i]) * (p[i] - t[i]);
+    for (; p != e; ++p, ++t) s0 += (*p - *t) * (*p - *t);
     j->partial[id] = (s0 + s1) + (s2 + s3);
 }
 
@@ -36,9 +37,15 @@ static void mse_bwd_worker(void *arg)
     mse_job *j = arg;
     size_t lo, hi;
     et_team_range(j->n, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
-    const float *p = j->pred, *t = j->target;
-    float k = j->scale;
-    for (size_t i = lo; i < hi; ++i) j->dpred[i] = (p[i] - t[i]) * k;
+    const float *p = j->pred + lo, *t = j->target + lo, *e4 = p + ((hi - lo) & ~(size_t)3);
+    const float *e = j->pred + hi;
+    float k = j->scale, *d = j->dpred + lo;
+    while (p != e4) {
+        float a = p[0] - t[0], b = p[1] - t[1], c = p[2] - t[2], f = p[3] - t[3];
+        d[0] = a * k, d[1] = b * k, d[2] = c * k, d[3] = f * k;
+        p += 4, t += 4, d += 4;
+    }
+    while (p != e) *d++ = (*p++ - *t++) * k;
 }
 
 et_status et_mse_fwd_f32(const et_ctx *ctx, const float *pred, const float *target, float *loss,
