@@ -2,30 +2,7 @@
 /* conv2d building blocks: the double-buffered DMA tile pipeline, the zero-padded slab builder
  * and the 4x4 register-blocked forward/input-gradient micro-kernel (see et_conv2d.h). */
 #include "conv2d_internal.h"
-
-/* no-tree-loop-distribute-patterns: keep gcc from turning these loops back into libc calls */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void conv_zero_f32(float *d, size_t n)
-{
-    float *e8 = d + (n & ~(size_t)7), *e = d + n;
-    while (d != e8) {
-        d[0] = 0.0f, d[1] = 0.0f, d[2] = 0.0f, d[3] = 0.0f;
-        d[4] = 0.0f, d[5] = 0.0f, d[6] = 0.0f, d[7] = 0.0f;
-        d += 8;
-    }
-    while (d != e) *d++ = 0.0f;
-}
-
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void conv_copy_f32(float *d, const float *s,
-                                                                               size_t n)
-{
-    float *e8 = d + (n & ~(size_t)7), *e = d + n;
-    while (d != e8) {
-        float a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4], a5 = s[5], a6 = s[6], a7 = s[7];
-        d[0] = a0, d[1] = a1, d[2] = a2, d[3] = a3, d[4] = a4, d[5] = a5, d[6] = a6, d[7] = a7;
-        d += 8, s += 8;
-    }
-    while (d != e) *d++ = *s++;
-}
+#include "et_memops.h"
 
 void conv_pipe_run(conv_pipe *p)
 {
@@ -81,7 +58,7 @@ void conv_slab_build(const conv_slab *s, unsigned id, unsigned nc)
     for (size_t g = id; g < ngroups; g += nc) {
         size_t cend = 4 * g + 4 < s->pch ? 4 * g + 4 : s->pch;
         float *base = s->P + g * s->ghi;
-        conv_zero_f32(base, s->interleaved ? s->ghi : (cend - 4 * g) * s->glo);
+        et_zero_f32(base, s->interleaved ? s->ghi : (cend - 4 * g) * s->glo);
         for (size_t c = 4 * g; c < cend && c < s->nch; ++c) {
             float *pc = base + (c & 3u) * s->glo + s->t0 * s->rst + s->u0 * s->cst;
             const float *sc = s->S + c * s->sc;
@@ -89,7 +66,7 @@ void conv_slab_build(const conv_slab *s, unsigned id, unsigned nc)
             for (size_t i = 0; i < ni; ++i, pc += rstep, sc += s->sr) {
                 float *d = pc;
                 if (cstep == 1) {
-                    conv_copy_f32(d, sc, nj);
+                    et_copy_f32(d, sc, nj);
                 } else {
                     for (size_t j = 0; j < nj; ++j, d += cstep) *d = sc[j];
                 }

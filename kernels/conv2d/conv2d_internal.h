@@ -77,9 +77,4 @@ typedef struct {
 } conv_mm;
 void conv_mm_run(const conv_mm *m, unsigned id, unsigned nc);
 
-/* Word-wise zero fill and copy of fp32 arrays (8 per step, one pointer bump): the libc
- * memset/memcpy of the RV32 targets go byte by byte (4 and 6 instructions per byte). */
-void conv_zero_f32(float *d, size_t n);
-void conv_copy_f32(float *d, const float *s, size_t n);
-
 #endif /* CONV2D_INTERNAL_H */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conv2d_internal.h"
+#include "et_memops.h"
 
 typedef struct {
     conv_otile g; /* the output rows and input rows of the tile */
@@ -71,7 +72,7 @@ static void wg_compute(conv_pipe *p, unsigned t, unsigned buf, unsigned id, unsi
     if (tl->first) {
         size_t lo, hi;
         et_team_range(tl->g.tc * a->c_in * kk, id, nc, &lo, &hi);
-        if (hi > lo) conv_zero_f32(blk + lo, hi - lo);
+        if (hi > lo) et_zero_f32(blk + lo, hi - lo);
     }
     conv_slab s = {pl->P, 4 * plane, 1, 4 * pl->pcol, 4, pl->pch, pl->prow, pl->pcol, 1,
                    pl->S[buf], a->c_in, pl->srows * a->w, a->w, tl->g.nrows, a->w,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* 2-D max-pool forward and backward, whole planes per core (see et_pool.h). */
+#include "et_memops.h"
 #include "et_pool.h"
 #include "et_team.h"
 
@@ -120,19 +121,6 @@ static void mp_fwd_worker(void *arg)
     }
 }
 
-/* Word-wise zero fill (libc memset goes byte by byte on the RV32 targets); the attribute keeps
- * gcc from turning the loop back into a memset call. */
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void zero_f32(float *d, size_t n)
-{
-    float *e8 = d + (n & ~(size_t)7), *e = d + n;
-    while (d != e8) {
-        d[0] = 0.0f, d[1] = 0.0f, d[2] = 0.0f, d[3] = 0.0f;
-        d[4] = 0.0f, d[5] = 0.0f, d[6] = 0.0f, d[7] = 0.0f;
-        d += 8;
-    }
-    while (d != e) *d++ = 0.0f;
-}
-
 static void mp_bwd_worker(void *arg)
 {
     const mp_job *j = arg;
@@ -141,7 +129,7 @@ static void mp_bwd_worker(void *arg)
     for (size_t p = lo; p < hi; ++p) {
         float *dx = j->out + p * hw;
         const float *dy = j->dy + p * ohw;
-        zero_f32(dx, hw);
+        et_zero_f32(dx, hw);
         if (j->idx_in) {
             const int32_t *ix = j->idx_in + p * ohw, *e4 = ix + (ohw & ~(size_t)3), *e = ix + ohw;
             while (ix != e4) { /* in order: indices may repeat */
