@@ -31,6 +31,7 @@
 #include "et_sgd.h"
 #include "et_softmax.h"
 #include "hal.h"
+#include "kbench.h"
 #include "ref_ops.h"
 
 #define PF (112u * 1024u) /* pool floats: 448 KiB of L2 (what the budget leaves next to main.c) */
@@ -40,7 +41,6 @@ static int32_t g_ri[64u * 16u * 16u] HAL_L3;
 static void *g_l1;
 static float *g_sp; /* main.c's GEMM operand B, free after the GEMM part: 192 KiB */
 static size_t g_l1_bytes;
-static hal_perf_t g_snap[HAL_CLUSTER_MAX_CORES];
 
 /* Frames on core 0 are kept small and out of the kernel's call chain (noinline, statics):
  * core 0 has a 2 KiB stack and main() already takes 1 KiB of it. */
@@ -384,33 +384,16 @@ static NOINLINE void check(int id, errs *e)
     }
 }
 
-static void probe(void *arg)
-{
-    (void)arg;
-    hal_perf_read(&g_snap[hal_cluster_core_id()]);
-}
-
 static NOINLINE void ref_worker(void *arg)
 {
     run_ref(*(const int *)arg);
 }
 
-typedef struct {
-    uint64_t instr_max, cycles_max;
-    hal_perf_t core[HAL_CLUSTER_MAX_CORES];
-} meas;
-
 /* The kernel (ref = 0) on nc cores, or the reference (ref = 1) on core 0 alone; every core
  * measured, the cost of an empty fork subtracted (as in main.c). */
 static NOINLINE int measure(int id, int ref, unsigned nc, meas *m)
 {
-    /* static: core 0 has a 2 KiB stack (the kernels' frames come on top of this one) */
-    static hal_perf_t z0[HAL_CLUSTER_MAX_CORES], z1[HAL_CLUSTER_MAX_CORES], a[HAL_CLUSTER_MAX_CORES];
-    hal_cluster_fork(nc, probe, NULL);
-    memcpy(z0, g_snap, sizeof z0);
-    hal_cluster_fork(nc, probe, NULL);
-    memcpy(z1, g_snap, sizeof z1);
-    memcpy(a, g_snap, sizeof a);
+    kb_measure_begin(nc);
     int st = 0;
     if (!ref) {
         static et_ctx ctx;
@@ -419,15 +402,7 @@ static NOINLINE int measure(int id, int ref, unsigned nc, meas *m)
     } else {
         hal_cluster_fork(1, ref_worker, &id);
     }
-    hal_cluster_fork(nc, probe, NULL);
-    m->instr_max = m->cycles_max = 0;
-    for (unsigned k = 0; k < nc; ++k) {
-        hal_perf_t d = et_perf_diff(&a[k], &g_snap[k]), z = et_perf_diff(&z0[k], &z1[k]);
-        m->core[k].instret = d.instret - z.instret;
-        m->core[k].cycles = d.cycles - z.cycles;
-        if (m->core[k].instret > m->instr_max) m->instr_max = m->core[k].instret;
-        if (m->core[k].cycles > m->cycles_max) m->cycles_max = m->core[k].cycles;
-    }
+    kb_measure_end(m);
     return st;
 }
 

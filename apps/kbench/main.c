@@ -10,6 +10,7 @@
 #include "et_gemm.h"
 #include "et_log.h"
 #include "hal.h"
+#include "kbench.h"
 
 #define MAXA (128u * 128u) /* largest operands of the cases below */
 #define MAXB (128u * 384u)
@@ -18,7 +19,6 @@
 
 static float g_a[MAXA] HAL_L2, g_b[MAXB] HAL_L2, g_y[MAXY] HAL_L2, g_r[MAXY] HAL_L2;
 static uint64_t g_l1[L1_BYTES / 8] HAL_L1;
-static hal_perf_t g_snap[HAL_CLUSTER_MAX_CORES];
 
 typedef struct {
     const char *name;
@@ -60,26 +60,10 @@ static void ref_worker(void *arg)
     }
 }
 
-static void probe(void *arg)
-{
-    (void)arg;
-    hal_perf_read(&g_snap[hal_cluster_core_id()]);
-}
-
-typedef struct {
-    uint64_t instr_max, cycles_max;
-    hal_perf_t core[HAL_CLUSTER_MAX_CORES];
-} meas;
-
 /* Run the kernel (impl 0) or the reference (impl 1) on nc cores and measure every core. */
 static int run(const bench_case *c, int impl, unsigned nc, meas *m)
 {
-    hal_perf_t z0[HAL_CLUSTER_MAX_CORES], z1[HAL_CLUSTER_MAX_CORES], a[HAL_CLUSTER_MAX_CORES];
-    hal_cluster_fork(nc, probe, NULL);
-    memcpy(z0, g_snap, sizeof z0);
-    hal_cluster_fork(nc, probe, NULL);
-    memcpy(z1, g_snap, sizeof z1);
-    memcpy(a, g_snap, sizeof a);
+    kb_measure_begin(nc);
     int st = 0;
     if (impl == 0) {
         et_ctx ctx = {g_l1, sizeof g_l1, nc};
@@ -92,15 +76,7 @@ static int run(const bench_case *c, int impl, unsigned nc, meas *m)
         ref_job j = {c};
         hal_cluster_fork(nc, ref_worker, &j);
     }
-    hal_cluster_fork(nc, probe, NULL);
-    m->instr_max = m->cycles_max = 0;
-    for (unsigned k = 0; k < nc; ++k) {
-        hal_perf_t d = et_perf_diff(&a[k], &g_snap[k]), z = et_perf_diff(&z0[k], &z1[k]);
-        m->core[k].instret = d.instret - z.instret;
-        m->core[k].cycles = d.cycles - z.cycles;
-        if (m->core[k].instret > m->instr_max) m->instr_max = m->core[k].instret;
-        if (m->core[k].cycles > m->cycles_max) m->cycles_max = m->core[k].cycles;
-    }
+    kb_measure_end(m);
     return st;
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "et_log.h"
+#include "et_prof.h"
 #include "hal.h"
 #include "ktest.h"
 
@@ -25,7 +26,6 @@
 
 static uint32_t g_arena[KT_ARENA_WORDS] HAL_L2;
 static uint64_t g_l1[KT_L1_BYTES / 8] HAL_L1;
-static hal_perf_t g_snap[HAL_CLUSTER_MAX_CORES];
 
 extern const kt_op __start_et_ktest_ops[], __stop_et_ktest_ops[];
 
@@ -68,19 +68,6 @@ static void tx(tx_state *s, const void *p, size_t bytes)
 
 static void tx_word(tx_state *s, uint32_t w) { tx(s, &w, 4); }
 
-static void probe(void *arg)
-{
-    (void)arg;
-    hal_perf_read(&g_snap[hal_cluster_core_id()]);
-}
-
-static int snap(unsigned nc, hal_perf_t *out)
-{
-    if (hal_cluster_fork(nc, probe, NULL) != ET_OK) return -1;
-    memcpy(out, g_snap, nc * sizeof *out);
-    return 0;
-}
-
 /* Response: status, per-core perf, returned tensors. Words are counted before sending. */
 static void respond(int status, unsigned nperf, const hal_perf_t *perf, const kt_call *c,
                     const uint32_t *flags)
@@ -115,25 +102,20 @@ static const kt_op *find_op(const char *name)
     return NULL;
 }
 
-/* Run c on the cores of its ctx and measure every core (probe forks around the call, minus
- * an empty probe pair so that only the call's own instructions remain). */
+/* Run c on the cores of its ctx and measure every core with et_prof (probe forks around the
+ * call, minus an empty probe pair, so that only the call's own instructions remain). */
 static int run_measured(const kt_op *op, const kt_call *c, unsigned *nperf, hal_perf_t *perf)
 {
-    unsigned nc = c->ctx->ncores ? c->ctx->ncores : hal_cluster_max_cores();
-    hal_perf_t a[HAL_CLUSTER_MAX_CORES], b[HAL_CLUSTER_MAX_CORES], z0[HAL_CLUSTER_MAX_CORES],
-        z1[HAL_CLUSTER_MAX_CORES];
-    if (nc > hal_cluster_max_cores() || snap(nc, z0) || snap(nc, z1) || snap(nc, a)) {
-        *nperf = 0;
-        return op->fn(c);
-    }
+    static et_prof prof;
+    *nperf = 0;
+    if (et_prof_init(&prof, c->ctx->ncores) != ET_OK) return op->fn(c);
+    et_prof_begin(&prof);
     int st = op->fn(c);
-    snap(nc, b);
-    for (unsigned k = 0; k < nc; ++k) {
-        hal_perf_t d = et_perf_diff(&a[k], &b[k]), z = et_perf_diff(&z0[k], &z1[k]);
-        perf[k].cycles = d.cycles > z.cycles ? d.cycles - z.cycles : 0;
-        perf[k].instret = d.instret > z.instret ? d.instret - z.instret : 0;
+    et_prof_stop(&prof);
+    if (prof.enabled) {
+        *nperf = prof.ncores;
+        memcpy(perf, prof.last, prof.ncores * sizeof *perf);
     }
-    *nperf = nc;
     return st;
 }
 

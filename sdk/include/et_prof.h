@@ -39,7 +39,14 @@ et_status et_prof_init(et_prof *p, unsigned ncores);
 void et_prof_begin(et_prof *p);
 
 /**
- * @brief Snapshot again and write one `@perf` record per core for the stretch since
+ * @brief Snapshot again and keep each core's counters for the stretch since et_prof_begin() in
+ *        p->last (minus the empty probe pair); writes no record.
+ * @return the largest cycle count over the cores (the stretch's makespan); 0 when disabled.
+ */
+uint64_t et_prof_stop(et_prof *p);
+
+/**
+ * @brief et_prof_stop(), then write one `@perf` record per core for the stretch since
  *        et_prof_begin(): `layer`, `phase`, `step` and, on core 0's record, `flop`.
  * @param[in] p     profiler
  * @param[in] layer what ran (no spaces)

@@ -42,8 +42,7 @@ void et_prof_begin(et_prof *p)
     if (p && p->enabled && snap(p->ncores, p->start)) p->enabled = 0;
 }
 
-uint64_t et_prof_end(et_prof *p, const char *layer, const char *phase, unsigned step,
-                     uint64_t flop)
+uint64_t et_prof_stop(et_prof *p)
 {
     if (!p || !p->enabled) return 0;
     hal_perf_t end[HAL_CLUSTER_MAX_CORES];
@@ -58,8 +57,19 @@ uint64_t et_prof_end(et_prof *p, const char *layer, const char *phase, unsigned 
         d.instret = d.instret > z.instret ? d.instret - z.instret : 0;
         p->last[k] = d;
         if (d.cycles > span) span = d.cycles;
+    }
+    return span;
+}
+
+uint64_t et_prof_end(et_prof *p, const char *layer, const char *phase, unsigned step,
+                     uint64_t flop)
+{
+    uint64_t span = et_prof_stop(p);
+    if (!p || !p->enabled) return 0;
+    for (unsigned k = 0; k < p->ncores; ++k) {
+        const hal_perf_t *d = &p->last[k];
         printf("@perf layer=%s phase=%s core=%u cycles=%llu instret=%llu", layer, phase, k,
-               (unsigned long long)d.cycles, (unsigned long long)d.instret);
+               (unsigned long long)d->cycles, (unsigned long long)d->instret);
         if (flop && k == 0) printf(" flop=%llu", (unsigned long long)flop);
         if (step) printf(" step=%u", step);
         putchar('\n');
