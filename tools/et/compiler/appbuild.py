@@ -1,7 +1,8 @@
 """Build-time glue: an app's SConscript runs the code generator and compiles what it wrote.
 
 ``generated_objects(env, build, **defaults)`` generates the training program of the app's
-committed model.onnx + data.npz into ``build/<target>/<app>/gen/`` (for the build's target,
+committed model.onnx + data.npz (with the GenSpec fields of the app's ``train.json``, if any,
+then ``defaults``) into ``build/<target>/<app>/gen/`` (for the build's target,
 with its l1/l2/l3 overrides) and returns the objects. A spec file named by the environment
 variable ``ET_TRAIN_SPEC`` (JSON of GenSpec fields, written by ``edgetune.py train``) replaces
 the defaults; then the generated sources go to ``gen_<hash>/``. A compile error (unsupported
@@ -19,6 +20,22 @@ from .ir import CompileError
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
+def app_settings(app_dir: str) -> dict:
+    """The GenSpec fields of an app's ``train.json`` (keys starting with '_' are comments)."""
+    path = os.path.join(app_dir, "train.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+
+
+def app_spec(app: str, **overrides) -> GenSpec:
+    """The GenSpec an app builds with (train.json), with overrides (e.g. steps=10)."""
+    app_dir = os.path.join(ROOT, "apps", app)
+    return GenSpec(model=os.path.join(app_dir, "model.onnx"), data=os.path.join(app_dir, "data.npz"),
+                   **dict(app_settings(app_dir), **overrides))
+
+
 def spec_for(build, app_dir: str, **defaults) -> tuple[GenSpec, str]:
     """The GenSpec of this build and the folder (relative to the root) to generate into."""
     path = os.environ.get("ET_TRAIN_SPEC", "")
@@ -30,7 +47,8 @@ def spec_for(build, app_dir: str, **defaults) -> tuple[GenSpec, str]:
         raise CompileError("app 'train' is driven by `edgetune.py train` (ET_TRAIN_SPEC unset)")
     else:
         spec = GenSpec(model=os.path.join(app_dir, "model.onnx"),
-                       data=os.path.join(app_dir, "data.npz"), **defaults)
+                       data=os.path.join(app_dir, "data.npz"),
+                       **dict(app_settings(app_dir), **defaults))
         sub = "gen"
     spec.target = build.target.name
     spec.capacities = dict(build.target.capacities)

@@ -60,6 +60,14 @@ class GenSpec:
     capacities: dict = field(default_factory=dict)   # overrides, e.g. {"L2": 524288}
     grads: bool = False
     profile: bool = True
+    # steps that write @perf records: "1" (default), "1,5", "2-4", "all", "" (none)
+    profile_steps: str = "1"
+    # bundled samples the run cycles through (0: batch * steps, at most the data set's size)
+    samples: int = 0
+    # trained parameters after the last step: "full" (@tensor, exact), "sums" (@tsum: per-tensor
+    # sum and sum of squares in double plus sampled elements), "auto" (full up to DUMP_FULL_MAX
+    # trained values, else sums: hex dumps of 200K+ values take minutes over a UART)
+    dump: str = "full"
 
     def key(self) -> str:
         import hashlib
@@ -69,6 +77,39 @@ class GenSpec:
                 with open(p, "rb") as f:
                     h.update(f.read())
         return h.hexdigest()[:12]
+
+
+DUMP_FULL_MAX = 16384   # trained values up to which dump="auto" writes full tensors
+TSUM_SAMPLES = 8         # elements per tensor an @tsum record carries (evenly spaced)
+
+
+def profiled_steps(spec: GenSpec) -> list[int] | None:
+    """The steps that are profiled (sorted), or None for every step."""
+    text = (spec.profile_steps or "").strip().lower() if spec.profile else ""
+    if text == "all":
+        return None
+    out: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m or int(m.group(1)) < 1 or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+            raise CompileError(f"profile_steps '{spec.profile_steps}': expected 'all', '' or "
+                               "step numbers from 1 and ranges, e.g. '1', '1,5', '2-4'")
+        out.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    return sorted(s for s in out if s <= spec.steps)
+
+
+def dump_mode(spec: GenSpec, trained_values: int) -> str:
+    if spec.dump not in ("full", "sums", "auto"):
+        raise CompileError(f"dump '{spec.dump}': expected full, sums or auto")
+    if spec.dump == "auto":
+        return "full" if trained_values <= DUMP_FULL_MAX else "sums"
+    return spec.dump
+
+
+def tsum_indices(n: int) -> list[int]:
+    """Indices of the elements an @tsum record samples (evenly spaced, first and last)."""
+    k = min(n, TSUM_SAMPLES)
+    return sorted({(i * (n - 1)) // max(1, k - 1) for i in range(k)})
 
 
 def resolve_target(spec: GenSpec) -> Target:
@@ -164,7 +205,9 @@ def _load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
     if x.shape[0] < 1 or numel(x.shape[1:]) != per:
         raise CompileError(f"data set input {list(x.shape)} does not match the model's input "
                            f"{list(g[g.inputs[0]].shape)} (per sample {per} values)")
-    used = min(x.shape[0], spec.batch * spec.steps)
+    if spec.samples < 0:
+        raise CompileError(f"samples {spec.samples}: expected 0 (batch x steps) or a count")
+    used = min(x.shape[0], spec.samples or spec.batch * spec.steps)
     x = x[:used].reshape(used, per).astype(np.float32)
     if loss == "ce":
         classes = g[g.meta["logits"]].shape[-1]
@@ -257,7 +300,10 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         arena_defs.append({"c": names(tname), "off": off, "name": tname,
                            "shape": list(g[tname].shape)})
     alias_defs = [{"c": names(o), "src": names(i), "name": o} for o, i in aliases.items()]
-    dumps = [{"c": names(p), "n": numel(g[p].shape), "name": p} for p in trainable]
+    dumps = [{"c": names(p), "n": numel(g[p].shape), "name": p,
+              "at": tsum_indices(numel(g[p].shape))} for p in trainable]
+    mode = dump_mode(spec, sum(d["n"] for d in dumps))
+    prof = profiled_steps(spec)
     bad = [p for p in trainable if not NAME_OK.match(p)]
     if bad:
         raise CodegenError(f"trained tensor names {bad} contain characters the device log "
@@ -268,7 +314,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             "trainable": trainable, "shapes": {p: list(g[p].shape) for p in trainable},
             "stats": st, "kernel_calls": sum(len(b.get("calls", [])) for b in blocks),
             "level_bytes": plan.level_bytes, "samples": data["n"], "key": spec.key(),
-            "input": g.inputs[0], "label": g.inputs[1]}
+            "input": g.inputs[0], "label": g.inputs[1], "dump": mode,
+            "profile_steps": prof if prof is not None else "all"}
     nfwd = max(k for k, n in enumerate(g.nodes) if n.phase in ("fwd", "loss")) + 1
     tail = len(g.nodes)
     while tail > nfwd and g.nodes[tail - 1].phase == "update":
@@ -277,7 +324,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                params=pdecl, state=sdecl, ln=list(ln_stats.values()), dumps=dumps, info=info,
                fwd=blocks[:nfwd], bwd=blocks[nfwd:tail], upd=blocks[tail:], data=data,
                x=names(g.inputs[0]), y=names(g.inputs[1]), loss_c=names("loss"),
-               l1_bytes=l1_cap, ln_l1=em.l1_need, loss_kind=loss,
+               l1_bytes=l1_cap, ln_l1=em.l1_need, loss_kind=loss, dump_mode=mode, prof=prof,
                x_data=c_floats(data["x"]),
                y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]))
     os.makedirs(outdir, exist_ok=True)

@@ -23,6 +23,7 @@ from .ir import CompileError
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 _TENSOR = re.compile(r"^@tensor name=(\S+) n=(\d+) off=(\d+) hex=([0-9a-f]*)\s*$")
 _LOSS = re.compile(r"^@loss step=(\d+) value=(\S+)\s*$")
+_TSUM = re.compile(r"^@tsum name=(\S+) n=(\d+) sum=(\S+) sumsq=(\S+) at=([0-9,]*) hex=([0-9a-f]*)\s*$")
 _DONE = re.compile(r"^@done code=(-?\d+)")
 
 
@@ -31,8 +32,10 @@ class TrainError(Exception):
 
 
 def parse_log(lines) -> dict:
-    """{'loss': [...], 'tensors': {name: float32 array}, 'done': code or None}."""
+    """{'loss': [...], 'tensors': {name: float32 array}, 'sums': {name: {'n', 'sum', 'sumsq',
+    'at': [indices], 'vals': float32 array}}, 'done': code or None}."""
     loss: dict[int, float] = {}
+    sums: dict[str, dict] = {}
     parts: dict[str, tuple[int, dict[int, np.ndarray]]] = {}
     done = None
     for line in lines:
@@ -41,10 +44,13 @@ def parse_log(lines) -> dict:
             loss[int(m.group(1))] = float(m.group(2))
         elif m := _TENSOR.match(line):
             name, n, off, hx = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
-            vals = np.frombuffer(bytes.fromhex("".join(
-                hx[i + 6:i + 8] + hx[i + 4:i + 6] + hx[i + 2:i + 4] + hx[i:i + 2]
-                for i in range(0, len(hx), 8))), dtype="<f4")
+            vals = _hex_f32(hx)
             parts.setdefault(name, (n, {}))[1][off] = vals
+        elif m := _TSUM.match(line):
+            at = [int(v) for v in m.group(5).split(",") if v]
+            sums[m.group(1)] = {"n": int(m.group(2)), "sum": float(m.group(3)),
+                                "sumsq": float(m.group(4)), "at": at,
+                                "vals": _hex_f32(m.group(6))}
         elif m := _DONE.match(line):
             done = int(m.group(1))
     tensors = {}
@@ -53,7 +59,15 @@ def parse_log(lines) -> dict:
         if arr.size != n:
             raise TrainError(f"tensor '{name}': {arr.size} of {n} values in the log")
         tensors[name] = arr.astype(np.float32)
-    return {"loss": [loss[k] for k in sorted(loss)], "tensors": tensors, "done": done}
+    return {"loss": [loss[k] for k in sorted(loss)], "tensors": tensors, "sums": sums,
+            "done": done}
+
+
+def _hex_f32(hx: str) -> np.ndarray:
+    """8 hex digits per value (the IEEE-754 bits, most significant first) -> float32."""
+    return np.frombuffer(bytes.fromhex("".join(
+        hx[i + 6:i + 8] + hx[i + 4:i + 6] + hx[i + 2:i + 4] + hx[i:i + 2]
+        for i in range(0, len(hx), 8))), dtype="<f4").astype(np.float32)
 
 
 def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = False) -> dict:
