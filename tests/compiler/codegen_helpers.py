@@ -60,7 +60,7 @@ def reference_run(spec: GenSpec) -> dict:
     ref = Reference(g)
     d = np.load(spec.data)
     lab = "labels" if "labels" in d else "target"
-    n = min(d["input"].shape[0], spec.batch * spec.steps)
+    n = min(d["input"].shape[0], spec.samples or spec.batch * spec.steps)
     losses, grads = [], {}
     for s in range(spec.steps):
         idx = [(s * spec.batch + j) % n for j in range(spec.batch)]

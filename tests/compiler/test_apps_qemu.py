@@ -1,0 +1,92 @@
+"""The full-size apps (their model.onnx, data.npz and train.json) trained for 10 steps on qemu
+against the numpy reference (reference.py) of the same compiled graph.
+
+Each case builds ``app=train`` for qemu from the app's settings with ``steps=10``, no profiling
+(``profile_steps=""``), and runs the ELF with ``QemuBoard.run_elf`` (loaded with -kernel: no
+serial upload). Checked:
+- the loss of every step: relative error <= LOSS_TOL (1e-4);
+- small trained sets (cct_lora: 9,482 values, cct_lastlayer: 1,290) dumped in full (@tensor):
+  every value within PARAM_TOL (1e-5) of the tensor's largest magnitude (err in compiler_helpers);
+- large trained sets (cct_finetune blocks:2: 200,843 values, deep_ae all: 265,864) as @tsum
+  checksums computed on the device: the change of the sum and of the sum of squares over
+  training (device minus the initial value, against reference minus the initial value) within
+  DELTA_TOL (1e-3) of sum|p - p0| and sum|p^2 - p0^2| respectively, and the sampled elements
+  within PARAM_TOL of the tensor's largest magnitude. Comparing the change (not the raw sums)
+  keeps the check sensitive to the update itself, which is small next to the weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from codegen_helpers import reference_run
+from compiler_helpers import err
+from et.compiler.appbuild import app_spec
+from et.compiler.codegen import compile_model
+from et.compiler.trainrun import parse_log
+from et.qemu import QemuBoard
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOSS_TOL, PARAM_TOL, DELTA_TOL = 1e-4, 1e-5, 1e-3
+STEPS = 10
+
+
+def build_and_run(spec, scons) -> dict:
+    spec_dir = os.path.join(ROOT, "build", "train_specs")
+    os.makedirs(spec_dir, exist_ok=True)
+    path = os.path.join(spec_dir, f"{spec.key()}.json")
+    with open(path, "w") as f:
+        json.dump({k: v for k, v in asdict(spec).items() if k != "capacities"}, f)
+    os.environ["ET_TRAIN_SPEC"] = path
+    try:
+        p = scons("target=qemu", "app=train")
+    finally:
+        del os.environ["ET_TRAIN_SPEC"]
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    res = QemuBoard(timeout=300, echo=False).run_elf(os.path.join(ROOT, "build", "qemu", "train",
+                                                                  "train.elf"))
+    assert res.exit_code == 0 and not res.timed_out, "\n".join(res.lines[-20:])
+    log = parse_log(res.lines)
+    assert log["done"] == 0
+    assert not any(line.startswith("@perf") for line in res.lines)   # profile_steps=""
+    return log
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("app,dump", [("cct_lora", "full"), ("cct_lastlayer", "full"),
+                                      ("cct_finetune", "sums"), ("deep_ae", "sums")])
+def test_app_10_steps_on_qemu(app, dump, scons):
+    t0 = time.monotonic()
+    spec = app_spec(app, steps=STEPS, target="qemu", profile_steps="", dump=dump)
+    log = build_and_run(spec, scons)
+    ref = reference_run(spec)
+    g, _, _ = compile_model(spec)
+    assert len(log["loss"]) == STEPS
+    lerr = max(abs(a - b) / max(abs(b), 1e-6) for a, b in zip(log["loss"], ref["loss"]))
+    assert lerr <= LOSS_TOL, (log["loss"], ref["loss"])
+    worst = {"loss": lerr, "param": 0.0, "dsum": 0.0, "dsumsq": 0.0}
+    for p in ref["trainable"]:
+        r = np.asarray(ref["params"][p], np.float64).ravel()
+        if dump == "full":
+            e = err(log["tensors"][p], r)
+            assert e <= PARAM_TOL, (p, e)
+            worst["param"] = max(worst["param"], e)
+            continue
+        s = log["sums"][p]
+        p0 = np.asarray(g[p].data, np.float64).ravel()
+        assert s["n"] == r.size
+        e = err(s["vals"], r[s["at"]], floor=max(float(np.abs(r).max()), 1e-5))
+        assert e <= PARAM_TOL, (p, "sampled", e)
+        d_sum = abs((s["sum"] - p0.sum()) - (r.sum() - p0.sum())) / max(np.abs(r - p0).sum(), 1e-12)
+        d_sq = abs((s["sumsq"] - (p0 * p0).sum()) - ((r * r).sum() - (p0 * p0).sum())) \
+            / max(np.abs(r * r - p0 * p0).sum(), 1e-12)
+        assert d_sum <= DELTA_TOL and d_sq <= DELTA_TOL, (p, d_sum, d_sq)
+        worst.update(param=max(worst["param"], e), dsum=max(worst["dsum"], d_sum),
+                     dsumsq=max(worst["dsumsq"], d_sq))
+    print(f"{app}: loss {log['loss'][0]:.6g} -> {log['loss'][-1]:.6g}; worst {worst}; "
+          f"{time.monotonic() - t0:.1f} s")
