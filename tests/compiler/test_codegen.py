@@ -7,10 +7,15 @@ test_training_vs_torch.py.
 """
 from __future__ import annotations
 
+import numpy as np
+import onnx
 import pytest
+import torch
 
 from codegen_helpers import check_against_reference, small_ae, small_cct
+from compiler_helpers import export
 from et.compiler.codegen import GenSpec, generate
+from et.compiler.ir import CompileError
 from et.compiler.trainrun import run_training
 
 
@@ -57,3 +62,55 @@ def test_generated_code_reads_like_c(models, tmp_path):
     assert info["kernel_calls"] > 50 and info["trainable"]
     for f in ("net.h", "weights.c", "weights.h", "main.c", "meta.json"):
         assert (tmp_path / f).exists()
+
+
+class _Unfused(torch.nn.Module):
+    OPS = {"Sub": lambda y, x: y - x, "Div": lambda y, x: y / (x * x + 1.0),
+           "Pow": lambda y, x: y ** 2, "Sqrt": lambda y, x: torch.sqrt(y * y + 1.0),
+           "ReduceMean": lambda y, x: y * y.mean(-1, keepdim=True)}
+
+    def __init__(self, op):
+        super().__init__()
+        self.fc, self.f = torch.nn.Linear(8, 8), self.OPS[op]
+
+    def forward(self, x):
+        return self.f(self.fc(x), x)
+
+
+@pytest.mark.parametrize("op", sorted(_Unfused.OPS))
+def test_unfused_op_has_clear_error(op, tmp_path):
+    """Sub, Div, Pow, Sqrt, ReduceMean outside the LayerNorm pattern: no C kernel, the error
+    names the node and the ONNX op and says why (no silent skip, no approximation)."""
+    model = tmp_path / f"{op}.onnx"
+    onnx.save(export(_Unfused(op), torch.zeros(1, 8)), str(model))
+    data = tmp_path / "d.npz"
+    x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    np.savez(data, input=x, target=x)
+    with pytest.raises(CompileError) as e:
+        generate(GenSpec(model=str(model), data=str(data), strategy="all", loss="mse"),
+                 str(tmp_path / "gen"))
+    msg = str(e.value)
+    assert f"node '/{op}' (fwd): unfused ONNX {op} has no C kernel" in msg, msg
+    assert "decomposed LayerNorm pattern" in msg and "supports: et_add_fwd_f32" in msg
+
+
+def test_profile_steps_and_dump_modes(models, tmp_path):
+    """profile_steps picks the steps that write @perf; dump=auto switches to @tsum when big."""
+    from et.compiler.codegen import CompileError as CE, profiled_steps, tsum_indices
+    path, data = models["cct"]
+    spec = GenSpec(model=path, data=data, strategy="all", batch=1, steps=6)
+    assert profiled_steps(spec) == [1]
+    for text, want in (("all", None), ("", []), ("2-3,5,9", [2, 3, 5]), ("1,1", [1])):
+        spec.profile_steps = text
+        assert profiled_steps(spec) == want
+    for bad in ("0", "3-2", "x"):
+        spec.profile_steps = bad
+        with pytest.raises(CE):
+            profiled_steps(spec)
+    assert tsum_indices(1) == [0] and tsum_indices(100) == [0, 14, 28, 42, 56, 70, 84, 99]
+    spec.profile_steps, spec.dump, spec.samples = "2", "sums", 3
+    info = generate(spec, str(tmp_path))
+    net = (tmp_path / "net.c").read_text()
+    assert info["dump"] == "sums" and info["samples"] == 3 and info["profile_steps"] == [2]
+    assert "dump_sums(\"fc.weight\"" in net and "static const unsigned steps[] = { 2 };" in net
+    assert "net_profile_step(s);" in (tmp_path / "main.c").read_text()

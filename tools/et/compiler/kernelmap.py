@@ -54,6 +54,11 @@ def _f(v: float) -> str:
     return s + "f" if ("." in s or "e" in s) else s + ".0f"
 
 
+# IR ops the importer accepts and the reference runs, but with C code only when fused (layernorm)
+UNFUSED_ONLY = {"sub": "Sub", "div": "Div", "pow": "Pow", "sqrt": "Sqrt",
+                "reduce_mean": "ReduceMean"}
+
+
 class Emitter:
     """Turns IR nodes into C calls. ``ptr(name)`` gives a tensor's C pointer expression;
     ``ln_stats(y)`` the (mean, rstd) buffer names of the layernorm whose output is ``y``."""
@@ -67,6 +72,15 @@ class Emitter:
     def emit(self, idx: int, n: Node) -> CCall:
         fn = KERNEL_MAP.get(n.kernel)
         if fn is None:
+            onnx_op = UNFUSED_ONLY.get(n.op)
+            if onnx_op:
+                raise CodegenError(
+                    f"node '{n.name}' ({n.phase}): unfused ONNX {onnx_op} has no C kernel "
+                    f"(IR kernel {n.kernel}); {', '.join(UNFUSED_ONLY.values())} are supported "
+                    "only inside the decomposed LayerNorm pattern, which the importer fuses into "
+                    "layernorm (the numpy reference runs them, the firmware cannot); rewrite the "
+                    "model (e.g. nn.LayerNorm) or wait for the kernels. The code generator "
+                    f"supports: {', '.join(sorted(KERNEL_MAP))}")
             raise CodegenError(
                 f"no C kernel for IR kernel {n.kernel} (node '{n.name}', op '{n.op}'); the code "
                 f"generator supports: {', '.join(sorted(KERNEL_MAP))}")
