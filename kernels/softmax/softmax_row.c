@@ -3,31 +3,58 @@
 #include "et_fastmath.h"
 #include "et_softmax.h"
 
+/* max(a, b) for non-NaN b: fmax.s on RISC-V (gcc 12 would call fmaxf), C on the host. A NaN in
+ * the row makes every output NaN either way (its exp is NaN and so is the sum). */
+static inline float sm_max(float a, float b)
+{
+#if defined(__riscv)
+    float r;
+    __asm__("fmax.s %0, %1, %2" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+#else
+    return b > a ? b : a;
+#endif
+}
+
+/* et_fast_expf(x) for x = x[i] - max <= 0 (or NaN), bit-identical there: the overflow and NaN
+ * branches are dropped (a NaN propagates through the polynomial), see et_fast_expf_inrange_. */
+static inline float sm_exp_nonpos(float x)
+{
+    return x < -87.33654f ? 0.0f : et_fast_expf_inrange_(x);
+}
+
 void et_softmax_row_f32(const float *x, float *y, size_t cols)
 {
-    float m = x[0];
-    for (size_t i = 1; i < cols; ++i) m = x[i] > m ? x[i] : m;
+    const float *p = x + 1, *e = x + cols, *e4 = x + 1 + ((cols - 1) & ~(size_t)3);
+    float m = x[0], m1 = x[0];
+    for (; p != e4; p += 4) {
+        m = sm_max(m, p[0]);
+        m1 = sm_max(m1, p[1]);
+        m = sm_max(m, p[2]);
+        m1 = sm_max(m1, p[3]);
+    }
+    for (; p != e; ++p) m = sm_max(m, *p);
+    m = sm_max(m, m1);
     float s0 = 0.0f, s1 = 0.0f;
-    size_t i = 0;
-    for (; i + 2 <= cols; i += 2) {
-        float e0 = et_fast_expf(x[i] - m), e1 = et_fast_expf(x[i + 1] - m);
-        y[i] = e0;
-        y[i + 1] = e1;
+    float *q = y;
+    const float *e2 = x + (cols & ~(size_t)1);
+    for (p = x; p != e2; p += 2, q += 2) {
+        float e0 = sm_exp_nonpos(p[0] - m), e1 = sm_exp_nonpos(p[1] - m);
+        q[0] = e0;
+        q[1] = e1;
         s0 += e0;
         s1 += e1;
     }
-    for (; i < cols; ++i) {
-        float e = et_fast_expf(x[i] - m);
-        y[i] = e;
-        s0 += e;
+    if (p != e) {
+        float e0 = sm_exp_nonpos(p[0] - m);
+        q[0] = e0;
+        s0 += e0;
     }
     float inv = 1.0f / (s0 + s1); /* one division per row, outside the element loops */
-    i = 0;
-    for (; i + 4 <= cols; i += 4) {
-        y[i] *= inv;
-        y[i + 1] *= inv;
-        y[i + 2] *= inv;
-        y[i + 3] *= inv;
+    float *f = y + cols, *f4 = y + (cols & ~(size_t)3);
+    for (q = y; q != f4; q += 4) {
+        float a = q[0] * inv, b = q[1] * inv, c = q[2] * inv, d = q[3] * inv;
+        q[0] = a, q[1] = b, q[2] = c, q[3] = d;
     }
-    for (; i < cols; ++i) y[i] *= inv;
+    for (; q != f; ++q) *q *= inv;
 }
