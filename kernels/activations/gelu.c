@@ -28,7 +28,9 @@ static inline float gelu_tanh(float x)
 static inline float dgelu_erf(float x)
 {
     float cdf = 0.5f * (1.0f + et_fast_erff(x * INV_SQRT2));
-    return cdf + x * INV_SQRT_2PI * et_fast_expf(-0.5f * x * x);
+    float v = -0.5f * x * x; /* <= 0 or NaN; NaN gives a NaN result either way */
+    float e = v < -87.33654f ? 0.0f : et_fast_expf_inrange_(v);
+    return cdf + x * INV_SQRT_2PI * e;
 }
 
 static inline float dgelu_tanh(float x)

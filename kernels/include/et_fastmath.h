@@ -77,6 +77,28 @@ static inline float et_fast_expf(float x)
     return p * et_u2f_((uint32_t)(k1 + 127) << 23) * et_u2f_((uint32_t)(k2 + 127) << 23);
 }
 
+/** @brief et_fast_expf() without its NaN and range checks, for arguments known to be in
+ *  [-87.33654, 88.3] (internal: used by erf, tanh and kernels that bound their argument).
+ *  Same arithmetic; 2^k is applied in one multiply, which is exact there (k + 127 in
+ *  [1, 254]), so the result is bit-identical to et_fast_expf(x) on that domain. */
+static inline float et_fast_expf_inrange_(float x)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float t = x * 1.44269504f + magic;
+    /* (k + 127) << 23 with k = bits(t) - bits(magic), in two integer operations */
+    uint32_t kb = (et_f2u_(t) << 23) + ((127u - 0x4b400000u) << 23);
+    float kf = t - magic;
+    float r = x - kf * 0.693145752f;
+    r = r - kf * 1.42860677e-06f;
+    float q = 0.00139336414f;
+    q = q * r + 0.00836317557f;
+    q = q * r + 0.041666465f;
+    q = q * r + 0.16666577f;
+    q = q * r + 0.500000001f;
+    float p = (r * r) * q + r + 1.0f;
+    return p * et_u2f_(kb);
+}
+
 /** @brief 1/d in fp32 without fdiv: magic-constant seed and 4 Newton steps. d > 0 finite. */
 static inline float et_fast_recipf(float d)
 {
@@ -119,7 +141,7 @@ static inline float et_fast_erff(float x)
         q = q * t - 0.94389364f;
         q = q * t - 5.35268068f;
         q = q * t - 7.80681528f;
-        r = 1.0f - et_fast_expf(q);
+        r = 1.0f - et_fast_expf_inrange_(q); /* q = log erfc(a) in [-16.9, -1.8] */
     }
     return x < 0.0f ? -r : r;
 }
@@ -140,7 +162,7 @@ static inline float et_fast_tanhf(float x)
         r = a + a * z * p;
     } else {
         if (a > 9.5f) a = 9.5f; /* tanh(9.5) rounds to 1 in fp32 */
-        r = 1.0f - 2.0f * et_fast_recipf(et_fast_expf(2.0f * a) + 1.0f);
+        r = 1.0f - 2.0f * et_fast_recipf(et_fast_expf_inrange_(2.0f * a) + 1.0f); /* 2a in [1.25, 19] */
     }
     return x < 0.0f ? -r : r;
 }
