@@ -15,18 +15,47 @@ typedef struct {
     float partial[HAL_CLUSTER_MAX_CORES];
 } xent_job;
 
-/* max and sum of exp(x - max) of one row */
-static void row_lse(const float *x, size_t n, float *m_out, float *s_out)
+/* max(a, b) for non-NaN b: fmax.s on RISC-V (gcc 12 would call fmaxf), C on the host. A NaN
+ * logit makes the row's sum NaN either way. */
+static inline float xe_max(float a, float b)
+{
+#if defined(__riscv)
+    float r;
+    __asm__("fmax.s %0, %1, %2" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+#else
+    return b > a ? b : a;
+#endif
+}
+
+/* et_fast_expf(v) for v = x - max <= 0 (or NaN), bit-identical there: no overflow branch. */
+static inline float xe_exp(float v)
+{
+    return v < -87.33654f ? 0.0f : et_fast_expf_inrange_(v);
+}
+
+/* max of one row, then sum of exp(x - max); the exps are stored to e when it is not NULL */
+static void row_lse(const float *x, size_t n, float *e, float *m_out, float *s_out)
 {
     float m = x[0];
-    for (size_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+    for (size_t i = 1; i < n; ++i) m = xe_max(m, x[i]);
     float s0 = 0.0f, s1 = 0.0f;
     size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        s0 += et_fast_expf(x[i] - m);
-        s1 += et_fast_expf(x[i + 1] - m);
+    if (e) {
+        for (; i + 2 <= n; i += 2) {
+            float e0 = xe_exp(x[i] - m), e1 = xe_exp(x[i + 1] - m);
+            e[i] = e0, e[i + 1] = e1;
+            s0 += e0;
+            s1 += e1;
+        }
+        if (i < n) s0 += e[i] = xe_exp(x[i] - m);
+    } else {
+        for (; i + 2 <= n; i += 2) {
+            s0 += xe_exp(x[i] - m);
+            s1 += xe_exp(x[i + 1] - m);
+        }
+        if (i < n) s0 += xe_exp(x[i] - m);
     }
-    if (i < n) s0 += et_fast_expf(x[i] - m);
     *m_out = m;
     *s_out = s0 + s1;
 }
@@ -41,7 +70,7 @@ static void xent_fwd_worker(void *arg)
     for (size_t r = lo; r < hi; ++r) {
         const float *x = j->logits + r * n;
         float m, s;
-        row_lse(x, n, &m, &s);
+        row_lse(x, n, NULL, &m, &s);
         acc += m + logf(s) - x[j->labels[r]]; /* one log per row, outside the element loops */
     }
     j->partial[id] = acc;
@@ -56,10 +85,10 @@ static void xent_bwd_worker(void *arg)
         const float *x = j->logits + r * n;
         float *d = j->out + r * n;
         float m, s;
-        row_lse(x, n, &m, &s);
+        row_lse(x, n, d, &m, &s); /* d = exp(x - max), then scaled in place */
         float k = j->scale / s; /* once per row */
         size_t lab = (size_t)j->labels[r];
-        for (size_t i = 0; i < n; ++i) d[i] = et_fast_expf(x[i] - m) * k;
+        for (size_t i = 0; i < n; ++i) d[i] *= k;
         d[lab] -= j->scale;
     }
 }
