@@ -58,7 +58,7 @@ def test_unsupported_op(tmp_path):
 def test_model_too_big_for_l2(tmp_path):
     model, data = small_cct(str(tmp_path))
     p = _run(["--model", model, "--train", "all", "--lr", "0.1", "--data", data, "--steps", "1",
-              "--l2", "200K", "--out", str(tmp_path / "o.npz")])
+              "--l2", "136K", "--out", str(tmp_path / "o.npz")])
     assert p.returncode == 1
     assert "does not fit" in p.stderr and "bytes" in p.stderr and "available" in p.stderr
 
