@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* 2-D transpose and 4-D permute (contiguous writes, strided reads), output rows split over the cores (et_elementwise.h). */
+#include <stdint.h>
+
 #include "et_elementwise.h"
 #include "et_team.h"
 
@@ -10,27 +12,52 @@ typedef struct {
     size_t ist[4]; /* input stride (elements) of each output axis */
 } perm_job;
 
+/* Copy n floats with input stride s3 to contiguous y. Word copies through uint32_t (no FP
+ * moves); the attribute keeps gcc from turning the unit-stride loop into the byte-wise libc
+ * memcpy of this target. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void perm_row(const uint32_t *x, uint32_t *y, size_t n, size_t s3)
+{
+    uint32_t *e = y + n;
+    if (s3 == 1) {
+        uint32_t *e8 = y + (n & ~(size_t)7);
+        for (; y != e8; y += 8, x += 8) {
+            uint32_t a = x[0], b = x[1], c = x[2], d = x[3];
+            uint32_t f = x[4], g = x[5], h = x[6], k = x[7];
+            y[0] = a, y[1] = b, y[2] = c, y[3] = d, y[4] = f, y[5] = g, y[6] = h, y[7] = k;
+        }
+        for (; y != e; ++y, ++x) *y = *x;
+        return;
+    }
+    uint32_t *e4 = y + (n & ~(size_t)3);
+    for (; y != e4; y += 4) {
+        uint32_t a = x[0], b = x[s3], c = x[2 * s3], d = x[3 * s3];
+        y[0] = a, y[1] = b, y[2] = c, y[3] = d;
+        x += 4 * s3;
+    }
+    for (; y != e; ++y, x += s3) *y = *x;
+}
+
 static void perm_worker(void *arg)
 {
     const perm_job *j = arg;
     size_t lo, hi, n_outer = j->od[0] * j->od[1] * j->od[2], n = j->od[3], s3 = j->ist[3];
     et_team_range(n_outer, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
     if (lo >= hi) return;
-    size_t i2 = lo % j->od[2], t = lo / j->od[2]; /* once per core, not in the loop */
-    size_t i1 = t % j->od[1], i0 = t / j->od[1];
-    for (size_t o = lo; o < hi; ++o) {
-        const float *x = j->x + i0 * j->ist[0] + i1 * j->ist[1] + i2 * j->ist[2];
-        float *y = j->y + o * n;
-        size_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            float a = x[0], b = x[s3], c = x[2 * s3], d = x[3 * s3];
-            y[i] = a, y[i + 1] = b, y[i + 2] = c, y[i + 3] = d;
-            x += 4 * s3;
-        }
-        for (; i < n; ++i, x += s3) y[i] = *x;
-        if (++i2 == j->od[2]) {
+    const size_t d1 = j->od[1], d2 = j->od[2], st0 = j->ist[0], st1 = j->ist[1], st2 = j->ist[2];
+    const uint32_t *x0 = (const uint32_t *)j->x;
+    size_t i2 = lo % d2, t = lo / d2; /* once per core, not in the loop */
+    size_t i1 = t % d1, i0 = t / d1;
+    const uint32_t *xr = x0 + i0 * st0 + i1 * st1 + i2 * st2;
+    uint32_t *y = (uint32_t *)j->y + lo * n;
+    for (size_t o = lo; o < hi; ++o, y += n) {
+        perm_row(xr, y, n, s3);
+        if (++i2 == d2) {
             i2 = 0;
-            if (++i1 == j->od[1]) i1 = 0, ++i0;
+            if (++i1 == d1) i1 = 0, ++i0;
+            xr = x0 + i0 * st0 + i1 * st1;
+        } else {
+            xr += st2;
         }
     }
 }
