@@ -17,17 +17,73 @@ typedef struct {
     et_gelu_mode mode;
 } gelu_job;
 
-static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + et_fast_erff(x * INV_SQRT2)); }
+/* |v| and copysign in one instruction each (fabs.s / fsgnj.s on RISC-V). */
+static inline float g_abs(float v) { return __builtin_fabsf(v); }
+static inline float g_sign(float r, float v) { return __builtin_copysignf(r, v); }
+
+/* et_fast_erff / et_fast_tanhf with the same arithmetic, minus the NaN test (a NaN runs into
+ * the exp branch and comes out NaN) and with branch-free |x| and sign. For every non-NaN input
+ * the GELU results are bit-identical: the only difference is the sign of erf/tanh at x = +-0,
+ * which GELU only ever adds to 1. */
+static inline float g_erf(float x)
+{
+    float a = g_abs(x), r;
+    if (a < 1.0f) {
+        float z = a * a;
+        float p = 7.93348598e-05f;
+        p = p * z - 0.000803484398f;
+        p = p * z + 0.00519121803f;
+        p = p * z - 0.0268553992f;
+        p = p * z + 0.112836257f;
+        p = p * z - 0.376126299f;
+        p = p * z + 1.12837917f;
+        r = a * p;
+    } else {
+        if (a > 4.0f) a = 4.0f;
+        float t = a - 2.5f;
+        float q = 1.61406164e-06f;
+        q = q * t - 1.33093904e-05f;
+        q = q * t + 7.73944254e-05f;
+        q = q * t - 0.000420144568f;
+        q = q * t + 0.00216516031f;
+        q = q * t - 0.010858517f;
+        q = q * t - 0.94389364f;
+        q = q * t - 5.35268068f;
+        q = q * t - 7.80681528f;
+        r = 1.0f - et_fast_expf_inrange_(q);
+    }
+    return g_sign(r, x);
+}
+
+static inline float g_tanh(float x)
+{
+    float a = g_abs(x), r;
+    if (a < 0.625f) {
+        float z = a * a;
+        float p = -0.00615521281f;
+        p = p * z + 0.0210456999f;
+        p = p * z - 0.0538639211f;
+        p = p * z + 0.133328907f;
+        p = p * z - 0.333333314f;
+        r = a + a * z * p;
+    } else {
+        if (a > 9.5f) a = 9.5f;
+        r = 1.0f - 2.0f * et_fast_recipf(et_fast_expf_inrange_(2.0f * a) + 1.0f);
+    }
+    return g_sign(r, x);
+}
+
+static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + g_erf(x * INV_SQRT2)); }
 
 static inline float gelu_tanh(float x)
 {
     float u = SQRT_2_OVER_PI * (x + GELU_C * x * x * x);
-    return 0.5f * x * (1.0f + et_fast_tanhf(u));
+    return 0.5f * x * (1.0f + g_tanh(u));
 }
 
 static inline float dgelu_erf(float x)
 {
-    float cdf = 0.5f * (1.0f + et_fast_erff(x * INV_SQRT2));
+    float cdf = 0.5f * (1.0f + g_erf(x * INV_SQRT2));
     float v = -0.5f * x * x; /* <= 0 or NaN; NaN gives a NaN result either way */
     float e = v < -87.33654f ? 0.0f : et_fast_expf_inrange_(v);
     return cdf + x * INV_SQRT_2PI * e;
@@ -36,7 +92,7 @@ static inline float dgelu_erf(float x)
 static inline float dgelu_tanh(float x)
 {
     float x2 = x * x;
-    float t = et_fast_tanhf(SQRT_2_OVER_PI * (x + GELU_C * x2 * x));
+    float t = g_tanh(SQRT_2_OVER_PI * (x + GELU_C * x2 * x));
     float du = SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_C * x2);
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
 }
