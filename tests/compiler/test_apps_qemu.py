@@ -90,3 +90,45 @@ def test_app_10_steps_on_qemu(app, dump, scons):
                      dsumsq=max(worst["dsumsq"], d_sq))
     print(f"{app}: loss {log['loss'][0]:.6g} -> {log['loss'][-1]:.6g}; worst {worst}; "
           f"{time.monotonic() - t0:.1f} s")
+
+
+# One step on qemu with the gradients dumped (full tensors), and the strategies the apps do not
+# use by default: checked against the reference like the host tests (check_against_reference).
+@pytest.mark.qemu
+@pytest.mark.parametrize("app,over", [
+    ("cct_lora", {"grads": True, "steps": 1, "dump": "full"}),
+    ("cct_lastlayer", {"grads": True, "steps": 1, "dump": "full"}),
+    ("cct_lastlayer", {"strategy": "attention_pool.weight,attention_pool.bias,fc.weight,fc.bias",
+                       "grads": True, "steps": 2, "dump": "full"}),
+], ids=["lora-grads", "last-grads", "names-list"])
+def test_app_gradients_and_strategies_on_qemu(app, over, scons):
+    from codegen_helpers import check_against_reference
+
+    spec = app_spec(app, target="qemu", profile_steps="", **over)
+    log = build_and_run(spec, scons)
+    g, _, _ = compile_model(spec)
+    arrays = {"loss": log["loss"]}
+    for p in g.meta["trainable"]:
+        arrays[p] = np.asarray(log["tensors"][p]).reshape(g[p].shape)
+        if spec.grads:
+            arrays[p + "_grad"] = np.asarray(log["tensors"][p + "_grad"]).reshape(g[p].shape)
+    errs = check_against_reference(spec, arrays)
+    assert any(k.endswith("_grad") for k in errs) == spec.grads
+    print(f"{app} {spec.strategy}: worst {max(errs.items(), key=lambda kv: kv[1])}")
+
+
+@pytest.mark.qemu
+def test_blocks1_on_qemu_checksums(scons):
+    """blocks:1 (101,259 trained values) for 2 steps: loss per step and @tsum checksums."""
+    spec = app_spec("cct_lora", strategy="blocks:1", steps=2, target="qemu", profile_steps="",
+                    dump="sums")
+    log = build_and_run(spec, scons)
+    ref = reference_run(spec)
+    assert len(log["loss"]) == 2
+    for a, b in zip(log["loss"], ref["loss"]):
+        assert abs(a - b) / max(abs(b), 1e-6) <= LOSS_TOL, (log["loss"], ref["loss"])
+    for p in ref["trainable"]:
+        r = np.asarray(ref["params"][p], np.float64).ravel()
+        s = log["sums"][p]
+        assert s["n"] == r.size
+        assert err(s["vals"], r[s["at"]], floor=max(float(np.abs(r).max()), 1e-5)) <= PARAM_TOL, p
