@@ -3,10 +3,12 @@
 
     python tools/edgetune.py plan --model M.onnx --train STRATEGY [--train STRATEGY ...]
         [--loss ce|mse] [--batch B] [--target host|qemu|siracusa] [--lr LR] [--momentum M]
-        [--weight-decay WD] [--graph] [--json OUT.json]
+        [--weight-decay WD] [--graph] [--json OUT.json] [--all-strategies] [--stream-l3 on|off]
 
-Prints, per strategy, FLOP of forward and backward, trainable parameters, gradient bytes and
-the L2 arena peak of the memory plan. Exit code 1 with a message on any compile error.
+Prints, per strategy, trainable parameters, gradient bytes and the memory plan the code
+generator uses (docs/memplan.md): weights per level, peak dynamic memory per level next to the
+baselines (naive liveness, no reuse), bytes moved L3<->L2 and L2<->L1 per step, and the
+LoRA / full-backprop ratios when both are in the list. Exit code 1 with a message on any compile error.
 
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
         --steps N --target host|qemu --out OUT.npz [--momentum M] [--weight-decay WD]
@@ -39,12 +41,23 @@ def _guess_loss(path: str) -> str:
 
 
 def cmd_plan(a) -> int:
-    from et.compiler.report import summarize, table
+    from et.compiler.report import ALL_STRATEGIES, ratios, summarize, table
     loss = a.loss or _guess_loss(a.model)
     hyper = Hyper(a.lr, a.momentum, a.weight_decay)
-    rows = summarize(a.model, a.train, loss, a.batch, a.target, hyper)
-    print(f"model {a.model}, loss {loss}, batch {a.batch}, target {a.target}")
+    strategies = list(a.train or [])
+    if a.all_strategies:
+        strategies += [s for s in ALL_STRATEGIES if s not in strategies]
+    if not strategies:
+        raise ValueError("give --train STRATEGY (repeatable) or --all-strategies")
+    a.train = strategies
+    rows = summarize(a.model, strategies, loss, a.batch, a.target, hyper,
+                     stream=a.stream_l3 == "on")
+    print(f"model {a.model}, loss {loss}, batch {a.batch}, target {a.target}, momentum "
+          f"{a.momentum}, L3 streaming {a.stream_l3}")
     print(table(rows))
+    r = ratios(rows)
+    if r:
+        print(r)
     for r in rows:
         if r["error"]:
             print(f"note: {r['strategy']}: {r['error']}")
@@ -70,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     pl = sub.add_parser("plan", help="compile for training and report FLOP, parameters, memory")
     pl.add_argument("--model", required=True, help="ONNX file")
-    pl.add_argument("--train", action="append", required=True, help=STRATEGY_HELP)
+    pl.add_argument("--train", action="append", help=STRATEGY_HELP)
+    pl.add_argument("--all-strategies", action="store_true",
+                    help="the CCT table: last, blocks:1, blocks:2, lora:r=4 on one block and on both, all")
+    pl.add_argument("--stream-l3", choices=("on", "off"), default="on",
+                    help="stage L3 weights through L2 by DMA (default on)")
     pl.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     pl.add_argument("--batch", type=int, default=1)
     pl.add_argument("--target", default="siracusa")

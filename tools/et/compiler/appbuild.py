@@ -64,11 +64,15 @@ def generated_objects(env, build, **defaults) -> list:
     except (CompileError, OSError, ValueError) as e:
         print(f"scons: *** {build.app}: code generation failed: {e}", file=sys.stderr)
         env.Exit(2)
+    import shutil
+    shutil.copyfile(os.path.join(ROOT, gen, "memplan.json"),
+                    os.path.join(ROOT, build.build_dir, "memplan.json"))
     s = info["stats"]
     print(f"  GEN   {gen}: {spec.strategy}, batch {spec.batch}, {spec.steps} steps, "
           f"{s['trainable']} trainable, FLOP fwd {s['flop_fwd']} bwd {s['flop_bwd']}, "
           f"arena {info['arena']} B, weights L2 {info['level_bytes'].get('L2', 0)} B "
-          f"L3 {info['level_bytes'].get('L3', 0)} B")
+          f"L3 {info['level_bytes'].get('L3', 0)} B, L3 streaming "
+          f"{'on' if info['stream_l3'] else 'off'} ({info['traffic']['l3_to_l2']} B L3->L2 per step)")
     objs = []
     for src in ("net.c", "weights.c", "main.c"):
         objs.append(env.Object(target="#" + os.path.join(gen, "obj", src[:-2] + ".o"),

@@ -30,7 +30,7 @@ import numpy as np
 from ..targets import KIB, Target, get_target
 from .ir import CompileError, Graph
 from .kernelmap import CodegenError, Emitter, numel
-from .memory import ArenaPlanner, Plan
+from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
 from .shapes import flops
 from .training import Hyper, build_training_graph, stats
@@ -68,6 +68,11 @@ class GenSpec:
     # sum and sum of squares in double plus sampled elements), "auto" (full up to DUMP_FULL_MAX
     # trained values, else sums: hex dumps of 200K+ values take minutes over a UART)
     dump: str = "full"
+    # weights and optimizer state placed in L3: "on" (default) copies them by DMA into L2 staging
+    # buffers of the arena before the node that uses them (double-buffered) and writes the
+    # updated ones back, so the kernels only see L1/L2 pointers; "off" passes the L3 pointers
+    # to the kernels (works on host/qemu where L3 is RAM, not on Siracusa)
+    stream_l3: str = "on"
 
     def key(self) -> str:
         import hashlib
@@ -142,7 +147,10 @@ def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Targ
     loss = spec.loss or guess_loss(g)
     build_training_graph(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
     schedule_updates_early(g)
-    plan = ArenaPlanner(l2_reserve=L2_RESERVE).plan(g, tgt, strict=strict)
+    if spec.stream_l3 not in ("on", "off"):
+        raise CompileError(f"stream_l3 '{spec.stream_l3}': expected on or off")
+    plan = ArenaPlanner(l2_reserve=L2_RESERVE, stream=spec.stream_l3 == "on").plan(
+        g, tgt, strict=strict)
     return g, plan, tgt
 
 
@@ -245,8 +253,48 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         else:
             persistent.append(t)
 
+    roots = view_roots(g)
+    stage_now: dict[str, int] = {}      # L3 tensor -> arena offset of its copy, for this node
+
     def ptr(tname: str) -> str:
+        r = roots.get(tname, tname)
+        if r in stage_now:
+            return f"((float *)(g_arena + {stage_now[r]}))"
         return names(tname)
+
+    entries = {e["node"]: (j, e) for j, e in enumerate(plan.stream_nodes)} if plan.stream else {}
+    elist = plan.stream_nodes if plan.stream else []
+    max_t = max((len(e["tensors"]) for e in elist), default=1)
+
+    def copies_in(j: int) -> list[str]:
+        e = elist[j]
+        out = ["net_wait(g_wb, NET_MAXT);"]
+        for i, t in enumerate(e["tensors"]):
+            out.append(f"NET_DMA(g_in[{j % 2}][{i}], g_arena + {t['arena_offset']}, "
+                       f"{names(t['tensor'])}, {t['size']}u); /* {t['tensor']}: L3 -> L2 */")
+        return out
+
+    def stream_code(k: int) -> tuple[list[str], list[str], list[dict]]:
+        if k not in entries:
+            return [], [], []
+        j, e = entries[k]
+        pre = [] if e["prefetch"] else copies_in(j)
+        pre.append(f"net_wait(g_in[{j % 2}], NET_MAXT);")
+        if j + 1 < len(elist) and elist[j + 1]["prefetch"]:
+            pre.append(f"/* prefetch for [{elist[j + 1]['node']}] {elist[j + 1]['name']} */")
+            pre += copies_in(j + 1)
+        post = []
+        for i, t in enumerate(e["tensors"]):
+            if t["write_back"]:
+                post.append(f"NET_DMA(g_wb[{i}], {names(t['tensor'])}, g_arena + "
+                            f"{t['arena_offset']}, {t['size']}u); /* {t['tensor']}: L2 -> L3 */")
+        xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": "L3", "to": "L2",
+                  "l2_offset": t["arena_offset"], "issued_before_node": elist[j - 1]["node"]
+                  if e["prefetch"] else k} for t in e["tensors"]]
+        xfers += [{"tensor": t["tensor"], "bytes": t["size"], "from": "L2", "to": "L3",
+                   "l2_offset": t["arena_offset"], "issued_after_node": k}
+                  for t in e["tensors"] if t["write_back"]]
+        return pre, post, xfers
 
     ln_stats: dict[str, tuple[str, str, int]] = {}
     for n in g.nodes:
@@ -256,12 +304,29 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             ln_stats[n.outputs[0]] = (f"ln{k}_mean", f"ln{k}_rstd", rows)
     em = Emitter(g, ptr, lambda y: ln_stats[y][:2])
     blocks = []
+    node_info = []
+    l1_cap = tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core - L1_MARGIN
     for k, n in enumerate(g.nodes):
         if n.is_view:
             blocks.append({"view": True, "idx": k, "node": n.name,
                            "comment": f"{n.inputs[0]} -> {n.outputs[0]} {list(g[n.outputs[0]].shape)}"})
+            node_info.append({"index": k, "name": n.name, "op": n.op, "phase": n.phase,
+                              "view": True, "kernels": [], "l1_scratch": 0, "transfers": []})
             continue
+        pre, post, xfers = stream_code(k)
+        stage_now.clear()
+        if k in entries:
+            stage_now.update({t["tensor"]: t["arena_offset"] for t in entries[k][1]["tensors"]})
         c = em.emit(k, n)
+        stage_now.clear()
+        node_info.append({"index": k, "name": n.name, "op": n.op, "phase": n.phase,
+                          "variant": n.variant, "kernels": list(c.kernels),
+                          "inputs": list(n.inputs), "outputs": list(n.outputs),
+                          "l1_scratch": l1_cap if c.scratch else 0,
+                          "l1_scratch_query": list(c.scratch),
+                          "l2_l1_min_bytes": sum(g[t].nbytes for t in dict.fromkeys(
+                              n.inputs + n.outputs)),
+                          "transfers": xfers})
         shapes = ", ".join(f"{i}{list(g[i].shape)}" for i in n.inputs)
         outs = ", ".join(f"{o}{list(g[o].shape)}" for o in n.outputs)
         phase = "fwd" if n.phase == "loss" else n.phase
@@ -271,13 +336,12 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                        "scratch": c.scratch, "comment": f"{n.op} {n.phase}"
                        f"{'/' + n.variant if n.variant else ''}: {shapes} -> {outs}",
                        "dump_grad": [(names(n.inputs[1]), numel(g[n.inputs[1]].shape), gname)
-                                     for _, gname in dump]})
+                                     for _, gname in dump], "pre": pre, "post": post})
     # views alias their input: a #define to the same pointer, declared once the input is known
     aliases = {}
     for n in g.nodes:
         if n.is_view:
             aliases[n.outputs[0]] = n.inputs[0]
-    l1_cap = tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core - L1_MARGIN
     if em.l1_need > l1_cap:
         raise CodegenError(f"layernorm backward needs {em.l1_need} bytes of L1 scratch, "
                            f"{l1_cap} available")
@@ -315,7 +379,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             "stats": st, "kernel_calls": sum(len(b.get("calls", [])) for b in blocks),
             "level_bytes": plan.level_bytes, "samples": data["n"], "key": spec.key(),
             "input": g.inputs[0], "label": g.inputs[1], "dump": mode,
-            "profile_steps": prof if prof is not None else "all"}
+            "profile_steps": prof if prof is not None else "all",
+            "stream_l3": bool(elist), "traffic": plan.traffic, "staging": plan.staging}
     nfwd = max(k for k, n in enumerate(g.nodes) if n.phase in ("fwd", "loss")) + 1
     tail = len(g.nodes)
     while tail > nfwd and g.nodes[tail - 1].phase == "update":
@@ -324,7 +389,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                params=pdecl, state=sdecl, ln=list(ln_stats.values()), dumps=dumps, info=info,
                fwd=blocks[:nfwd], bwd=blocks[nfwd:tail], upd=blocks[tail:], data=data,
                x=names(g.inputs[0]), y=names(g.inputs[1]), loss_c=names("loss"),
-               l1_bytes=l1_cap, ln_l1=em.l1_need, loss_kind=loss, dump_mode=mode, prof=prof,
+               l1_bytes=l1_cap, ln_l1=em.l1_need, max_t=max_t, streaming=bool(elist), loss_kind=loss, dump_mode=mode, prof=prof,
                x_data=c_floats(data["x"]),
                y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]))
     os.makedirs(outdir, exist_ok=True)
@@ -339,6 +404,43 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                 f.write(text)
     with open(os.path.join(outdir, "meta.json"), "w") as f:
         json.dump(info, f, indent=1)
+    with open(os.path.join(outdir, "memplan.json"), "w") as f:
+        json.dump(memplan_json(spec, g, plan, tgt, node_info, l1_cap), f, indent=1)
     log.info("generated %s: %d kernel calls, arena %d bytes", outdir, info["kernel_calls"],
              plan.arena_peak)
     return info
+
+
+MEMPLAN_VERSION = 1
+
+
+def memplan_json(spec: GenSpec, g: Graph, plan: Plan, tgt: Target, nodes: list,
+                 l1_cap: int) -> dict:
+    """The memory plan as data (docs/memplan.md describes the schema)."""
+    tensors = []
+    for name, p in plan.placements.items():
+        t = g.tensors.get(name)
+        tensors.append({"name": name, "kind": p.kind, "level": p.level, "offset": p.offset,
+                        "size": p.size, "first": p.first, "last": p.last,
+                        "buffer": p.buffer,
+                        "shape": list(t.shape) if t is not None else None})
+    caps = tgt.capacities
+    return {
+        "version": MEMPLAN_VERSION, "model": os.path.basename(spec.model),
+        "strategy": spec.strategy, "batch": spec.batch, "target": tgt.name,
+        "capacities": dict(caps), "stream_l3": plan.stream and bool(plan.stream_nodes),
+        "l2_reserve": plan.l2_reserve,
+        "arena": {"peak": plan.arena_peak, "order": plan.arena_order,
+                  "live_peak": plan.live_peak, "peak_step": plan.peak_step,
+                  "peak_node": plan.peak_node, "staging_peak": plan.staging},
+        "baselines": {"no_reuse": plan.no_reuse, "naive_topological": plan.naive_peak,
+                      "size_first_fit": plan.size_peak, "planner": plan.arena_peak},
+        "totals": {"L1": {"capacity": caps["L1"], "scratch": l1_cap},
+                   "L2": {"capacity": caps["L2"], "reserve": plan.l2_reserve,
+                          "arena": plan.arena_peak, "persistent": plan.level_bytes.get("L2", 0),
+                          "used": plan.l2_reserve + plan.arena_peak
+                          + plan.level_bytes.get("L2", 0)},
+                   "L3": {"capacity": caps.get("L3", 0),
+                          "persistent": plan.level_bytes.get("L3", 0)}},
+        "traffic_per_step": plan.traffic,
+        "tensors": tensors, "nodes": nodes}

@@ -40,6 +40,23 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def _first_fit(bufs: dict, key) -> tuple[dict[str, int], int, list]:
+    """Place buffers (name -> (size, first, last)) in ``key`` order, each at the lowest aligned
+    offset free during its lifetime. Returns (offsets, peak, placed)."""
+    placed: list[tuple[int, int, int, int, str]] = []
+    offset: dict[str, int] = {}
+    for r, (size, a, b) in sorted(bufs.items(), key=key):
+        busy = sorted((o, o + s) for (o, s, pa, pb, _) in placed if pa <= b and a <= pb)
+        off = 0
+        for lo, hi in busy:
+            if off + size <= lo:
+                break
+            off = max(off, hi)
+        offset[r] = off
+        placed.append((off, size, a, b, r))
+    return offset, max((o + s for o, s, _, _, _ in placed), default=0), placed
+
+
 @dataclass
 class Placement:
     """Where one tensor lives: level, byte offset in that level's area, size, lifetime."""
@@ -63,6 +80,15 @@ class Plan:
     peak_step: int = 0
     peak_node: str = ""
     no_reuse: int = 0            # sum of all arena tensors (no reuse baseline)
+    naive_peak: int = 0          # first-fit in topological order (naive liveness baseline)
+    size_peak: int = 0           # first-fit by decreasing size (the planner's own order)
+    arena_order: str = "size"    # which of the two orders gave arena_peak (the smaller)
+    stream: bool = True          # L3 tensors staged through L2 by DMA (double-buffered)
+    staging: int = 0             # bytes of one L2 staging slot (two slots when streaming)
+    stream_nodes: list = field(default_factory=list)  # per streaming node: see staging_plan
+    traffic: dict[str, int] = field(default_factory=dict)  # bytes per step by direction
+    l2_reserve: int = 0
+    placed: list = field(default_factory=list, repr=False)
     level_bytes: dict[str, int] = field(default_factory=dict)   # persistent bytes per level
     workspace: dict[str, int] = field(default_factory=dict)     # kernel scratch per level
     error: str = ""              # set (instead of raising) when planned with strict=False
@@ -71,12 +97,20 @@ class Plan:
     def fits(self) -> bool:
         return not self.error
 
+    @property
+    def l2_dynamic(self) -> int:
+        """Peak dynamic L2 bytes: the arena plus the staging slots."""
+        return self.arena_peak + (2 * self.staging if self.stream else 0)
+
     def to_dict(self) -> dict:
         return {"target": self.target, "arena_peak": self.arena_peak,
                 "live_peak": self.live_peak, "peak_step": self.peak_step,
                 "peak_node": self.peak_node, "no_reuse": self.no_reuse,
+                "naive_peak": self.naive_peak, "size_peak": self.size_peak,
+                "arena_order": self.arena_order, "stream": self.stream,
+                "staging": self.staging, "l2_reserve": self.l2_reserve,
                 "level_bytes": self.level_bytes, "workspace": self.workspace,
-                "error": self.error,
+                "traffic": self.traffic, "error": self.error,
                 "tensors": {k: vars(v) for k, v in self.placements.items()}}
 
 
@@ -92,8 +126,9 @@ class MemoryPlanner:
 class ArenaPlanner(MemoryPlanner):
     """Version 1: liveness arena in L2 with in-place reuse, weights L2-first then L3."""
 
-    def __init__(self, l2_reserve: int = 64 * KIB):
+    def __init__(self, l2_reserve: int = 64 * KIB, stream: bool = True):
         self.l2_reserve = l2_reserve
+        self.stream = stream
 
     def plan(self, graph: Graph, target: Target | str, strict: bool = True) -> Plan:
         tgt = get_target(target) if isinstance(target, str) else target
@@ -141,73 +176,191 @@ class ArenaPlanner(MemoryPlanner):
             size = _align(max(g[m].nbytes for m in ms))
             last = max(last_use.get(m, first[r]) for m in ms)
             bufs[r] = (size, first[r], last)
-        # 3. offsets, greedy by size
-        placed: list[tuple[int, int, int, int, str]] = []
-        offset: dict[str, int] = {}
-        for r, (size, a, b) in sorted(bufs.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0])):
-            busy = sorted((o, o + s) for (o, s, pa, pb, _) in placed if pa <= b and a <= pb)
-            off = 0
-            for lo, hi in busy:
-                if off + size <= lo:
-                    break
-                off = max(off, hi)
-            offset[r] = off
-            placed.append((off, size, a, b, r))
-        plan = Plan(target=tgt.name)
-        plan.arena_peak = max((o + s for o, s, _, _, _ in placed), default=0)
-        plan.no_reuse = sum(_align(t.nbytes) for t in g.tensors.values()
-                            if t.kind not in PERSISTENT)
-        live = [0] * (len(g.nodes) + 1)
+        # 3.-5. offsets and levels, iterated: the L3 tensors' staging buffers (streaming) are
+        # arena buffers too, which can push more persistent tensors to L3; the set of L3
+        # tensors only grows, so this stops
+        plan = Plan(target=tgt.name, stream=self.stream, l2_reserve=self.l2_reserve)
+        # staging pressure of a persistent tensor: the live arena bytes at the busiest node
+        # that touches it (a tensor staged there raises the peak; one used where the arena is
+        # small streams for free), so the L2 places go to the high-pressure tensors first
+        live0 = [0] * (len(g.nodes) + 1)
         for size, a, b in bufs.values():
             for k in range(a, min(b, len(g.nodes)) + 1):
+                live0[k] += size
+        roots = view_roots(g)
+        self.pressure = {}
+        for k, n in enumerate(g.nodes):
+            for t in n.inputs + n.outputs:
+                r = roots.get(t, t)
+                if g[r].kind in PERSISTENT:
+                    self.pressure[r] = max(self.pressure.get(r, 0), live0[k] + g[r].nbytes)
+        forced: set[str] = set()
+        for _ in range(len(g.tensors) + 1):
+            entries = staging_entries(g, forced) if self.stream else []
+            allbufs = dict(bufs)
+            for e in entries:
+                for t in e["tensors"]:
+                    allbufs[t["buffer"]] = (_align(t["size"]), t["first"], e["node"])
+            plan.stream_nodes = entries
+            self._arena(g, plan, allbufs, members)
+            try:
+                l3 = self._place_levels(g, tgt, plan, forced)
+            except DoesNotFitError as e:
+                if strict:
+                    raise
+                plan.error = str(e)
+                break
+            if l3 <= forced or not self.stream:
+                break
+            forced |= l3
+        plan.traffic = traffic_of(g, plan)
+        plan.workspace = {"L1": max(0, tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core)}
+        return plan
+
+    def _arena(self, g: Graph, plan: Plan, bufs: dict, members: dict) -> None:
+        """Offsets of the arena buffers: first-fit by decreasing size (the planner) and in
+        topological order (the naive baseline); the smaller peak is kept."""
+        by_size = _first_fit(bufs, lambda kv: (-kv[1][0], kv[1][1], kv[0]))
+        naive = _first_fit(bufs, lambda kv: (kv[1][1], kv[0]))
+        plan.size_peak, plan.naive_peak = by_size[1], naive[1]
+        offset, plan.arena_peak, plan.placed = by_size
+        plan.arena_order = "size"
+        if naive[1] < by_size[1]:
+            offset, plan.arena_peak, plan.placed = naive
+            plan.arena_order = "topological"
+        staged = {t["buffer"]: t for e in plan.stream_nodes for t in e["tensors"]}
+        plan.no_reuse = sum(_align(t.nbytes) for t in g.tensors.values()
+                            if t.kind not in PERSISTENT) + sum(_align(t["size"])
+                                                               for t in staged.values())
+        live = [0] * (len(g.nodes) + 1)
+        stage_live = [0] * (len(g.nodes) + 1)
+        for r, (size, a, b) in bufs.items():
+            for k in range(a, min(b, len(g.nodes)) + 1):
                 live[k] += size
+                if r in staged:
+                    stage_live[k] += size
         plan.live_peak = max(live) if live else 0
+        plan.staging = max(stage_live) if stage_live else 0
         plan.peak_step = live.index(plan.live_peak) if live else 0
         plan.peak_node = g.nodes[plan.peak_step].name if plan.peak_step < len(g.nodes) else ""
+        plan.placements = {}
         for r, (size, a, b) in bufs.items():
+            if r in staged:
+                t = staged[r]
+                plan.placements[r] = Placement(r, "L2", offset[r], t["size"], a, b, "staging",
+                                               t["tensor"])
+                t["arena_offset"] = offset[r]
+                continue
             for m in members[r]:
                 plan.placements[m] = Placement(m, "L2", offset[r], g[m].nbytes, a, b,
                                                g[m].kind, r)
-        try:
-            self._place_persistent(g, tgt, plan, placed)
-        except DoesNotFitError as e:
-            if strict:
-                raise
-            plan.error = str(e)
-        return plan
 
-    def _place_persistent(self, g: Graph, tgt: Target, plan: Plan, placed) -> None:
+    def _place_levels(self, g: Graph, tgt: Target, plan: Plan, forced: set) -> set:
+        """Persistent tensors L2-first (``forced`` ones in L3), then L3; returns the L3 set."""
         caps = tgt.capacities
         l2_free = caps["L2"] - self.l2_reserve - plan.arena_peak
         if l2_free < 0:
             limit = caps["L2"] - self.l2_reserve
-            over = min((p for p in placed if p[0] + p[1] > limit), key=lambda p: p[2])
+            over = min((p for p in plan.placed if p[0] + p[1] > limit), key=lambda p: p[2])
             t = over[4]
             step = over[2]
+            what = (f"staging buffer '{t}' ({over[1]} bytes" if t.startswith("stage:")
+                    else f"tensor '{t}' ({g[t].nbytes} bytes")
             raise DoesNotFitError(
                 f"training graph does not fit target {tgt.name}: the L2 arena needs "
                 f"{plan.arena_peak} bytes, {limit} available (L2 {caps['L2']} - reserve "
-                f"{self.l2_reserve}); tensor '{t}' ({g[t].nbytes} bytes, offset {over[0]}) "
+                f"{self.l2_reserve}); {what}, offset {over[0]}) "
                 f"crosses the limit at step {step} (node '{g.nodes[step].name}'); live bytes "
                 f"peak at step {plan.peak_step} ('{plan.peak_node}'): {plan.live_peak}")
         order = {"input": 0, "loss": 0, "state": 2, "const": 4}
         pers = [t for t in g.tensors.values() if t.kind in PERSISTENT]
-        pers.sort(key=lambda t: (order.get(t.kind, 1 if t.trainable else 3)))
+        if self.stream:
+            pers.sort(key=lambda t: (t.kind not in ("input", "loss"),
+                                     -self.pressure.get(t.name, 0),
+                                     order.get(t.kind, 1 if t.trainable else 3)))
+        else:
+            pers.sort(key=lambda t: (order.get(t.kind, 1 if t.trainable else 3)))
         used = {"L2": plan.arena_peak + self.l2_reserve, "L3": 0}
         plan.level_bytes = {"L2": 0, "L3": 0}
         l3 = caps.get("L3", 0)
+        l3set = set()
         for t in pers:
             size = _align(t.nbytes)
-            level = "L2" if used["L2"] + size <= caps["L2"] else "L3"
+            level = "L2" if used["L2"] + size <= caps["L2"] and t.name not in forced else "L3"
+            if level == "L3" and t.kind in ("input", "loss"):
+                raise DoesNotFitError(
+                    f"training graph does not fit target {tgt.name}: {t.kind} '{t.name}' "
+                    f"({t.nbytes} bytes) must be in L2, which already holds {used['L2']} of "
+                    f"{caps['L2']} bytes")
             if level == "L3" and used["L3"] + size > l3:
                 raise DoesNotFitError(
                     f"training graph does not fit target {tgt.name}: {t.kind} '{t.name}' "
                     f"({t.nbytes} bytes) needs {used['L3'] + size} bytes of L3, {l3} available "
                     f"(L2 already holds {used['L2']} of {caps['L2']} bytes)")
-            plan.placements[t.name] = Placement(t.name, level, used[level] if level == "L3"
-                                                else used[level] - self.l2_reserve - plan.arena_peak
-                                                + plan.arena_peak, t.nbytes, -1, len(g.nodes),
+            off = used["L3"] if level == "L3" else used["L2"] - self.l2_reserve
+            plan.placements[t.name] = Placement(t.name, level, off, t.nbytes, -1, len(g.nodes),
                                                 t.kind, t.name)
             used[level] += size
             plan.level_bytes[level] += size
-        plan.workspace = {"L1": max(0, caps["L1"] - tgt.cores * tgt.stack_per_core)}
+            if level == "L3":
+                l3set.add(t.name)
+        return l3set
+
+
+def view_roots(g: Graph) -> dict[str, str]:
+    """Tensor -> the tensor whose memory it is (views alias their input, transitively)."""
+    alias = {n.outputs[0]: n.inputs[0] for n in g.nodes if n.is_view}
+    out = {}
+    for t in alias:
+        r = t
+        while r in alias:
+            r = alias[r]
+        out[t] = r
+    return out
+
+
+def staging_entries(g: Graph, l3: set) -> list[dict]:
+    """The L3 -> L2 streaming schedule for the tensors in ``l3``.
+
+    Every kernel node (not a view) that touches L3 tensors gets a copy of each in an L2 staging
+    buffer (an arena buffer ``stage:<node>:<tensor>``) and writes back the ones it writes (SGD:
+    parameter, momentum). The copy-in of streaming node j+1 is issued just before node j runs
+    (``prefetch``: its buffer lives from node j to node j+1, so the two nodes' buffers never
+    overlap: double buffering), unless node j writes a tensor node j+1 reads (then it is issued
+    after node j's write-back and its buffer lives at node j+1 only)."""
+    roots = view_roots(g)
+    entries = []
+    for k, n in enumerate(g.nodes):
+        if n.is_view:
+            continue
+        ins = [roots.get(t, t) for t in n.inputs]
+        outs = [roots.get(t, t) for t in n.outputs]
+        hit = [t for t in dict.fromkeys(ins + outs) if t in l3]
+        if not hit:
+            continue
+        entries.append({"node": k, "name": n.name, "prefetch": False, "tensors": [
+            {"tensor": t, "size": g[t].nbytes, "write_back": t in outs, "first": k,
+             "buffer": f"stage:{k}:{t}"} for t in hit]})
+    for a, b in zip(entries, entries[1:]):
+        wrote = {t["tensor"] for t in a["tensors"] if t["write_back"]}
+        if not wrote & {t["tensor"] for t in b["tensors"]}:
+            b["prefetch"] = True
+            for t in b["tensors"]:
+                t["first"] = a["node"]
+    return entries
+
+
+def traffic_of(g: Graph, plan: Plan) -> dict[str, int]:
+    """Bytes per training step moved between levels by the plan: ``l3_to_l2`` (staged tensors
+    and the batch read from the L3 data set), ``l2_to_l3`` (write-backs), and ``l2_l1_model``:
+    a lower bound of the L2 <-> L1 traffic, every kernel reading its operands and writing its
+    results once (the kernels tile through L1 themselves; the run measures the real figure)."""
+    staged = [t for e in plan.stream_nodes for t in e["tensors"]] if plan.stream else []
+    data = sum(g[t].nbytes for t in g.inputs)
+    l1 = 0
+    for n in g.nodes:
+        if not n.is_view:
+            l1 += sum(g[t].nbytes for t in dict.fromkeys(n.inputs + n.outputs))
+    return {"l3_to_l2": sum(t["size"] for t in staged) + data,
+            "l2_to_l3": sum(t["size"] for t in staged if t["write_back"]),
+            "data": data, "l2_l1_model": l1}
