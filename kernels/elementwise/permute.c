@@ -13,18 +13,25 @@ typedef struct {
 } perm_job;
 
 /* Copy n floats with input stride s3 to contiguous y. Word copies through uint32_t (no FP
- * moves); the attribute keeps gcc from turning the unit-stride loop into the byte-wise libc
- * memcpy of this target. */
-__attribute__((optimize("no-tree-loop-distribute-patterns")))
-static void perm_row(const uint32_t *x, uint32_t *y, size_t n, size_t s3)
+ * moves); inlined into perm_worker, whose attribute keeps gcc from turning the unit-stride
+ * loop into the byte-wise libc memcpy of this target. */
+static inline __attribute__((always_inline)) void perm_row(const uint32_t *x, uint32_t *y, size_t n, size_t s3)
 {
     uint32_t *e = y + n;
     if (s3 == 1) {
-        uint32_t *e8 = y + (n & ~(size_t)7);
-        for (; y != e8; y += 8, x += 8) {
+        uint32_t *e16 = y + (n & ~(size_t)15);
+        for (; y != e16; y += 16, x += 16) {
             uint32_t a = x[0], b = x[1], c = x[2], d = x[3];
             uint32_t f = x[4], g = x[5], h = x[6], k = x[7];
             y[0] = a, y[1] = b, y[2] = c, y[3] = d, y[4] = f, y[5] = g, y[6] = h, y[7] = k;
+            a = x[8], b = x[9], c = x[10], d = x[11], f = x[12], g = x[13], h = x[14], k = x[15];
+            y[8] = a, y[9] = b, y[10] = c, y[11] = d, y[12] = f, y[13] = g, y[14] = h, y[15] = k;
+        }
+        if (y + 8 <= e) {
+            uint32_t a = x[0], b = x[1], c = x[2], d = x[3];
+            uint32_t f = x[4], g = x[5], h = x[6], k = x[7];
+            y[0] = a, y[1] = b, y[2] = c, y[3] = d, y[4] = f, y[5] = g, y[6] = h, y[7] = k;
+            y += 8, x += 8;
         }
         for (; y != e; ++y, ++x) *y = *x;
         return;
@@ -38,6 +45,7 @@ static void perm_row(const uint32_t *x, uint32_t *y, size_t n, size_t s3)
     for (; y != e; ++y, x += s3) *y = *x;
 }
 
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
 static void perm_worker(void *arg)
 {
     const perm_job *j = arg;
