@@ -40,8 +40,11 @@ TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"
 NAME_OK = re.compile(r"^[A-Za-z0-9_.:/+-]+$")
 L1_MARGIN = 8 * KIB   # L1 kept free for the runtime's own statics beside the scratch buffer
 # L2 kept for code, read-only data and the runtime: the kernels, HAL and SDK built for RV32 at
-# -O2 take about 90-130 KiB (the kernels grow as they are unrolled); the rest of L2 holds the arena and the parameters that fit.
-L2_RESERVE = 144 * KIB
+# -O2 take about 90-130 KiB (the kernels grow as they are unrolled), the generated net.c (one
+# call, and with L3 streaming a few DMA copies, per node) 10-20 KiB more: cct_lora with L3
+# streaming measured 154,288 bytes of L2 outside the plan; the rest of L2 holds the arena and
+# the parameters that fit.
+L2_RESERVE = 160 * KIB
 
 
 @dataclass
@@ -274,10 +277,45 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                        f"{names(t['tensor'])}, {t['size']}u); /* {t['tensor']}: L3 -> L2 */")
         return out
 
+    def sgd_chunks(k: int, n, e: dict, c) -> tuple[list[str], list[str]]:
+        """A streamed SGD update, chunk by chunk: copy in, update, write back."""
+        total = numel(g[n.inputs[0]].shape)
+        step = e["chunk"] // 4
+        stg = {t["tensor"]: t for t in e["tensors"]}
+        pre = [f"for (size_t o_ = 0; o_ < {total}u; o_ += {step}u) {{",
+               f"    size_t n_ = {total}u - o_ < {step}u ? {total}u - o_ : {step}u;",
+               "    net_wait(g_wb, NET_MAXT);"]
+        post = []
+        args = []
+        for i, t in enumerate(n.inputs[:3]):
+            r = roots.get(t, t)
+            if r in stg:
+                off = stg[r]["arena_offset"]
+                pre.append(f"    NET_DMA(g_in[0][{i}], g_arena + {off}, {names(r)} + o_, "
+                           f"n_ * sizeof(float)); /* {r}: L3 -> L2 */")
+                args.append(f"(float *)(g_arena + {off})")
+                if stg[r]["write_back"]:
+                    post.append(f"    NET_DMA(g_wb[{i}], {names(r)} + o_, g_arena + {off}, "
+                                f"n_ * sizeof(float)); /* {r}: L2 -> L3 */")
+            else:
+                args.append(f"{ptr(t)} + o_")
+        if len(args) < 3:
+            args.append("NULL")
+        pre.append("    net_wait(g_in[0], NET_MAXT);")
+        c.calls = [f"et_sgd_step_f32({em.ctx}, &sgd{k}, {args[0]}, {args[1]}, {args[2]}, n_)"]
+        post.append("}")
+        return pre, post
+
     def stream_code(k: int) -> tuple[list[str], list[str], list[dict]]:
         if k not in entries:
             return [], [], []
         j, e = entries[k]
+        if e["chunk"]:
+            xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": a, "to": b,
+                      "l2_offset": t["arena_offset"], "chunk_bytes": e["chunk"],
+                      "during_node": k} for t in e["tensors"]
+                     for a, b in (("L3", "L2"), ("L2", "L3")) if a == "L3" or t["write_back"]]
+            return [], [], xfers
         pre = [] if e["prefetch"] else copies_in(j)
         pre.append(f"net_wait(g_in[{j % 2}], NET_MAXT);")
         if j + 1 < len(elist) and elist[j + 1]["prefetch"]:
@@ -315,10 +353,13 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             continue
         pre, post, xfers = stream_code(k)
         stage_now.clear()
-        if k in entries:
+        chunked = k in entries and entries[k][1]["chunk"]
+        if k in entries and not chunked:
             stage_now.update({t["tensor"]: t["arena_offset"] for t in entries[k][1]["tensors"]})
         c = em.emit(k, n)
         stage_now.clear()
+        if chunked:
+            pre, post = sgd_chunks(k, n, entries[k][1], c)
         node_info.append({"index": k, "name": n.name, "op": n.op, "phase": n.phase,
                           "variant": n.variant, "kernels": list(c.kernels),
                           "inputs": list(n.inputs), "outputs": list(n.outputs),

@@ -200,7 +200,7 @@ class ArenaPlanner(MemoryPlanner):
             allbufs = dict(bufs)
             for e in entries:
                 for t in e["tensors"]:
-                    allbufs[t["buffer"]] = (_align(t["size"]), t["first"], e["node"])
+                    allbufs[t["buffer"]] = (_align(t["stage_bytes"]), t["first"], e["node"])
             plan.stream_nodes = entries
             self._arena(g, plan, allbufs, members)
             try:
@@ -232,6 +232,7 @@ class ArenaPlanner(MemoryPlanner):
         plan.no_reuse = sum(_align(t.nbytes) for t in g.tensors.values()
                             if t.kind not in PERSISTENT) + sum(_align(t["size"])
                                                                for t in staged.values())
+        plan.no_reuse -= sum(_align(t["size"]) - _align(t["stage_bytes"]) for t in staged.values())
         live = [0] * (len(g.nodes) + 1)
         stage_live = [0] * (len(g.nodes) + 1)
         for r, (size, a, b) in bufs.items():
@@ -247,7 +248,7 @@ class ArenaPlanner(MemoryPlanner):
         for r, (size, a, b) in bufs.items():
             if r in staged:
                 t = staged[r]
-                plan.placements[r] = Placement(r, "L2", offset[r], t["size"], a, b, "staging",
+                plan.placements[r] = Placement(r, "L2", offset[r], t["stage_bytes"], a, b, "staging",
                                                t["tensor"])
                 t["arena_offset"] = offset[r]
                 continue
@@ -319,6 +320,9 @@ def view_roots(g: Graph) -> dict[str, str]:
     return out
 
 
+SGD_CHUNK = 16 * 1024   # bytes per tensor per chunk of a streamed (element-wise) SGD update
+
+
 def staging_entries(g: Graph, l3: set) -> list[dict]:
     """The L3 -> L2 streaming schedule for the tensors in ``l3``.
 
@@ -327,7 +331,10 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
     parameter, momentum). The copy-in of streaming node j+1 is issued just before node j runs
     (``prefetch``: its buffer lives from node j to node j+1, so the two nodes' buffers never
     overlap: double buffering), unless node j writes a tensor node j+1 reads (then it is issued
-    after node j's write-back and its buffer lives at node j+1 only)."""
+    after node j's write-back and its buffer lives at node j+1 only). An SGD node (element-wise)
+    is streamed in chunks of SGD_CHUNK bytes per tensor (``chunk``: copy in, update, write
+    back, chunk after chunk), so its staging buffers are one chunk each; it is not prefetched
+    and does not prefetch the next node."""
     roots = view_roots(g)
     entries = []
     for k, n in enumerate(g.nodes):
@@ -338,11 +345,16 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
         hit = [t for t in dict.fromkeys(ins + outs) if t in l3]
         if not hit:
             continue
-        entries.append({"node": k, "name": n.name, "prefetch": False, "tensors": [
+        chunk = SGD_CHUNK if n.op == "sgd" else 0
+        entries.append({"node": k, "name": n.name, "prefetch": False, "chunk": chunk,
+                        "tensors": [
             {"tensor": t, "size": g[t].nbytes, "write_back": t in outs, "first": k,
-             "buffer": f"stage:{k}:{t}"} for t in hit]})
+             "buffer": f"stage:{k}:{t}", "stage_bytes": min(g[t].nbytes, chunk) if chunk
+             else g[t].nbytes} for t in hit]})
     for a, b in zip(entries, entries[1:]):
         wrote = {t["tensor"] for t in a["tensors"] if t["write_back"]}
+        if a["chunk"] or b["chunk"]:
+            continue
         if not wrote & {t["tensor"] for t in b["tensors"]}:
             b["prefetch"] = True
             for t in b["tensors"]:
