@@ -99,6 +99,25 @@ static inline float et_fast_expf_inrange_(float x)
     return p * et_u2f_(kb);
 }
 
+/* max(a, b) for a non-NaN b: fmax.s on RISC-V (gcc 12 turns fmaxf into a libm call), C on the
+ * host. A NaN a gives b here; callers whose rows then sum exp() still end in NaN. */
+static inline float et_fmax_nonnan_(float a, float b)
+{
+#if defined(__riscv)
+    float r;
+    __asm__("fmax.s %0, %1, %2" : "=f"(r) : "f"(a), "f"(b));
+    return r;
+#else
+    return b > a ? b : a;
+#endif
+}
+
+/* et_fast_expf(x) for x <= 0 (or NaN), bit-identical there: no overflow branch (x = v - max). */
+static inline float et_fast_expf_nonpos_(float x)
+{
+    return x < -87.33654f ? 0.0f : et_fast_expf_inrange_(x);
+}
+
 /** @brief 1/d in fp32 without fdiv: magic-constant seed and 4 Newton steps. d > 0 finite. */
 static inline float et_fast_recipf(float d)
 {

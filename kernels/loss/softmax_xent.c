@@ -15,46 +15,27 @@ typedef struct {
     float partial[HAL_CLUSTER_MAX_CORES];
 } xent_job;
 
-/* max(a, b) for non-NaN b: fmax.s on RISC-V (gcc 12 would call fmaxf), C on the host. A NaN
- * logit makes the row's sum NaN either way. */
-static inline float xe_max(float a, float b)
-{
-#if defined(__riscv)
-    float r;
-    __asm__("fmax.s %0, %1, %2" : "=f"(r) : "f"(a), "f"(b));
-    return r;
-#else
-    return b > a ? b : a;
-#endif
-}
-
-/* et_fast_expf(v) for v = x - max <= 0 (or NaN), bit-identical there: no overflow branch. */
-static inline float xe_exp(float v)
-{
-    return v < -87.33654f ? 0.0f : et_fast_expf_inrange_(v);
-}
-
 /* max of one row, then sum of exp(x - max); the exps are stored to e when it is not NULL */
 static void row_lse(const float *x, size_t n, float *e, float *m_out, float *s_out)
 {
     float m = x[0];
-    for (size_t i = 1; i < n; ++i) m = xe_max(m, x[i]);
+    for (size_t i = 1; i < n; ++i) m = et_fmax_nonnan_(m, x[i]);
     float s0 = 0.0f, s1 = 0.0f;
     size_t i = 0;
     if (e) {
         for (; i + 2 <= n; i += 2) {
-            float e0 = xe_exp(x[i] - m), e1 = xe_exp(x[i + 1] - m);
+            float e0 = et_fast_expf_nonpos_(x[i] - m), e1 = et_fast_expf_nonpos_(x[i + 1] - m);
             e[i] = e0, e[i + 1] = e1;
             s0 += e0;
             s1 += e1;
         }
-        if (i < n) s0 += e[i] = xe_exp(x[i] - m);
+        if (i < n) s0 += e[i] = et_fast_expf_nonpos_(x[i] - m);
     } else {
         for (; i + 2 <= n; i += 2) {
-            s0 += xe_exp(x[i] - m);
-            s1 += xe_exp(x[i + 1] - m);
+            s0 += et_fast_expf_nonpos_(x[i] - m);
+            s1 += et_fast_expf_nonpos_(x[i + 1] - m);
         }
-        if (i < n) s0 += xe_exp(x[i] - m);
+        if (i < n) s0 += et_fast_expf_nonpos_(x[i] - m);
     }
     *m_out = m;
     *s_out = s0 + s1;

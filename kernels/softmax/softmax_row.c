@@ -3,50 +3,30 @@
 #include "et_fastmath.h"
 #include "et_softmax.h"
 
-/* max(a, b) for non-NaN b: fmax.s on RISC-V (gcc 12 would call fmaxf), C on the host. A NaN in
- * the row makes every output NaN either way (its exp is NaN and so is the sum). */
-static inline float sm_max(float a, float b)
-{
-#if defined(__riscv)
-    float r;
-    __asm__("fmax.s %0, %1, %2" : "=f"(r) : "f"(a), "f"(b));
-    return r;
-#else
-    return b > a ? b : a;
-#endif
-}
-
-/* et_fast_expf(x) for x = x[i] - max <= 0 (or NaN), bit-identical there: the overflow and NaN
- * branches are dropped (a NaN propagates through the polynomial), see et_fast_expf_inrange_. */
-static inline float sm_exp_nonpos(float x)
-{
-    return x < -87.33654f ? 0.0f : et_fast_expf_inrange_(x);
-}
-
 void et_softmax_row_f32(const float *x, float *y, size_t cols)
 {
     const float *p = x + 1, *e = x + cols, *e4 = x + 1 + ((cols - 1) & ~(size_t)3);
     float m = x[0], m1 = x[0];
     for (; p != e4; p += 4) {
-        m = sm_max(m, p[0]);
-        m1 = sm_max(m1, p[1]);
-        m = sm_max(m, p[2]);
-        m1 = sm_max(m1, p[3]);
+        m = et_fmax_nonnan_(m, p[0]);
+        m1 = et_fmax_nonnan_(m1, p[1]);
+        m = et_fmax_nonnan_(m, p[2]);
+        m1 = et_fmax_nonnan_(m1, p[3]);
     }
-    for (; p != e; ++p) m = sm_max(m, *p);
-    m = sm_max(m, m1);
+    for (; p != e; ++p) m = et_fmax_nonnan_(m, *p);
+    m = et_fmax_nonnan_(m, m1);
     float s0 = 0.0f, s1 = 0.0f;
     float *q = y;
     const float *e2 = x + (cols & ~(size_t)1);
     for (p = x; p != e2; p += 2, q += 2) {
-        float e0 = sm_exp_nonpos(p[0] - m), e1 = sm_exp_nonpos(p[1] - m);
+        float e0 = et_fast_expf_nonpos_(p[0] - m), e1 = et_fast_expf_nonpos_(p[1] - m);
         q[0] = e0;
         q[1] = e1;
         s0 += e0;
         s1 += e1;
     }
     if (p != e) {
-        float e0 = sm_exp_nonpos(p[0] - m);
+        float e0 = et_fast_expf_nonpos_(p[0] - m);
         q[0] = e0;
         s0 += e0;
     }
