@@ -25,53 +25,9 @@ static inline float g_sign(float r, float v) { return __builtin_copysignf(r, v);
  * the exp branch and comes out NaN) and with branch-free |x| and sign. For every non-NaN input
  * the GELU results are bit-identical: the only difference is the sign of erf/tanh at x = +-0,
  * which GELU only ever adds to 1. */
-static inline float g_erf(float x)
-{
-    float a = g_abs(x), r;
-    if (a < 1.0f) {
-        float z = a * a;
-        float p = 7.93348598e-05f;
-        p = p * z - 0.000803484398f;
-        p = p * z + 0.00519121803f;
-        p = p * z - 0.0268553992f;
-        p = p * z + 0.112836257f;
-        p = p * z - 0.376126299f;
-        p = p * z + 1.12837917f;
-        r = a * p;
-    } else {
-        if (a > 4.0f) a = 4.0f;
-        float t = a - 2.5f;
-        float q = 1.61406164e-06f;
-        q = q * t - 1.33093904e-05f;
-        q = q * t + 7.73944254e-05f;
-        q = q * t - 0.000420144568f;
-        q = q * t + 0.00216516031f;
-        q = q * t - 0.010858517f;
-        q = q * t - 0.94389364f;
-        q = q * t - 5.35268068f;
-        q = q * t - 7.80681528f;
-        r = 1.0f - et_fast_expf_inrange_(q);
-    }
-    return g_sign(r, x);
-}
+static inline float g_erf(float x) { return g_sign(et_fast_erff_abs_(g_abs(x)), x); }
 
-static inline float g_tanh(float x)
-{
-    float a = g_abs(x), r;
-    if (a < 0.625f) {
-        float z = a * a;
-        float p = -0.00615521281f;
-        p = p * z + 0.0210456999f;
-        p = p * z - 0.0538639211f;
-        p = p * z + 0.133328907f;
-        p = p * z - 0.333333314f;
-        r = a + a * z * p;
-    } else {
-        if (a > 9.5f) a = 9.5f;
-        r = 1.0f - 2.0f * et_fast_recipf(et_fast_expf_inrange_(2.0f * a) + 1.0f);
-    }
-    return g_sign(r, x);
-}
+static inline float g_tanh(float x) { return g_sign(et_fast_tanhf_abs_(g_abs(x)), x); }
 
 static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + g_erf(x * INV_SQRT2)); }
 
@@ -85,7 +41,7 @@ static inline float dgelu_erf(float x)
 {
     float cdf = 0.5f * (1.0f + g_erf(x * INV_SQRT2));
     float v = -0.5f * x * x; /* <= 0 or NaN; NaN gives a NaN result either way */
-    float e = v < -87.33654f ? 0.0f : et_fast_expf_inrange_(v);
+    float e = et_fast_expf_nonpos_(v);
     return cdf + x * INV_SQRT_2PI * e;
 }
 

@@ -132,12 +132,9 @@ static inline float et_fast_recipf(float d)
     return y + y * e;
 }
 
-/** @brief erf(x) in fp32: odd polynomial for |x| < 1, 1 - exp(Q(|x|)) for 1 <= |x| (Q fits log erfc). */
-static inline float et_fast_erff(float x)
+/* erf(a) for a = |x| >= 0 (not NaN): odd polynomial below 1, 1 - exp(Q(a)) above (Q fits log erfc). */
+static inline float et_fast_erff_abs_(float a)
 {
-    if (!(x == x)) return x;
-    float a = x < 0.0f ? -x : x;
-    float r;
     if (a < 1.0f) {
         float z = a * a; /* erf(a)/a = P(a^2), fitted on [0, 1] */
         float p = 7.93348598e-05f;
@@ -147,30 +144,33 @@ static inline float et_fast_erff(float x)
         p = p * z + 0.112836257f;
         p = p * z - 0.376126299f;
         p = p * z + 1.12837917f;
-        r = a * p;
-    } else {
-        if (a > 4.0f) a = 4.0f; /* erf(4) rounds to 1 in fp32 */
-        float t = a - 2.5f;     /* log(erfc(a)) = Q(a - 2.5), fitted on [1, 4] */
-        float q = 1.61406164e-06f;
-        q = q * t - 1.33093904e-05f;
-        q = q * t + 7.73944254e-05f;
-        q = q * t - 0.000420144568f;
-        q = q * t + 0.00216516031f;
-        q = q * t - 0.010858517f;
-        q = q * t - 0.94389364f;
-        q = q * t - 5.35268068f;
-        q = q * t - 7.80681528f;
-        r = 1.0f - et_fast_expf_inrange_(q); /* q = log erfc(a) in [-16.9, -1.8] */
+        return a * p;
     }
+    if (a > 4.0f) a = 4.0f; /* erf(4) rounds to 1 in fp32 */
+    float t = a - 2.5f;     /* log(erfc(a)) = Q(a - 2.5), fitted on [1, 4] */
+    float q = 1.61406164e-06f;
+    q = q * t - 1.33093904e-05f;
+    q = q * t + 7.73944254e-05f;
+    q = q * t - 0.000420144568f;
+    q = q * t + 0.00216516031f;
+    q = q * t - 0.010858517f;
+    q = q * t - 0.94389364f;
+    q = q * t - 5.35268068f;
+    q = q * t - 7.80681528f;
+    return 1.0f - et_fast_expf_inrange_(q); /* q = log erfc(a) in [-16.9, -1.8] */
+}
+
+/** @brief erf(x) in fp32: odd polynomial for |x| < 1, 1 - exp(Q(|x|)) for 1 <= |x| (Q fits log erfc). */
+static inline float et_fast_erff(float x)
+{
+    if (!(x == x)) return x;
+    float r = et_fast_erff_abs_(x < 0.0f ? -x : x);
     return x < 0.0f ? -r : r;
 }
 
-/** @brief tanh(x) in fp32: odd polynomial for |x| < 0.625, else 1 - 2/(e^{2|x|} + 1). */
-static inline float et_fast_tanhf(float x)
+/* tanh(a) for a = |x| >= 0 (not NaN): odd polynomial below 0.625, else 1 - 2/(e^{2a} + 1). */
+static inline float et_fast_tanhf_abs_(float a)
 {
-    if (!(x == x)) return x;
-    float a = x < 0.0f ? -x : x;
-    float r;
     if (a < 0.625f) {
         float z = a * a; /* (tanh(a) - a)/a^3 = P(a^2), fitted on [0, 0.625] */
         float p = -0.00615521281f;
@@ -178,11 +178,17 @@ static inline float et_fast_tanhf(float x)
         p = p * z - 0.0538639211f;
         p = p * z + 0.133328907f;
         p = p * z - 0.333333314f;
-        r = a + a * z * p;
-    } else {
-        if (a > 9.5f) a = 9.5f; /* tanh(9.5) rounds to 1 in fp32 */
-        r = 1.0f - 2.0f * et_fast_recipf(et_fast_expf_inrange_(2.0f * a) + 1.0f); /* 2a in [1.25, 19] */
+        return a + a * z * p;
     }
+    if (a > 9.5f) a = 9.5f; /* tanh(9.5) rounds to 1 in fp32 */
+    return 1.0f - 2.0f * et_fast_recipf(et_fast_expf_inrange_(2.0f * a) + 1.0f); /* 2a in [1.25, 19] */
+}
+
+/** @brief tanh(x) in fp32: odd polynomial for |x| < 0.625, else 1 - 2/(e^{2|x|} + 1). */
+static inline float et_fast_tanhf(float x)
+{
+    if (!(x == x)) return x;
+    float r = et_fast_tanhf_abs_(x < 0.0f ? -x : x);
     return x < 0.0f ? -r : r;
 }
 
