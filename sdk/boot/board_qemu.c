@@ -12,8 +12,7 @@
 #define CLINT_MSIP 0x02000000u /* + 4*hart */
 #define HARTS 8u
 
-extern char __boot_image_start[], __boot_image_end[], __boot_bss_start[], __boot_bss_end[];
-extern char __boot_stack_bottom[], __boot_stack_top[];
+extern char __boot_bss_start[], __boot_bss_end[];
 
 /* Read by the sleeping harts; in .data so that it is 0 from the ELF image, before any code. */
 volatile uint32_t boot_release_entry __attribute__((section(".data"))) = 0;
@@ -24,19 +23,6 @@ void boot_board_init(void)
     /* Receive FIFO on (trigger level 14): qemu then delivers up to 14 bytes per poll of its
      * socket instead of one, which multiplies the serial throughput. */
     ((volatile uint8_t *)UART0)[UART_FCR] = 0xC7u;
-}
-
-void boot_board_config(boot_config *cfg)
-{
-    static const boot_range regions[] = BOOT_APP_REGIONS;
-    cfg->board = BOOT_BOARD_NAME;
-    cfg->nregions = sizeof regions / sizeof regions[0];
-    for (unsigned i = 0; i < cfg->nregions; ++i) cfg->regions[i] = regions[i];
-    cfg->protect[0].base = (uint32_t)(uintptr_t)__boot_image_start;
-    cfg->protect[0].size = (uint32_t)(__boot_image_end - __boot_image_start);
-    cfg->protect[1].base = (uint32_t)(uintptr_t)__boot_stack_bottom;
-    cfg->protect[1].size = (uint32_t)(__boot_stack_top - __boot_stack_bottom);
-    cfg->nprotect = 2;
 }
 
 void boot_board_start(uint32_t entry)

@@ -9,27 +9,13 @@
 #include "boot_regions.h"
 #include "siracusa_board.h"
 
-extern char __boot_image_start[], __boot_image_end[], __boot_bss_start[], __boot_bss_end[];
-extern char __boot_stack_bottom[], __boot_stack_top[];
+extern char __boot_bss_start[], __boot_bss_end[];
 
 void boot_board_init(void)
 {
     memset(__boot_bss_start, 0, (size_t)(__boot_bss_end - __boot_bss_start));
     sir_perf_core_init(); /* the cycle counter behind the UART timeouts */
     sir_uart_init();
-}
-
-void boot_board_config(boot_config *cfg)
-{
-    static const boot_range regions[] = BOOT_APP_REGIONS;
-    cfg->board = BOOT_BOARD_NAME;
-    cfg->nregions = sizeof regions / sizeof regions[0];
-    for (unsigned i = 0; i < cfg->nregions; ++i) cfg->regions[i] = regions[i];
-    cfg->protect[0].base = (uint32_t)(uintptr_t)__boot_image_start;
-    cfg->protect[0].size = (uint32_t)(__boot_image_end - __boot_image_start);
-    cfg->protect[1].base = (uint32_t)(uintptr_t)__boot_stack_bottom;
-    cfg->protect[1].size = (uint32_t)(__boot_stack_top - __boot_stack_bottom);
-    cfg->nprotect = 2;
 }
 
 void boot_board_start(uint32_t entry)

@@ -14,9 +14,6 @@
 /** @brief Prepare the console UART and anything else the loader needs. */
 void boot_board_init(void);
 
-/** @brief Fill in the board name, the application regions and the protected ranges. */
-void boot_board_config(boot_config *cfg);
-
 /** @brief Start the loaded program at `entry` on every core that must run it; never returns. */
 void boot_board_start(uint32_t entry) __attribute__((noreturn));
 

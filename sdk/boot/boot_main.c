@@ -9,6 +9,8 @@
 #include "boot_regions.h"
 #include "hal_uart.h"
 
+extern char __boot_image_start[], __boot_image_end[], __boot_stack_bottom[], __boot_stack_top[];
+
 /* BOOT_INTERBYTE_US: a partial frame is dropped (NAK, resync) when the next byte takes longer.
  * BOOT_START_QUIET_US: after an accepted START the loader keeps listening this long (a host
  * that lost the acknowledgement repeats START and is answered again); silence then starts
@@ -36,11 +38,26 @@ static uint32_t mem_crc(void *user, uint32_t addr, uint32_t size)
 
 static const boot_ops g_ops = {uart_send, mem_write, mem_crc, 0};
 
+/* Board name and application regions from the build (boot_regions.h); the loader's own image
+ * and stack are protected on every board. */
+static void loader_config(boot_config *cfg)
+{
+    static const boot_range regions[] = BOOT_APP_REGIONS;
+    cfg->board = BOOT_BOARD_NAME;
+    cfg->nregions = sizeof regions / sizeof regions[0];
+    for (unsigned i = 0; i < cfg->nregions; ++i) cfg->regions[i] = regions[i];
+    cfg->protect[0].base = (uint32_t)(uintptr_t)__boot_image_start;
+    cfg->protect[0].size = (uint32_t)(__boot_image_end - __boot_image_start);
+    cfg->protect[1].base = (uint32_t)(uintptr_t)__boot_stack_bottom;
+    cfg->protect[1].size = (uint32_t)(__boot_stack_top - __boot_stack_bottom);
+    cfg->nprotect = 2;
+}
+
 int main(void)
 {
     static boot_config cfg;
     boot_board_init();
-    boot_board_config(&cfg);
+    loader_config(&cfg);
     boot_init(&g_parser, &cfg, &g_ops);
     static const char banner[] = "\nEdgeTune serial boot v1 on " BOOT_BOARD_NAME ": ready\n";
     uart_send(0, (const uint8_t *)banner, sizeof banner - 1u);
