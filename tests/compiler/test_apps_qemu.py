@@ -36,7 +36,8 @@ LOSS_TOL, PARAM_TOL, DELTA_TOL = 1e-4, 1e-5, 1e-3
 STEPS = 10
 
 
-def build_and_run(spec, scons) -> dict:
+def build_and_run(spec, scons, raw: bool = False):
+    """Build app=train for qemu from ``spec``, run it; the parsed log (raw: the console lines)."""
     spec_dir = os.path.join(ROOT, "build", "train_specs")
     os.makedirs(spec_dir, exist_ok=True)
     path = os.path.join(spec_dir, f"{spec.key()}.json")
@@ -53,6 +54,8 @@ def build_and_run(spec, scons) -> dict:
     assert res.exit_code == 0 and not res.timed_out, "\n".join(res.lines[-20:])
     log = parse_log(res.lines)
     assert log["done"] == 0
+    if raw:
+        return res.lines
     assert not any(line.startswith("@perf") for line in res.lines)   # profile_steps=""
     return log
 
@@ -132,3 +135,24 @@ def test_blocks1_on_qemu_checksums(scons):
         s = log["sums"][p]
         assert s["n"] == r.size
         assert err(s["vals"], r[s["at"]], floor=max(float(np.abs(r).max()), 1e-5)) <= PARAM_TOL, p
+
+
+@pytest.mark.qemu
+def test_profiled_step_flop_and_dma_are_the_plans(scons):
+    """deep_ae (full backprop, weights and momentum streamed from L3, SGD updates in 16 KiB
+    chunks), one profiled step: the @perf FLOP per phase add up to the compiler's count (each
+    chunk of a streamed update carries its share) and the @dma bytes are the plan's."""
+    from et.compiler.training import stats
+    from et.devlog import parse_line
+
+    spec = app_spec("deep_ae", steps=1, target="qemu", profile_steps="1", dump="sums")
+    lines = build_and_run(spec, scons, raw=True)
+    g, plan, _ = compile_model(spec)
+    st = stats(g)
+    flop = {"fwd": 0, "bwd": 0, "update": 0}
+    for rec in filter(None, (parse_line(ln) for ln in lines)):
+        if rec.type == "perf" and "flop" in rec.fields:
+            flop[rec["phase"]] += rec.int("flop")
+    assert flop == {"fwd": st["flop_fwd"], "bwd": st["flop_bwd"], "update": st["flop_update"]}
+    (dma,) = [dict(kv.split("=") for kv in ln.split()[1:]) for ln in lines if ln.startswith("@dma")]
+    assert int(dma["l3_l2"]) == int(dma["plan_l3_l2"]) == plan.traffic["l3_to_l2"] > 0

@@ -358,8 +358,14 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             stage_now.update({t["tensor"]: t["arena_offset"] for t in entries[k][1]["tensors"]})
         c = em.emit(k, n)
         stage_now.clear()
+        flop_c = f"{flops(n, g)}u"
         if chunked:
             pre, post = sgd_chunks(k, n, entries[k][1], c)
+            # one @perf record per chunk: each carries its chunk's share of the node's FLOP
+            total = numel(g[n.inputs[0]].shape)
+            per, rest = divmod(flops(n, g), total)
+            assert rest == 0, f"{n.name}: FLOP {flops(n, g)} not a multiple of {total} elements"
+            flop_c = f"{per}u * (uint32_t)n_"
         node_info.append({"index": k, "name": n.name, "op": n.op, "phase": n.phase,
                           "variant": n.variant, "kernels": list(c.kernels),
                           "inputs": list(n.inputs), "outputs": list(n.outputs),
@@ -373,7 +379,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         phase = "fwd" if n.phase == "loss" else n.phase
         dump = [(p, f"{p}_grad") for p in ([n.inputs[0]] if n.phase == "update" else [])]
         blocks.append({"view": False, "idx": k, "node": n.name, "layer": log_name(n.name),
-                       "phase": phase, "flop": flops(n, g), "decls": c.decls, "calls": c.calls,
+                       "phase": phase, "flop": flop_c, "decls": c.decls, "calls": c.calls,
                        "scratch": c.scratch, "comment": f"{n.op} {n.phase}"
                        f"{'/' + n.variant if n.variant else ''}: {shapes} -> {outs}",
                        "dump_grad": [(names(n.inputs[1]), numel(g[n.inputs[1]].shape), gname)

@@ -1,0 +1,93 @@
+"""tools/bench.py's arithmetic and document generation, on hand-written device logs with known
+answers (the benchmark itself runs on qemu and is not a test)."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
+
+from et import bench  # noqa: E402
+from et.harness import Harness, lines_source  # noqa: E402
+from et.report import build_report  # noqa: E402
+
+
+def _log(cores: int, cycles: int, flop: int, batch: int = 2) -> list[str]:
+    lines = [f"@start app=train target=qemu cores={cores} perf=qemu-icount log=1",
+             f"@train steps=2 batch={batch}"]
+    for core in range(cores):  # core 0 is the slowest: it sets the step's cycles
+        c = cycles - 10 * core
+        lines.append(f"@perf layer=fc phase=fwd step=1 core={core} cycles={c} instret={c - 5} "
+                     f"flop={flop if core == 0 else 0}")
+    lines += ["@loss step=1 value=2.5",
+              "@dma step=1 l3_l2=1000 l2_l1=5000 l1_l2=2000 other=300 l2_l3=300 "
+              "plan_l3_l2=1000 plan_l2_l3=300",
+              "@loss step=2 value=1.5",
+              "@mem level=L1 cap=262144 static=1000 peak=4096",
+              "@mem level=L2 cap=1048576 static=5000 peak=9000",
+              "@done code=0"]
+    return lines
+
+
+def _run(cores, cycles, flop, **plan_over):
+    res = Harness(echo=False, progress=False).run(lines_source(_log(cores, cycles, flop)))
+    assert res.status == "done"
+    dma = next(r for r in res.state.of_type("dma")).fields
+    memplan = {"arena": {"peak": plan_over.get("arena", 8192)},
+               "totals": {"L2": {"persistent": 100}, "L3": {"persistent": 200}}}
+    return {"report": build_report(res), "dma": {k: int(v) for k, v in dma.items()},
+            "memplan": memplan}
+
+
+def _entry(key, trainable, arena, cyc8, cyc1, flop=7_400_000, error=None):
+    plan = {"strategy": key, "trainable": trainable, "grad_bytes": 4 * trainable, "fits": True,
+            "arena_peak": arena, "flop_fwd": flop, "flop_bwd": 0, "flop_update": 0}
+    runs = {} if error else {8: _run(8, cyc8, flop, arena=arena), 1: _run(1, cyc1, flop, arena=arena)}
+    return {"row": {"key": key, "workload": key.upper(), "paper": "p"}, "plan": plan,
+            "runs": runs, "error": error}
+
+
+def test_figures_follow_the_model():
+    f = bench.figures(_entry("cct_lora2", 100, 5000, 1_000_000, 7_500_000), 370.0)
+    assert f["cycles"] == 1_000_000                      # the slowest core
+    assert f["instr_max"] == 1_000_000 - 5
+    assert f["flop_cycle"] == pytest.approx(7.4)
+    assert f["img_s"] == pytest.approx(2 * 370e6 / 1e6)   # batch x clock / cycles
+    assert f["speedup"] == pytest.approx(7.5)
+    assert f["dma_l2_l3"] == 300 and f["dma_l3_l2"] == 1000
+    assert f["loss"] == [2.5, 1.5]
+
+
+def test_lora_ratios_and_targets():
+    data = {"rows": [_entry("cct_lora2", 100, 3000, 1_000_000, 7_000_000),
+                     _entry("cct_full", 3000, 6000, 2_000_000, 15_000_000)],
+            "steps": 2, "freq_mhz": 370.0, "qemu": "q", "commit": "c"}
+    doc, block = bench.render(data, "python tools/bench.py")
+    by = {e["row"]["key"]: bench.figures(e, 370.0) for e in data["rows"]}
+    (r,) = bench.lora_ratios(by)
+    assert r["dyn_mem"] == pytest.approx(0.5)
+    assert r["trainable"] == pytest.approx(1 / 30)
+    assert r["traffic"] == pytest.approx(1.0)            # same hand-written DMA bytes
+    assert "peak dynamic L2 memory **0.50**" in doc
+    assert "LoRA step ≥ 6 FLOP/cycle: 7.40 → met" in doc
+    assert "DMA traffic ≤ 1/1.6 of full backprop: 1/1.00 → MISSED" in doc
+    assert "python tools/bench.py" in block and "| CCT_LORA2 |" in block
+
+
+def test_row_that_did_not_run_says_why():
+    data = {"rows": [_entry("cct_full", 3000, 6000, 0, 0,
+                            error="training graph does not fit target qemu: 1311232 | 884736")],
+            "steps": 2, "freq_mhz": 370.0, "qemu": "q", "commit": "c"}
+    doc, _ = bench.render(data, "cmd")
+    row = next(ln for ln in doc.splitlines() if ln.startswith("| CCT_FULL | `cct_full`"))
+    assert "not run: training graph does not fit target qemu: 1311232 / 884736" in row
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path):
+    p = tmp_path / "README.md"
+    p.write_text(f"head\n{bench.README_BEGIN}\nold\n{bench.README_END}\ntail\n")
+    assert bench.update_readme(str(p), "new table")
+    assert p.read_text() == f"head\n{bench.README_BEGIN}\nnew table\n{bench.README_END}\ntail\n"
+    q = tmp_path / "other.md"
+    q.write_text("no markers\n")
+    assert not bench.update_readme(str(q), "x") and q.read_text() == "no markers\n"
