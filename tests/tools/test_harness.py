@@ -128,6 +128,20 @@ def test_training_report_per_step_counters():
     assert "loss: 3 values, first 1 (step 1), last 0.5 (step 3)" in text
 
 
+def test_layer_in_chunks_within_a_step_sums_its_chunks():
+    """A layer run in chunks (a streamed SGD update) logs one record per core and chunk with the
+    same step=: every chunk is a measurement of its own, so cycles and FLOP add up."""
+    log = ["@start app=t target=qemu cores=2 perf=qemu-icount log=1", "@train steps=1 batch=1"]
+    for chunk, cyc in enumerate((100, 120, 80)):
+        log.append(f"@perf layer=upd phase=update step=1 core=0 cycles={cyc} instret={cyc} flop=10")
+        log.append(f"@perf layer=upd phase=update step=1 core=1 cycles={cyc - 1} instret=5")
+    log.append("@done code=0")
+    res = Harness(echo=False, progress=False).run(lines_source(log))
+    (row,) = build_report(res)["layers"]
+    assert (row["measurements"], row["cycles"], row["instret_sum"], row["flop"]) == (3, 300, 315, 30)
+    assert build_report(res)["step"]["cycles_per_step"] == 300
+
+
 def test_report_files(tmp_path):
     out = tmp_path / "report"
     rep = write_report(_clean(CUMUL), str(out), freq_mhz=100)

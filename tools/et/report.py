@@ -73,18 +73,16 @@ def _ratio(a, b):
 def layer_rows(state) -> list[dict]:
     """One row per (layer, phase) in order of appearance. A measurement is one record per core;
     when a (layer, phase, core) repeats, each occurrence (or each ``step=``) is a measurement of
-    its own. ``cycles`` is the sum over measurements of the makespan (max over cores)."""
+    its own, also within one ``step=`` (a layer run in chunks, e.g. a streamed SGD update, logs
+    one record per core and chunk). ``cycles`` is the sum over measurements of the makespan (max
+    over cores)."""
     groups: dict = {}
     for r in state.of_type("perf"):
         key = (r["layer"], r["phase"])
         g = groups.setdefault(key, {"meas": {}, "count": {}})
-        core = r.int("core")
-        if "step" in r.fields:
-            inst = ("step", r.int("step"))
-        else:
-            n = g["count"][core] = g["count"].get(core, -1) + 1
-            inst = ("n", n)
-        g["meas"].setdefault(inst, []).append(r)
+        at = (r.int("core"), r.int("step") if "step" in r.fields else None)
+        n = g["count"][at] = g["count"].get(at, -1) + 1
+        g["meas"].setdefault((at[1], n), []).append(r)
     rows = []
     for (layer, phase), g in groups.items():
         row = {"layer": layer, "phase": phase, "measurements": len(g["meas"]), "cycles": 0,
