@@ -58,3 +58,21 @@ def test_region_report_printed(scons):
     assert res.returncode == 0
     for level in ("L1", "L2", "L3"):
         assert f"\n{level} " in res.stdout
+
+
+def test_training_app_measures_l2_outside_the_plan(scons):
+    """The post-link step measures what the memory plan does not own in L2 (code, data,
+    stacks) and sets it against the plan's L2 reserve (regions.json, console)."""
+    import json
+    res = scons("target=siracusa", "app=cct_lora")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    d = os.path.join(ROOT, "build", "siracusa", "cct_lora")
+    with open(os.path.join(d, "regions.json")) as f:
+        l2 = json.load(f)["L2"]
+    with open(os.path.join(d, "memplan.json")) as f:
+        plan = json.load(f)
+    o = l2["outside_plan"]
+    assert o["planned"] == plan["totals"]["L2"]["arena"] + plan["totals"]["L2"]["persistent"]
+    assert o["outside"] == l2["used"] - o["planned"]
+    assert 64 * 1024 < o["outside"] <= o["reserve"] == plan["l2_reserve"]
+    assert f"code and data outside the plan {o['outside']} bytes (measured)" in res.stdout

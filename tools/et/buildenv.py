@@ -184,20 +184,32 @@ def env_action(fn, label):
 
 def _check_regions_action(t: Target):
     def action(target, source, env):  # noqa: ARG001
-        from .elfregions import RegionOverflowError, check, format_table, measure
+        from .elfregions import (RegionOverflowError, check, format_outside, format_table,
+                                 measure, outside_plan)
 
         elf = str(target[0])
+        plan_path = os.path.join(os.path.dirname(elf), "memplan.json")
+        outside = None
         try:
             uses = measure(elf, t)
             print(format_table(uses))
+            if os.path.exists(plan_path):   # a generated training app: the plan's share of L2
+                with open(plan_path) as f:
+                    outside = outside_plan(uses, json.load(f))
+                if outside:
+                    print(format_outside(outside))
             check(uses)
         except RegionOverflowError as e:
             os.remove(elf)
-            print(f"scons: *** {elf}: does not fit target {t.name}:\n{e}", file=sys.stderr)
+            hint = ("\n" + format_outside(outside)) if outside else ""
+            print(f"scons: *** {elf}: does not fit target {t.name}:\n{e}{hint}", file=sys.stderr)
             return 1
+        regions = {u.name: {"used": u.used, "capacity": u.capacity, "origin": u.origin}
+                   for u in uses}
+        if outside:
+            regions["L2"]["outside_plan"] = outside
         with open(os.path.join(os.path.dirname(elf), "regions.json"), "w") as f:
-            json.dump({u.name: {"used": u.used, "capacity": u.capacity, "origin": u.origin}
-                       for u in uses}, f, indent=1)
+            json.dump(regions, f, indent=1)
         return 0
 
     return env_action(action, f"  SIZE  memory regions of {t.name}")

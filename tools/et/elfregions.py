@@ -70,6 +70,26 @@ def format_table(uses: list[RegionUse]) -> str:
     return "\n".join(lines)
 
 
+def outside_plan(uses: list[RegionUse], memplan: dict) -> dict | None:
+    """L2 bytes the memory plan does not own (code, read-only data, runtime state, stacks),
+    measured from the linked ELF: the L2 region's use minus the plan's arena and L2-resident
+    tensors; next to the L2 reserve the planner kept for them (``l2_reserve``, docs/memplan.md)."""
+    l2 = next((u for u in uses if u.name == "L2"), None)
+    tot = memplan.get("totals", {}).get("L2", {})
+    if l2 is None or "arena" not in tot:
+        return None
+    planned = int(tot["arena"]) + int(tot.get("persistent", 0))
+    return {"planned": planned, "outside": l2.used - planned,
+            "reserve": int(memplan.get("l2_reserve", 0))}
+
+
+def format_outside(o: dict) -> str:
+    slack = o["reserve"] - o["outside"]
+    return (f"L2: plan {o['planned']} bytes; code and data outside the plan {o['outside']} bytes "
+            f"(measured), reserve {o['reserve']} bytes, "
+            + (f"{slack} bytes to spare" if slack >= 0 else f"EXCEEDED by {-slack} bytes"))
+
+
 def check(uses: list[RegionUse]) -> None:
     """Raise RegionOverflowError naming each region, section and overflow in bytes."""
     problems = []
