@@ -38,7 +38,9 @@ from .training import Hyper, build_training_graph, stats
 log = logging.getLogger("pt.compiler.codegen")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 NAME_OK = re.compile(r"^[A-Za-z0-9_.:/+-]+$")
-L1_MARGIN = 8 * KIB   # L1 kept free for the runtime's own statics beside the scratch buffer
+# L1 kept free beside the scratch buffer for the runtime's own L1 statics (siracusa: the fork
+# state, a few dozen bytes) and alignment; the linker's L1 check catches any overflow
+L1_MARGIN = 1 * KIB
 # L2 kept for code, read-only data and the runtime: the kernels, HAL and SDK built for RV32 at
 # -O2 take about 90-130 KiB (the kernels grow as they are unrolled), the generated net.c (one
 # call, and with L3 streaming a few DMA copies, per node) 10-20 KiB more: cct_lora with L3
@@ -252,7 +254,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         if pl is None:
             continue
         if t.kind in ("act", "grad"):
-            arena[t.name] = plan.placements[t.name].offset
+            arena[t.name] = (pl.offset, "g_arena" if pl.level == "L2" else "g_arena_l3")
         else:
             persistent.append(t)
 
@@ -267,14 +269,21 @@ def generate(spec: GenSpec, outdir: str) -> dict:
 
     entries = {e["node"]: (j, e) for j, e in enumerate(plan.stream_nodes)} if plan.stream else {}
     elist = plan.stream_nodes if plan.stream else []
-    max_t = max((len(e["tensors"]) for e in elist), default=1)
+    # DMA ids per streaming node: one per staged tensor (a chunked SGD indexes them by its
+    # operand position: parameter, gradient, momentum)
+    max_t = max((3 if e["chunk"] else len(e["tensors"]) for e in elist), default=1)
+
+    prefetch_at = {e["prefetch"]: j for j, e in enumerate(elist) if e["prefetch"] is not None}
+    # a write-back runs while the next kernel node computes; that node waits for it at its end
+    wb_wait = {t["last"] for e in elist for t in e["tensors"] if t["write_back"]}
 
     def copies_in(j: int) -> list[str]:
         e = elist[j]
         out = ["net_wait(g_wb, NET_MAXT);"]
         for i, t in enumerate(e["tensors"]):
-            out.append(f"NET_DMA(g_in[{j % 2}][{i}], g_arena + {t['arena_offset']}, "
-                       f"{names(t['tensor'])}, {t['size']}u); /* {t['tensor']}: L3 -> L2 */")
+            if t["copy_in"]:
+                out.append(f"NET_DMA(g_in[{j % 2}][{i}], g_arena + {t['arena_offset']}, "
+                           f"{names(t['tensor'])}, {t['size']}u); /* {t['tensor']}: L3 -> L2 */")
         return out
 
     def sgd_chunks(k: int, n, e: dict, c) -> tuple[list[str], list[str]]:
@@ -307,31 +316,36 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         return pre, post
 
     def stream_code(k: int) -> tuple[list[str], list[str], list[dict]]:
-        if k not in entries:
-            return [], [], []
-        j, e = entries[k]
-        if e["chunk"]:
-            xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": a, "to": b,
-                      "l2_offset": t["arena_offset"], "chunk_bytes": e["chunk"],
-                      "during_node": k} for t in e["tensors"]
-                     for a, b in (("L3", "L2"), ("L2", "L3")) if a == "L3" or t["write_back"]]
-            return [], [], xfers
-        pre = [] if e["prefetch"] else copies_in(j)
-        pre.append(f"net_wait(g_in[{j % 2}], NET_MAXT);")
-        if j + 1 < len(elist) and elist[j + 1]["prefetch"]:
-            pre.append(f"/* prefetch for [{elist[j + 1]['node']}] {elist[j + 1]['name']} */")
-            pre += copies_in(j + 1)
-        post = []
-        for i, t in enumerate(e["tensors"]):
-            if t["write_back"]:
-                post.append(f"NET_DMA(g_wb[{i}], {names(t['tensor'])}, g_arena + "
-                            f"{t['arena_offset']}, {t['size']}u); /* {t['tensor']}: L2 -> L3 */")
-        xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": "L3", "to": "L2",
-                  "l2_offset": t["arena_offset"], "issued_before_node": elist[j - 1]["node"]
-                  if e["prefetch"] else k} for t in e["tensors"]]
-        xfers += [{"tensor": t["tensor"], "bytes": t["size"], "from": "L2", "to": "L3",
-                   "l2_offset": t["arena_offset"], "issued_after_node": k}
-                  for t in e["tensors"] if t["write_back"]]
+        pre, post, xfers = [], [], []
+        if k in entries:
+            j, e = entries[k]
+            if e["chunk"]:
+                xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": a, "to": b,
+                          "l2_offset": t["arena_offset"], "chunk_bytes": e["chunk"],
+                          "during_node": k} for t in e["tensors"]
+                         for a, b, do in (("L3", "L2", t["copy_in"]), ("L2", "L3", t["write_back"]))
+                         if do]
+                return [], [], xfers
+            if e["prefetch"] is None:
+                pre = copies_in(j)
+            pre.append(f"net_wait(g_in[{j % 2}], NET_MAXT);")
+            for i, t in enumerate(e["tensors"]):
+                if t["write_back"]:
+                    post.append(f"NET_DMA(g_wb[{i}], {names(t['tensor'])}, g_arena + "
+                                f"{t['arena_offset']}, {t['size']}u); /* {t['tensor']}: L2 -> L3 */")
+            xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": "L3", "to": "L2",
+                      "l2_offset": t["arena_offset"], "issued_before_node": k
+                      if e["prefetch"] is None else e["prefetch"]}
+                     for t in e["tensors"] if t["copy_in"]]
+            xfers += [{"tensor": t["tensor"], "bytes": t["size"], "from": "L2", "to": "L3",
+                       "l2_offset": t["arena_offset"], "issued_after_node": k}
+                      for t in e["tensors"] if t["write_back"]]
+        if k in prefetch_at:
+            jn = prefetch_at[k]
+            pre.append(f"/* prefetch for [{elist[jn]['node']}] {elist[jn]['name']} */")
+            pre += copies_in(jn)
+        if k in wb_wait:  # the previous node's write-backs, before this node's own
+            post.insert(0, "net_wait(g_wb, NET_MAXT); /* write-backs of the node before */")
         return pre, post, xfers
 
     ln_stats: dict[str, tuple[str, str, int]] = {}
@@ -405,10 +419,10 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         sdecl.append({"c": names(t.name), "n": max(1, numel(t.shape)), "ctype": ctype,
                       "level": plan.placements[t.name].level, "name": t.name})
     arena_defs = []
-    for tname, off in sorted(arena.items(), key=lambda kv: (kv[1], kv[0])):
+    for tname, (off, base) in sorted(arena.items(), key=lambda kv: (kv[1][1], kv[1][0], kv[0])):
         if tname in aliases:
             continue
-        arena_defs.append({"c": names(tname), "off": off, "name": tname,
+        arena_defs.append({"c": names(tname), "off": off, "base": base, "name": tname,
                            "shape": list(g[tname].shape)})
     alias_defs = [{"c": names(o), "src": names(i), "name": o} for o, i in aliases.items()]
     dumps = [{"c": names(p), "n": numel(g[p].shape), "name": p,
@@ -421,7 +435,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                            "cannot carry ([A-Za-z0-9_.:/+-])")
     st = stats(g)
     info = {"strategy": spec.strategy, "loss": loss, "batch": spec.batch, "steps": spec.steps,
-            "arena": plan.arena_peak, "l1": l1_cap, "target": tgt.name,
+            "arena": plan.arena_peak, "arena_l3": plan.l3_arena_peak, "l1": l1_cap,
+            "target": tgt.name,
             "trainable": trainable, "shapes": {p: list(g[p].shape) for p in trainable},
             "stats": st, "kernel_calls": sum(len(b.get("calls", [])) for b in blocks),
             "level_bytes": plan.level_bytes, "samples": data["n"], "key": spec.key(),
@@ -479,7 +494,8 @@ def memplan_json(spec: GenSpec, g: Graph, plan: Plan, tgt: Target, nodes: list,
         "l2_reserve": plan.l2_reserve,
         "arena": {"peak": plan.arena_peak, "order": plan.arena_order,
                   "live_peak": plan.live_peak, "peak_step": plan.peak_step,
-                  "peak_node": plan.peak_node, "staging_peak": plan.staging},
+                  "peak_node": plan.peak_node, "staging_peak": plan.staging,
+                  "l3_peak": plan.l3_arena_peak, "spilled": plan.spilled},
         "baselines": {"no_reuse": plan.no_reuse, "naive_topological": plan.naive_peak,
                       "size_first_fit": plan.size_peak, "planner": plan.arena_peak},
         "totals": {"L1": {"capacity": caps["L1"], "scratch": l1_cap},
@@ -487,7 +503,7 @@ def memplan_json(spec: GenSpec, g: Graph, plan: Plan, tgt: Target, nodes: list,
                           "arena": plan.arena_peak, "persistent": plan.level_bytes.get("L2", 0),
                           "used": plan.l2_reserve + plan.arena_peak
                           + plan.level_bytes.get("L2", 0)},
-                   "L3": {"capacity": caps.get("L3", 0),
+                   "L3": {"capacity": caps.get("L3", 0), "arena": plan.l3_arena_peak,
                           "persistent": plan.level_bytes.get("L3", 0)}},
         "traffic_per_step": plan.traffic,
         "tensors": tensors, "nodes": nodes}

@@ -92,15 +92,18 @@ class Plan:
     level_bytes: dict[str, int] = field(default_factory=dict)   # persistent bytes per level
     workspace: dict[str, int] = field(default_factory=dict)     # kernel scratch per level
     error: str = ""              # set (instead of raising) when planned with strict=False
+    l3_arena_peak: int = 0       # bytes of the L3 arena (arena buffers spilled to L3)
+    spilled: list = field(default_factory=list)  # the spilled arena buffers (roots)
 
     @property
     def fits(self) -> bool:
         return not self.error
 
     @property
-    def l2_dynamic(self) -> int:
-        """Peak dynamic L2 bytes: the arena plus the staging slots."""
-        return self.arena_peak + (2 * self.staging if self.stream else 0)
+    def dynamic(self) -> int:
+        """Peak dynamic bytes over all levels: the L2 arena plus the L3 arena (spilled
+        activations and gradients)."""
+        return self.arena_peak + self.l3_arena_peak
 
     def to_dict(self) -> dict:
         return {"target": self.target, "arena_peak": self.arena_peak,
@@ -111,6 +114,7 @@ class Plan:
                 "staging": self.staging, "l2_reserve": self.l2_reserve,
                 "level_bytes": self.level_bytes, "workspace": self.workspace,
                 "traffic": self.traffic, "error": self.error,
+                "l3_arena_peak": self.l3_arena_peak, "spilled": self.spilled,
                 "tensors": {k: vars(v) for k, v in self.placements.items()}}
 
 
@@ -177,9 +181,14 @@ class ArenaPlanner(MemoryPlanner):
             last = max(last_use.get(m, first[r]) for m in ms)
             bufs[r] = (size, first[r], last)
         # 3.-5. offsets and levels, iterated: the L3 tensors' staging buffers (streaming) are
-        # arena buffers too, which can push more persistent tensors to L3; the set of L3
-        # tensors only grows, so this stops
+        # arena buffers too, which can push more persistent tensors to L3; when the arena itself
+        # does not fit L2, arena buffers live across the peak untouched are spilled to L3 (an
+        # L3 arena) and staged like L3 weights. Both sets only grow, so this stops.
         plan = Plan(target=tgt.name, stream=self.stream, l2_reserve=self.l2_reserve)
+        # the arena's share of L2: what the reserve and the tensors that must stay in L2 (the
+        # batch and the loss, read by the CPU) leave
+        limit = tgt.capacities["L2"] - self.l2_reserve - sum(
+            _align(t.nbytes) for t in g.tensors.values() if t.kind in ("input", "loss"))
         # staging pressure of a persistent tensor: the live arena bytes at the busiest node
         # that touches it (a tensor staged there raises the peak; one used where the arena is
         # small streams for free), so the L2 places go to the high-pressure tensors first
@@ -189,20 +198,31 @@ class ArenaPlanner(MemoryPlanner):
                 live0[k] += size
         roots = view_roots(g)
         self.pressure = {}
+        touched: dict[str, set[int]] = {}   # arena buffer -> kernel nodes that touch it
         for k, n in enumerate(g.nodes):
             for t in n.inputs + n.outputs:
                 r = roots.get(t, t)
                 if g[r].kind in PERSISTENT:
                     self.pressure[r] = max(self.pressure.get(r, 0), live0[k] + g[r].nbytes)
+                elif not n.is_view:
+                    touched.setdefault(find(t), set()).add(k)
         forced: set[str] = set()
-        for _ in range(len(g.tensors) + 1):
-            entries = staging_entries(g, forced) if self.stream else []
-            allbufs = dict(bufs)
+        spilled: dict[str, None] = {}       # arena buffers in L3, in the order they were spilled
+        for _ in range(2 * len(g.tensors) + 2):
+            l3_arena = {m for r in spilled for m in members[r]}
+            entries = staging_entries(g, forced | l3_arena) if self.stream else []
+            allbufs = {r: v for r, v in bufs.items() if r not in spilled}
             for e in entries:
                 for t in e["tensors"]:
-                    allbufs[t["buffer"]] = (_align(t["stage_bytes"]), t["first"], e["node"])
+                    allbufs[t["buffer"]] = (_align(t["stage_bytes"]), t["first"], t["last"])
             plan.stream_nodes = entries
             self._arena(g, plan, allbufs, members)
+            if self.stream and plan.arena_peak > limit:
+                r = spill_candidate(plan, allbufs, touched, limit, len(g.nodes))
+                if r is not None:
+                    spilled[r] = None
+                    continue
+            self._l3_arena(g, plan, {r: bufs[r] for r in spilled}, members)
             try:
                 l3 = self._place_levels(g, tgt, plan, forced)
             except DoesNotFitError as e:
@@ -216,6 +236,16 @@ class ArenaPlanner(MemoryPlanner):
         plan.traffic = traffic_of(g, plan)
         plan.workspace = {"L1": max(0, tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core)}
         return plan
+
+    def _l3_arena(self, g: Graph, plan: Plan, bufs: dict, members: dict) -> None:
+        """Offsets of the spilled arena buffers in the L3 arena (first-fit by size, with reuse
+        over lifetimes as in L2)."""
+        offset, plan.l3_arena_peak, _ = _first_fit(bufs, lambda kv: (-kv[1][0], kv[1][1], kv[0]))
+        plan.spilled = list(bufs)
+        for r, (size, a, b) in bufs.items():
+            for m in members[r]:
+                plan.placements[m] = Placement(m, "L3", offset[r], g[m].nbytes, a, b,
+                                               g[m].kind, r)
 
     def _arena(self, g: Graph, plan: Plan, bufs: dict, members: dict) -> None:
         """Offsets of the arena buffers: first-fit by decreasing size (the planner) and in
@@ -281,7 +311,7 @@ class ArenaPlanner(MemoryPlanner):
                                      order.get(t.kind, 1 if t.trainable else 3)))
         else:
             pers.sort(key=lambda t: (order.get(t.kind, 1 if t.trainable else 3)))
-        used = {"L2": plan.arena_peak + self.l2_reserve, "L3": 0}
+        used = {"L2": plan.arena_peak + self.l2_reserve, "L3": _align(plan.l3_arena_peak)}
         plan.level_bytes = {"L2": 0, "L3": 0}
         l3 = caps.get("L3", 0)
         l3set = set()
@@ -324,18 +354,25 @@ SGD_CHUNK = 16 * 1024   # bytes per tensor per chunk of a streamed (element-wise
 
 
 def staging_entries(g: Graph, l3: set) -> list[dict]:
-    """The L3 -> L2 streaming schedule for the tensors in ``l3``.
+    """The L3 -> L2 streaming schedule for the tensors in ``l3`` (persistent tensors placed in
+    L3 and the members of spilled arena buffers).
 
     Every kernel node (not a view) that touches L3 tensors gets a copy of each in an L2 staging
-    buffer (an arena buffer ``stage:<node>:<tensor>``) and writes back the ones it writes (SGD:
-    parameter, momentum). The copy-in of streaming node j+1 is issued just before node j runs
-    (``prefetch``: its buffer lives from node j to node j+1, so the two nodes' buffers never
-    overlap: double buffering), unless node j writes a tensor node j+1 reads (then it is issued
-    after node j's write-back and its buffer lives at node j+1 only). An SGD node (element-wise)
-    is streamed in chunks of SGD_CHUNK bytes per tensor (``chunk``: copy in, update, write
-    back, chunk after chunk), so its staging buffers are one chunk each; it is not prefetched
-    and does not prefetch the next node."""
+    buffer (an arena buffer ``stage:<node>:<tensor>``): copied in if the node reads it
+    (``copy_in``; an output the node creates is not), written back if the node writes it
+    (``write_back``: SGD's parameter and momentum, a spilled activation or gradient). The copy-in
+    of a streaming node is issued just before the kernel node before it runs (``prefetch``: the
+    index of that node; the buffer lives from that node to its own, so two streaming nodes'
+    buffers never overlap: double buffering), unless that node is a streaming node that writes
+    a tensor this one reads (then it is issued after that write-back and the buffer lives at
+    its own node only). A write-back runs while the next kernel node computes: its buffer
+    lives until that node (``last``), which waits for it before it ends. An SGD node
+    (element-wise) is streamed in chunks of SGD_CHUNK bytes per tensor (``chunk``: copy in,
+    update, write back, chunk after chunk), so its staging buffers are one chunk each; it is
+    not prefetched and does not prefetch the next node."""
     roots = view_roots(g)
+    kernel_nodes = [k for k, n in enumerate(g.nodes) if not n.is_view]
+    after = dict(zip(kernel_nodes, kernel_nodes[1:] + [len(g.nodes)]))
     entries = []
     for k, n in enumerate(g.nodes):
         if n.is_view:
@@ -346,20 +383,52 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
         if not hit:
             continue
         chunk = SGD_CHUNK if n.op == "sgd" else 0
-        entries.append({"node": k, "name": n.name, "prefetch": False, "chunk": chunk,
+        entries.append({"node": k, "name": n.name, "prefetch": None, "chunk": chunk,
                         "tensors": [
-            {"tensor": t, "size": g[t].nbytes, "write_back": t in outs, "first": k,
+            {"tensor": t, "size": g[t].nbytes, "copy_in": t in ins, "write_back": t in outs,
+             "first": k, "last": after[k] if t in outs else k,
              "buffer": f"stage:{k}:{t}", "stage_bytes": min(g[t].nbytes, chunk) if chunk
              else g[t].nbytes} for t in hit]})
-    for a, b in zip(entries, entries[1:]):
-        wrote = {t["tensor"] for t in a["tensors"] if t["write_back"]}
-        if a["chunk"] or b["chunk"]:
+    before = {b: a for a, b in after.items()}
+    at = {e["node"]: e for e in entries}
+    for b in entries:
+        kp = before.get(b["node"])
+        a = at.get(kp)
+        if kp is None or b["chunk"] or (a is not None and (a["chunk"] or {
+                t["tensor"] for t in a["tensors"] if t["write_back"]} & {
+                t["tensor"] for t in b["tensors"] if t["copy_in"]})):
             continue
-        if not wrote & {t["tensor"] for t in b["tensors"]}:
-            b["prefetch"] = True
-            for t in b["tensors"]:
-                t["first"] = a["node"]
+        b["prefetch"] = kp
+        for t in b["tensors"]:
+            t["first"] = kp
     return entries
+
+
+def spill_candidate(plan: Plan, bufs: dict, touched: dict, limit: int, nsteps: int):
+    """The arena buffer to move to L3 next, or None: the largest buffer live at the step where
+    the arena crosses ``limit`` (the live-bytes peak, or the busiest step of the first buffer
+    placed past the limit) that no kernel touches at that step or the steps beside it (its
+    staging copies would stand in its place there); ties go to the longest lifetime."""
+    live = [0] * (nsteps + 1)
+    for size, a, b in bufs.values():
+        for k in range(a, min(b, nsteps) + 1):
+            live[k] += size
+    if max(live) > limit:
+        steps = [live.index(max(live))]
+    else:
+        over = min((p for p in plan.placed if p[0] + p[1] > limit), key=lambda p: p[2])
+        steps = sorted(range(over[2], min(over[3], nsteps) + 1), key=lambda k: -live[k])[:1]
+    best = None
+    for k in steps:
+        for r, (size, a, b) in bufs.items():
+            if r.startswith("stage:") or not a < k < b:
+                continue
+            if touched.get(r, set()) & {k - 1, k, k + 1}:
+                continue
+            key = (size, b - a, r)
+            if best is None or key > best[0]:
+                best = (key, r)
+    return best[1] if best else None
 
 
 def traffic_of(g: Graph, plan: Plan) -> dict[str, int]:
@@ -373,6 +442,6 @@ def traffic_of(g: Graph, plan: Plan) -> dict[str, int]:
     for n in g.nodes:
         if not n.is_view:
             l1 += sum(g[t].nbytes for t in dict.fromkeys(n.inputs + n.outputs))
-    return {"l3_to_l2": sum(t["size"] for t in staged) + data,
+    return {"l3_to_l2": sum(t["size"] for t in staged if t["copy_in"]) + data,
             "l2_to_l3": sum(t["size"] for t in staged if t["write_back"]),
             "data": data, "l2_l1_model": l1}
