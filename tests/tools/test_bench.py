@@ -33,16 +33,18 @@ def _run(cores, cycles, flop, **plan_over):
     res = Harness(echo=False, progress=False).run(lines_source(_log(cores, cycles, flop)))
     assert res.status == "done"
     dma = next(r for r in res.state.of_type("dma")).fields
-    memplan = {"arena": {"peak": plan_over.get("arena", 8192)},
+    memplan = {"arena": {"peak": plan_over.get("arena", 8192), "l3_peak": plan_over.get("l3", 0)},
                "totals": {"L2": {"persistent": 100}, "L3": {"persistent": 200}}}
     return {"report": build_report(res), "dma": {k: int(v) for k, v in dma.items()},
             "memplan": memplan}
 
 
-def _entry(key, trainable, arena, cyc8, cyc1, flop=7_400_000, error=None):
+def _entry(key, trainable, arena, cyc8, cyc1, flop=7_400_000, error=None, l3=0):
     plan = {"strategy": key, "trainable": trainable, "grad_bytes": 4 * trainable, "fits": True,
-            "arena_peak": arena, "flop_fwd": flop, "flop_bwd": 0, "flop_update": 0}
-    runs = {} if error else {8: _run(8, cyc8, flop, arena=arena), 1: _run(1, cyc1, flop, arena=arena)}
+            "arena_peak": arena, "l3_arena": l3, "dynamic": arena + l3,
+            "flop_fwd": flop, "flop_bwd": 0, "flop_update": 0}
+    runs = {} if error else {8: _run(8, cyc8, flop, arena=arena, l3=l3),
+                             1: _run(1, cyc1, flop, arena=arena, l3=l3)}
     return {"row": {"key": key, "workload": key.upper(), "paper": "p"}, "plan": plan,
             "runs": runs, "error": error}
 
@@ -60,15 +62,17 @@ def test_figures_follow_the_model():
 
 def test_lora_ratios_and_targets():
     data = {"rows": [_entry("cct_lora2", 100, 3000, 1_000_000, 7_000_000),
-                     _entry("cct_full", 3000, 6000, 2_000_000, 15_000_000)],
+                     _entry("cct_full", 3000, 6000, 2_000_000, 15_000_000, l3=2000)],
             "steps": 2, "freq_mhz": 370.0, "qemu": "q", "commit": "c"}
     doc, block = bench.render(data, "python tools/bench.py")
     by = {e["row"]["key"]: bench.figures(e, 370.0) for e in data["rows"]}
     (r,) = bench.lora_ratios(by)
-    assert r["dyn_mem"] == pytest.approx(0.5)
+    assert r["dyn_mem"] == pytest.approx(3000 / 8000)    # L2 + L3 arenas
+    assert r["dyn_l2"] == pytest.approx(0.5)
     assert r["trainable"] == pytest.approx(1 / 30)
     assert r["traffic"] == pytest.approx(1.0)            # same hand-written DMA bytes
-    assert "peak dynamic L2 memory **0.50**" in doc
+    assert "peak dynamic memory (L2 + L3) **0.38** (L2 alone 0.50" in doc
+    assert "LoRA peak dynamic memory ≤ 70% of full backprop: 0.38 → met" in doc
     assert "LoRA step ≥ 6 FLOP/cycle: 7.40 → met" in doc
     assert "DMA traffic ≤ 1/1.6 of full backprop: 1/1.00 → MISSED" in doc
     assert "python tools/bench.py" in block and "| CCT_LORA2 |" in block

@@ -181,7 +181,8 @@ def figures(entry: dict, freq_mhz: float) -> dict:
     p = entry["plan"]
     f = {"workload": entry["row"]["workload"], "strategy": p["strategy"],
          "trainable": p["trainable"], "grad_bytes": p["grad_bytes"], "fits": p["fits"],
-         "plan_l2_peak": p["arena_peak"], "plan_flop": p["flop_fwd"] + p["flop_bwd"] + p["flop_update"],
+         "plan_l2_peak": p["arena_peak"], "plan_dyn": p["dynamic"],
+         "plan_l3_arena": p["l3_arena"], "plan_flop": p["flop_fwd"] + p["flop_bwd"] + p["flop_update"],
          "paper": entry["row"]["paper"], "error": entry["error"]}
     r8 = entry["runs"].get(8)
     r1 = entry["runs"].get(1)
@@ -199,7 +200,9 @@ def figures(entry: dict, freq_mhz: float) -> dict:
         f.update(l1_peak=mem.get("L1", {}).get("peak"), l2_peak=mem.get("L2", {}).get("peak"),
                  l2_static=mem.get("L2", {}).get("static"),
                  l3_peak=mem.get("L3", {}).get("peak"),
-                 arena=plan["arena"]["peak"], l2_weights=plan["totals"]["L2"]["persistent"],
+                 arena=plan["arena"]["peak"], arena_l3=plan["arena"].get("l3_peak", 0),
+                 dyn=plan["arena"]["peak"] + plan["arena"].get("l3_peak", 0),
+                 l2_weights=plan["totals"]["L2"]["persistent"],
                  l3_weights=plan["totals"]["L3"]["persistent"])
         d = r8["dma"]
         f.update(dma_l3_l2=d.get("l3_l2"), dma_l2_l3=d.get("l2_l3", d.get("other")),
@@ -222,9 +225,11 @@ def lora_ratios(by: dict[str, dict]) -> list[dict]:
         ratio = {"lora": key, "workload": lo["workload"]}
         ratio["trainable"] = lo["trainable"] / full["trainable"]
         ratio["grad_bytes"] = lo["grad_bytes"] / full["grad_bytes"]
-        ratio["dyn_mem_plan"] = lo["plan_l2_peak"] / full["plan_l2_peak"]
-        if lo.get("arena") is not None and full.get("arena") is not None:
-            ratio["dyn_mem"] = lo["arena"] / full["arena"]
+        ratio["dyn_mem_plan"] = lo["plan_dyn"] / full["plan_dyn"]
+        ratio["dyn_l2_plan"] = lo["plan_l2_peak"] / full["plan_l2_peak"]
+        if lo.get("dyn") is not None and full.get("dyn") is not None:
+            ratio["dyn_mem"] = lo["dyn"] / full["dyn"]
+            ratio["dyn_l2"] = lo["arena"] / full["arena"]
         if lo.get("dma_l2_l1") is not None and full.get("dma_l2_l1") is not None:
             t = [sum(x.get(k) or 0 for k in ("dma_l3_l2", "dma_l2_l3", "dma_l2_l1", "dma_l1_l2"))
                  for x in (lo, full)]
@@ -260,12 +265,13 @@ def perf_table(figs: list[dict]) -> str:
 
 def mem_table(figs: list[dict]) -> str:
     head = ("| workload | trainable | grad KiB | L1 peak KiB | L2 dynamic peak KiB (plan) "
-            "| L2 weights KiB | L3 weights KiB | L3→L2 KiB/step | L2→L3 KiB/step "
-            "| L2→L1 KiB/step | L1→L2 KiB/step |")
-    out = [head, "|" + "---|" * 11]
+            "| L3 dynamic peak KiB (plan) | L2 weights KiB | L3 weights KiB | L3→L2 KiB/step "
+            "| L2→L3 KiB/step | L2→L1 KiB/step | L1→L2 KiB/step |")
+    out = [head, "|" + "---|" * 12]
     for f in figs:
         out.append(f"| {f['workload']} | {f['trainable']:,} | {_kib(f['grad_bytes'])} "
                    f"| {_kib(f.get('l1_peak'))} | {_kib(f.get('arena', f['plan_l2_peak']))} "
+                   f"| {_kib(f.get('arena_l3', f['plan_l3_arena']))} "
                    f"| {_kib(f.get('l2_weights'))} | {_kib(f.get('l3_weights'))} "
                    f"| {_kib(f.get('dma_l3_l2'))} | {_kib(f.get('dma_l2_l3'))} "
                    f"| {_kib(f.get('dma_l2_l1'))} | {_kib(f.get('dma_l1_l2'))} |")
@@ -277,8 +283,10 @@ def ratio_lines(ratios: list[dict]) -> list[str]:
     for r in ratios:
         dyn = r.get("dyn_mem", r["dyn_mem_plan"])
         src = "measured runs" if "dyn_mem" in r else "plan (full backprop did not run)"
-        line = (f"- {r['workload']} / full backprop: peak dynamic L2 memory **{dyn:.2f}** "
-                f"(TrainDeeploy {PAPER['lora_dyn_mem']:.2f}; {src}); trainable parameters and "
+        dl2 = r.get("dyn_l2", r["dyn_l2_plan"])
+        line = (f"- {r['workload']} / full backprop: peak dynamic memory (L2 + L3) **{dyn:.2f}** "
+                f"(L2 alone {dl2:.2f}; TrainDeeploy {PAPER['lora_dyn_mem']:.2f}; {src}); "
+                "trainable parameters and "
                 f"gradients **1/{1 / r['trainable']:.1f}** (TrainDeeploy 1/15)")
         if "traffic" in r:
             line += (f"; DMA traffic per step (L3↔L2 + L2↔L1, measured) **{r['traffic']:.2f} = "
@@ -322,9 +330,11 @@ ASSUMPTIONS = """\
 - **Clock.** Images/s = batch × 370 MHz / cycles per step (Siracusa's cluster at 0.8 V).
 - **FLOP.** Counted by the compiler per layer (multiply and add = 2 FLOP; element-wise ops their
   arithmetic), reported by the device in its `@perf` records and summed over one step.
-- **Memory.** L1 peak: the kernels' L1 scratch; L2 dynamic peak: the planner's arena
-  (activations, gradients, L3 staging buffers), as in memplan.json; weights: parameters,
-  constants and optimizer state per level.
+- **Memory.** L1 peak: the kernels' L1 scratch; L2 dynamic peak: the planner's L2 arena
+  (activations, gradients, L3 staging buffers); L3 dynamic peak: the L3 arena (activations and
+  gradients the planner spilled to L3 because the L2 arena would not fit; staged through L2
+  like L3 weights), as in memplan.json; "dynamic memory" in the ratios is the sum of the two;
+  weights: parameters, constants and optimizer state per level.
 """
 
 

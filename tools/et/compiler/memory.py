@@ -185,10 +185,7 @@ class ArenaPlanner(MemoryPlanner):
         # does not fit L2, arena buffers live across the peak untouched are spilled to L3 (an
         # L3 arena) and staged like L3 weights. Both sets only grow, so this stops.
         plan = Plan(target=tgt.name, stream=self.stream, l2_reserve=self.l2_reserve)
-        # the arena's share of L2: what the reserve and the tensors that must stay in L2 (the
-        # batch and the loss, read by the CPU) leave
-        limit = tgt.capacities["L2"] - self.l2_reserve - sum(
-            _align(t.nbytes) for t in g.tensors.values() if t.kind in ("input", "loss"))
+        limit = self._arena_limit(g, tgt)
         # staging pressure of a persistent tensor: the live arena bytes at the busiest node
         # that touches it (a tensor staged there raises the peak; one used where the arena is
         # small streams for free), so the L2 places go to the high-pressure tensors first
@@ -214,7 +211,9 @@ class ArenaPlanner(MemoryPlanner):
             allbufs = {r: v for r, v in bufs.items() if r not in spilled}
             for e in entries:
                 for t in e["tensors"]:
-                    allbufs[t["buffer"]] = (_align(t["stage_bytes"]), t["first"], t["last"])
+                    size, a, b = allbufs.get(t["buffer"], (0, t["first"], t["last"]))
+                    allbufs[t["buffer"]] = (max(size, _align(t["stage_bytes"])),
+                                            min(a, t["first"]), max(b, t["last"]))
             plan.stream_nodes = entries
             self._arena(g, plan, allbufs, members)
             if self.stream and plan.arena_peak > limit:
@@ -258,7 +257,8 @@ class ArenaPlanner(MemoryPlanner):
         if naive[1] < by_size[1]:
             offset, plan.arena_peak, plan.placed = naive
             plan.arena_order = "topological"
-        staged = {t["buffer"]: t for e in plan.stream_nodes for t in e["tensors"]}
+        staged = {t["buffer"]: t for e in plan.stream_nodes for t in e["tensors"]
+                  if not t["reuse"]}
         plan.no_reuse = sum(_align(t.nbytes) for t in g.tensors.values()
                             if t.kind not in PERSISTENT) + sum(_align(t["size"])
                                                                for t in staged.values())
@@ -280,18 +280,28 @@ class ArenaPlanner(MemoryPlanner):
                 t = staged[r]
                 plan.placements[r] = Placement(r, "L2", offset[r], t["stage_bytes"], a, b, "staging",
                                                t["tensor"])
-                t["arena_offset"] = offset[r]
                 continue
             for m in members[r]:
                 plan.placements[m] = Placement(m, "L2", offset[r], g[m].nbytes, a, b,
                                                g[m].kind, r)
+        for e in plan.stream_nodes:
+            for t in e["tensors"]:
+                t["arena_offset"] = offset[t["buffer"]]
+
+    def _arena_limit(self, g: Graph, tgt: Target) -> int:
+        """The L2 arena's share of L2: what the reserve and the tensors that must stay in L2
+        (the batch and the loss, which the CPU reads) leave."""
+        return tgt.capacities["L2"] - self.l2_reserve - self._pinned(g)
+
+    @staticmethod
+    def _pinned(g: Graph) -> int:
+        return sum(_align(t.nbytes) for t in g.tensors.values() if t.kind in ("input", "loss"))
 
     def _place_levels(self, g: Graph, tgt: Target, plan: Plan, forced: set) -> set:
         """Persistent tensors L2-first (``forced`` ones in L3), then L3; returns the L3 set."""
         caps = tgt.capacities
-        l2_free = caps["L2"] - self.l2_reserve - plan.arena_peak
-        if l2_free < 0:
-            limit = caps["L2"] - self.l2_reserve
+        limit = self._arena_limit(g, tgt)
+        if plan.arena_peak > limit:
             over = min((p for p in plan.placed if p[0] + p[1] > limit), key=lambda p: p[2])
             t = over[4]
             step = over[2]
@@ -300,7 +310,8 @@ class ArenaPlanner(MemoryPlanner):
             raise DoesNotFitError(
                 f"training graph does not fit target {tgt.name}: the L2 arena needs "
                 f"{plan.arena_peak} bytes, {limit} available (L2 {caps['L2']} - reserve "
-                f"{self.l2_reserve}); {what}, offset {over[0]}) "
+                f"{self.l2_reserve} - batch and loss {self._pinned(g)}); {what}, offset "
+                f"{over[0]}) "
                 f"crosses the limit at step {step} (node '{g.nodes[step].name}'); live bytes "
                 f"peak at step {plan.peak_step} ('{plan.peak_node}'): {plan.live_peak}")
         order = {"input": 0, "loss": 0, "state": 2, "const": 4}
@@ -366,7 +377,10 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
     buffers never overlap: double buffering), unless that node is a streaming node that writes
     a tensor this one reads (then it is issued after that write-back and the buffer lives at
     its own node only). A write-back runs while the next kernel node computes: its buffer
-    lives until that node (``last``), which waits for it before it ends. An SGD node
+    lives until that node (``last``), which waits for it before it ends. A tensor that the kernel
+    node just before also staged is not copied again (``reuse``: the record names that node's
+    buffer, which then lives on): a producer's output goes to its consumer in L2, and two
+    consecutive readers (a GEMM's input and weight gradients) share one copy. An SGD node
     (element-wise) is streamed in chunks of SGD_CHUNK bytes per tensor (``chunk``: copy in,
     update, write back, chunk after chunk), so its staging buffers are one chunk each; it is
     not prefetched and does not prefetch the next node."""
@@ -386,11 +400,22 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
         entries.append({"node": k, "name": n.name, "prefetch": None, "chunk": chunk,
                         "tensors": [
             {"tensor": t, "size": g[t].nbytes, "copy_in": t in ins, "write_back": t in outs,
+             "reuse": False,
              "first": k, "last": after[k] if t in outs else k,
              "buffer": f"stage:{k}:{t}", "stage_bytes": min(g[t].nbytes, chunk) if chunk
              else g[t].nbytes} for t in hit]})
     before = {b: a for a, b in after.items()}
     at = {e["node"]: e for e in entries}
+    # a tensor the kernel node just before also staged (read or wrote): read from that copy
+    for b in entries:
+        a = at.get(before.get(b["node"]))
+        if a is None or a["chunk"] or b["chunk"]:
+            continue
+        prev = {t["tensor"]: t for t in a["tensors"]}
+        for t in b["tensors"]:
+            if t["tensor"] in prev and not t["write_back"]:
+                t.update(copy_in=False, reuse=True, buffer=prev[t["tensor"]]["buffer"],
+                         first=prev[t["tensor"]]["first"])
     for b in entries:
         kp = before.get(b["node"])
         a = at.get(kp)
@@ -400,7 +425,7 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
             continue
         b["prefetch"] = kp
         for t in b["tensors"]:
-            t["first"] = kp
+            t["first"] = min(t["first"], kp)
     return entries
 
 

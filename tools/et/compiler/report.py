@@ -6,7 +6,7 @@ from __future__ import annotations
 import onnx
 
 from ..targets import Target, get_target
-from .memory import PERSISTENT, ArenaPlanner, MemoryPlanner, staging_entries
+from .memory import PERSISTENT, MemoryPlanner, staging_entries
 from .onnx_import import import_onnx
 from .training import Hyper, build_training_graph, stats
 
@@ -19,9 +19,8 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               hyper: Hyper | None = None, planner: MemoryPlanner | None = None,
               stream: bool = True) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
-    from .codegen import L1_MARGIN, L2_RESERVE, schedule_updates_early
+    from .codegen import L1_MARGIN, plan_memory, schedule_updates_early
     proto = onnx.load(model) if isinstance(model, str) else model
-    planner = planner or ArenaPlanner(l2_reserve=L2_RESERVE, stream=stream)
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []
     for s in strategies:
@@ -29,7 +28,8 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
         build_training_graph(g, s, loss, hyper or Hyper())
         schedule_updates_early(g)
         row = stats(g)
-        plan = planner.plan(g, tgt, strict=False)
+        plan = (planner.plan(g, tgt, strict=False) if planner
+                else plan_memory(g, tgt, stream=stream, strict=False))
         # traffic if every weight and optimizer state lived in L3 (comparable across strategies)
         every = {t.name for t in g.tensors.values() if t.kind in ("param", "const", "state")}
         ent = staging_entries(g, every)
