@@ -121,12 +121,18 @@ def test_app_gradients_and_strategies_on_qemu(app, over, scons):
 
 
 @pytest.mark.qemu
-def test_blocks1_on_qemu_checksums(scons):
-    """blocks:1 (101,259 trained values) for 2 steps: loss per step and @tsum checksums."""
-    spec = app_spec("cct_lora", strategy="blocks:1", steps=2, target="qemu", profile_steps="",
-                    dump="sums")
-    log = build_and_run(spec, scons)
+@pytest.mark.parametrize("strategy,lr", [("blocks:1", 0.01), ("all", 0.005)])
+def test_large_strategies_on_qemu_checksums(strategy, lr, scons):
+    """blocks:1 (101,259 trained values) and full backprop (284,491; its L2 arena does not fit:
+    activations spill to the L3 arena) for 2 steps: loss per step, @tsum checksums, and the
+    @dma bytes of the step are the plan's."""
+    spec = app_spec("cct_lora", strategy=strategy, lr=lr, steps=2, target="qemu",
+                    profile_steps="", dump="sums")
+    lines = build_and_run(spec, scons, raw=True)
+    log = parse_log(lines)
     ref = reference_run(spec)
+    _, plan, _ = compile_model(spec)
+    assert bool(plan.spilled) == (strategy == "all")
     assert len(log["loss"]) == 2
     for a, b in zip(log["loss"], ref["loss"]):
         assert abs(a - b) / max(abs(b), 1e-6) <= LOSS_TOL, (log["loss"], ref["loss"])
@@ -135,6 +141,10 @@ def test_blocks1_on_qemu_checksums(scons):
         s = log["sums"][p]
         assert s["n"] == r.size
         assert err(s["vals"], r[s["at"]], floor=max(float(np.abs(r).max()), 1e-5)) <= PARAM_TOL, p
+    dma = [dict(kv.split("=") for kv in ln.split()[1:]) for ln in lines if ln.startswith("@dma")]
+    assert len(dma) == 2
+    assert int(dma[-1]["l3_l2"]) == int(dma[-1]["plan_l3_l2"]) == plan.traffic["l3_to_l2"]
+    assert int(dma[-1]["other"]) >= plan.traffic["l2_to_l3"]
 
 
 @pytest.mark.qemu
