@@ -23,16 +23,17 @@ import json
 import logging
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from ..targets import KIB, Target, get_target
 from .ir import CompileError, Graph
-from .kernelmap import CodegenError, Emitter, numel
+from .kernelmap import INOUT, IN, CodegenError, Emitter, RowTile, numel
 from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
 from .shapes import flops
+from .tiling import tile_flop, tile_info, tile_loop, tile_rows
 from .training import Hyper, build_training_graph, stats
 
 log = logging.getLogger("pt.compiler.codegen")
@@ -103,6 +104,10 @@ class GenSpec:
     # updated ones back, so the kernels only see L1/L2 pointers; "off" passes the L3 pointers
     # to the kernels (works on host/qemu where L3 is RAM, not on Siracusa)
     stream_l3: str = "on"
+    # the kernels that do not tile themselves (element-wise, row-wise, max-pool, SGD): "on"
+    # (default) runs them tile by tile on L1 copies of their operands (sdk/include/et_tile.h,
+    # tile rows in memplan.json); "off" passes them the L2 pointers
+    l1_tiling: str = "on"
 
     def key(self) -> str:
         import hashlib
@@ -177,8 +182,9 @@ def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Targ
     loss = spec.loss or guess_loss(g)
     build_training_graph(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
     schedule_updates_early(g)
-    if spec.stream_l3 not in ("on", "off"):
-        raise CompileError(f"stream_l3 '{spec.stream_l3}': expected on or off")
+    for opt in ("stream_l3", "l1_tiling"):
+        if getattr(spec, opt) not in ("on", "off"):
+            raise CompileError(f"{opt} '{getattr(spec, opt)}': expected on or off")
     plan = plan_memory(g, tgt, stream=spec.stream_l3 == "on", strict=strict)
     return g, plan, tgt
 
@@ -336,6 +342,13 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             args.append("NULL")
         pre.append("    net_wait(g_in[0], NET_MAXT);")
         c.calls = [f"et_sgd_step_f32({em.ctx}, &sgd{k}, {args[0]}, {args[1]}, {args[2]}, n_)"]
+        if c.tile:   # the chunk, tile by tile through L1
+            streams = [(t, a, 4, INOUT if i != 1 else IN)
+                       for i, (t, a) in enumerate(zip(n.inputs, args)) if a != "NULL"]
+            pl = [f"@P{i}@" for i in range(len(streams))] + ["NULL"]
+            c.tile = RowTile(c.tile.kernel, step, streams,
+                             f"et_sgd_step_f32(@CTX@, &sgd{k}, {pl[0]}, {pl[1]}, {pl[2]}, @NR@)",
+                             rows_c="(unsigned)n_")
         post.append("}")
         return pre, post
 
@@ -404,6 +417,19 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             per, rest = divmod(flops(n, g), total)
             assert rest == 0, f"{n.name}: FLOP {flops(n, g)} not a multiple of {total} elements"
             flop_c = f"{per}u * (uint32_t)n_"
+        tiled, l1_tiles = [], None
+        if c.tile and spec.l1_tiling == "on":
+            tr = tile_rows(c.tile, l1_cap)
+            if tr:
+                layer = log_name(n.name)
+                ph = "fwd" if n.phase == "loss" else n.phase
+                f_tile = (f"{flops(n, g) // numel(g[n.inputs[0]].shape)}u * tl_.nr" if chunked
+                          else tile_flop(flops(n, g), c.tile.rows))
+                tiled = tile_loop(c.tile, tr, k, layer, ph, f_tile)
+                whole = replace(c.tile, rows=numel(g[n.inputs[0]].shape)) if chunked else c.tile
+                l1_tiles = tile_info(whole, tr)
+                if chunked:
+                    l1_tiles["chunk_rows"] = c.tile.rows
         node_info.append({"index": k, "name": n.name, "op": n.op, "phase": n.phase,
                           "variant": n.variant, "kernels": list(c.kernels),
                           "inputs": list(n.inputs), "outputs": list(n.outputs),
@@ -411,7 +437,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                           "l1_scratch_query": list(c.scratch),
                           "l2_l1_min_bytes": sum(g[t].nbytes for t in dict.fromkeys(
                               n.inputs + n.outputs)),
-                          "transfers": xfers})
+                          "l1_tiles": l1_tiles, "transfers": xfers})
         shapes = ", ".join(f"{i}{list(g[i].shape)}" for i in n.inputs)
         outs = ", ".join(f"{o}{list(g[o].shape)}" for o in n.outputs)
         phase = "fwd" if n.phase == "loss" else n.phase
@@ -421,7 +447,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                        "scratch": c.scratch, "comment": f"{n.op} {n.phase}"
                        f"{'/' + n.variant if n.variant else ''}: {shapes} -> {outs}",
                        "dump_grad": [(names(n.inputs[1]), numel(g[n.inputs[1]].shape), gname)
-                                     for _, gname in dump], "pre": pre, "post": post})
+                                     for _, gname in dump], "pre": pre, "post": post,
+                       "tiled": tiled})
     # views alias their input: a #define to the same pointer, declared once the input is known
     aliases = {}
     for n in g.nodes:

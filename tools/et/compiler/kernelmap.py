@@ -34,12 +34,33 @@ class CodegenError(CompileError):
     """The code generator cannot express a node with the C kernels."""
 
 
+# et_tile.h stream directions
+IN, OUT, INOUT, WHOLE = "ET_TILE_IN", "ET_TILE_OUT", "ET_TILE_INOUT", "ET_TILE_WHOLE"
+
+
+@dataclass
+class RowTile:
+    """A row-separable kernel call the generated code tiles through L1 (sdk/include/et_tile.h).
+
+    ``streams``: (operand, C pointer, bytes per row, direction); a WHOLE operand is copied once
+    (bytes = its size). ``call``: the kernel call with ``@P<i>@`` for stream i's L1 pointer,
+    ``@NR@`` for the tile's row count and ``@CTX@`` for the context; ``pre``: statements before
+    it in the tile loop. ``rows_c``: the row count as C (default: ``rows``)."""
+    kernel: str
+    rows: int
+    streams: list
+    call: str
+    pre: list = field(default_factory=list)
+    rows_c: str = ""
+
+
 @dataclass
 class CCall:
     decls: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     kernels: list[str] = field(default_factory=list)
     scratch: list[str] = field(default_factory=list)  # C expressions: L1 bytes a call wants
+    tile: RowTile | None = None   # the same work as one call per L1 tile (row-separable ops)
 
 
 def numel(shape) -> int:
@@ -98,6 +119,14 @@ class Emitter:
         c.calls.append(f"{kernel}({', '.join((self.ctx,) + args)})")
         c.kernels.append(kernel)
 
+    def tiled(self, c: CCall, rows: int, streams: list, args: list[str], pre=()) -> None:
+        """The node's (single) call as a row tiling: streams (tensor, bytes per row, dir); a
+        tensor may also be a (label, C pointer) pair (layernorm statistics)."""
+        st = [(t, self.p(t), b, d) if isinstance(t, str) else (t[0], t[1], b, d)
+              for t, b, d in streams]
+        kernel = c.kernels[-1]
+        c.tile = RowTile(kernel, rows, st, f"{kernel}(@CTX@, {', '.join(args)})", list(pre))
+
     def gemm(self, c: CCall, idx: int, tag: str, m, n, k, ta, tb, a, b, y, bias="NULL",
              batch=1, sa=0, sb=0, sy=0, acc=0) -> None:
         name = f"gemm{idx}_{tag}"
@@ -118,6 +147,12 @@ class Emitter:
             ai = f"{a} + {i * sa}" if sa else a
             bi = f"{b} + {i * sb}" if sb else b
             self.gemm(c, idx, f"{tag}{i}", m, n, k, ta, tb, ai, bi, y, acc=int(i > 0))
+
+
+def _rows_cols(shape) -> tuple[int, int]:
+    """Rows x columns of a row-major tensor (columns = the last axis)."""
+    cols = int(shape[-1]) if len(shape) else 1
+    return numel(shape) // cols, cols
 
 
 def _bcast_mode(ys, bs, where: str):
@@ -201,31 +236,51 @@ def _pool_args(e, idx, n, c, x):
     return name
 
 
-def pool_fwd(e, idx, n):
+def _plane_pre(a: str) -> list[str]:
+    return [f"et_maxpool2d_args a_ = {a};", "a_.planes = @NR@;"]
+
+
+def pool_fwd(e, idx, n):  # tiled by planes (N*C)
     c = CCall()
-    a = _pool_args(e, idx, n, c, n.inputs[0])
-    e.call(c, "et_maxpool2d_fwd_f32", f"&{a}", e.p(n.inputs[0]), e.p(n.outputs[0]), "NULL")
+    x, y = n.inputs[0], n.outputs[0]
+    a = _pool_args(e, idx, n, c, x)
+    e.call(c, "et_maxpool2d_fwd_f32", f"&{a}", e.p(x), e.p(y), "NULL")
+    xs, ys = e.shape(x), e.shape(y)
+    e.tiled(c, xs[0] * xs[1], [(x, 4 * xs[2] * xs[3], IN), (y, 4 * ys[2] * ys[3], OUT)],
+            ["&a_", "@P0@", "@P1@", "NULL"], _plane_pre(a))
     return c
 
 
-def pool_igrad(e, idx, n):
+def pool_igrad(e, idx, n):  # inputs [dy, x] -> dx, tiled by planes
     c = CCall()
+    dy, x, dx = n.inputs[0], n.inputs[1], n.outputs[0]
     a = _pool_args(e, idx, n, c, n.attrs["x"])
-    e.call(c, "et_maxpool2d_bwd_f32", f"&{a}", e.p(n.inputs[1]), "NULL", e.p(n.inputs[0]),
-           e.p(n.outputs[0]))
+    e.call(c, "et_maxpool2d_bwd_f32", f"&{a}", e.p(x), "NULL", e.p(dy), e.p(dx))
+    xs, ys = e.shape(x), e.shape(dy)
+    e.tiled(c, xs[0] * xs[1], [(x, 4 * xs[2] * xs[3], IN), (dy, 4 * ys[2] * ys[3], IN),
+                               (dx, 4 * xs[2] * xs[3], OUT)],
+            ["&a_", "@P0@", "NULL", "@P1@", "@P2@"], _plane_pre(a))
     return c
+
+
+def _unary(e, c, kernel, head: list[str], ins: list[str], out: str) -> None:
+    """An element-wise kernel (head args, inputs..., output, n), tiled by rows of the last axis."""
+    e.call(c, kernel, *head, *(e.p(t) for t in ins), e.p(out), str(numel(e.shape(out))))
+    rows, cols = _rows_cols(e.shape(out))
+    streams = [(t, 4 * cols, IN) for t in ins] + [(out, 4 * cols, OUT)]
+    e.tiled(c, rows, streams, head + [f"@P{i}@" for i in range(len(streams))] +
+            [f"@NR@ * {cols}u"])
 
 
 def relu_fwd(e, idx, n):
     c = CCall()
-    e.call(c, "et_relu_fwd_f32", e.p(n.inputs[0]), e.p(n.outputs[0]), str(numel(e.shape(n.outputs[0]))))
+    _unary(e, c, "et_relu_fwd_f32", [], [n.inputs[0]], n.outputs[0])
     return c
 
 
 def relu_igrad(e, idx, n):  # inputs [dy, y]: the sign test on y equals the one on x
     c = CCall()
-    e.call(c, "et_relu_bwd_f32", e.p(n.inputs[1]), e.p(n.inputs[0]), e.p(n.outputs[0]),
-           str(numel(e.shape(n.outputs[0]))))
+    _unary(e, c, "et_relu_bwd_f32", [], [n.inputs[1], n.inputs[0]], n.outputs[0])
     return c
 
 
@@ -235,15 +290,13 @@ def _gelu_mode(n):
 
 def gelu_fwd(e, idx, n):
     c = CCall()
-    e.call(c, "et_gelu_fwd_f32", _gelu_mode(n), e.p(n.inputs[0]), e.p(n.outputs[0]),
-           str(numel(e.shape(n.outputs[0]))))
+    _unary(e, c, "et_gelu_fwd_f32", [_gelu_mode(n)], [n.inputs[0]], n.outputs[0])
     return c
 
 
 def gelu_igrad(e, idx, n):  # inputs [dy, x]
     c = CCall()
-    e.call(c, "et_gelu_bwd_f32", _gelu_mode(n), e.p(n.inputs[1]), e.p(n.inputs[0]),
-           e.p(n.outputs[0]), str(numel(e.shape(n.outputs[0]))))
+    _unary(e, c, "et_gelu_bwd_f32", [_gelu_mode(n)], [n.inputs[1], n.inputs[0]], n.outputs[0])
     return c
 
 
@@ -351,6 +404,15 @@ def _binary(kernel):
             raise CodegenError(f"node '{n.name}': operands {list(e.shape(a))}, "
                                f"{list(e.shape(b))} need a two-sided broadcast")
         e.call(c, kernel, mode, e.p(a), e.p(b), e.p(y), str(rows), str(cols))
+        if mode in ("ET_BCAST_NONE", "ET_BCAST_SCALAR"):   # element-wise: rows of the last axis
+            rows, cols = _rows_cols(ys)
+            bs = (b, 4 * cols, IN) if mode == "ET_BCAST_NONE" else (b, 4, WHOLE)
+            e.tiled(c, rows, [(a, 4 * cols, IN), bs, (y, 4 * cols, OUT)],
+                    [mode, "@P0@", "@P1@", "@P2@", "1", f"@NR@ * {cols}u"])
+        else:   # ROW: b is one row (whole); COL: one b value per row
+            bs = (b, 4 * cols, WHOLE) if mode == "ET_BCAST_ROW" else (b, 4, IN)
+            e.tiled(c, rows, [(a, 4 * cols, IN), bs, (y, 4 * cols, OUT)],
+                    [mode, "@P0@", "@P1@", "@P2@", "@NR@", str(cols)])
         return c
     return fn
 
@@ -385,6 +447,8 @@ def softmax_fwd(e, idx, n):
         raise CodegenError(f"node '{n.name}': softmax over axis {n.attrs['axis']} (C: last axis)")
     e.call(c, "et_softmax_fwd_f32", e.p(n.inputs[0]), e.p(n.outputs[0]), str(numel(xs[:-1])),
            str(xs[-1]))
+    e.tiled(c, numel(xs[:-1]), [(n.inputs[0], 4 * xs[-1], IN), (n.outputs[0], 4 * xs[-1], OUT)],
+            ["@P0@", "@P1@", "@NR@", str(xs[-1])])
     return c
 
 
@@ -393,6 +457,10 @@ def softmax_igrad(e, idx, n):  # inputs [dy, y]
     ys = e.shape(n.inputs[1])
     e.call(c, "et_softmax_bwd_f32", e.p(n.inputs[1]), e.p(n.inputs[0]), e.p(n.outputs[0]),
            str(numel(ys[:-1])), str(ys[-1]))
+    row = 4 * ys[-1]
+    e.tiled(c, numel(ys[:-1]), [(n.inputs[1], row, IN), (n.inputs[0], row, IN),
+                                (n.outputs[0], row, OUT)],
+            ["@P0@", "@P1@", "@P2@", "@NR@", str(ys[-1])])
     return c
 
 
@@ -403,6 +471,12 @@ def ln_fwd(e, idx, n):
     x, gm, bt = (e.p(i) for i in n.inputs)
     e.call(c, "et_layernorm_fwd_f32", x, gm, bt, e.p(n.outputs[0]), mean, rstd,
            str(numel(xs[:-1])), str(xs[-1]), _f(n.attrs["eps"]))
+    row = 4 * xs[-1]
+    e.tiled(c, numel(xs[:-1]), [(n.inputs[0], row, IN), (n.inputs[1], row, WHOLE),
+                                (n.inputs[2], row, WHOLE), (n.outputs[0], row, OUT),
+                                (("mean", mean), 4, OUT), (("rstd", rstd), 4, OUT)],
+            ["@P0@", "@P1@", "@P2@", "@P3@", "@P4@", "@P5@", "@NR@", str(xs[-1]),
+             _f(n.attrs["eps"])])
     return c
 
 
@@ -413,6 +487,12 @@ def ln_igrad(e, idx, n):  # inputs [dy, x, gamma] -> dx
     dy, x, gm = (e.p(i) for i in n.inputs)
     e.call(c, "et_layernorm_bwd_f32", x, gm, mean, rstd, dy, e.p(n.outputs[0]), "NULL", "NULL",
            str(numel(xs[:-1])), str(xs[-1]))
+    row = 4 * xs[-1]
+    e.tiled(c, numel(xs[:-1]), [(n.inputs[1], row, IN), (n.inputs[2], row, WHOLE),
+                                (("mean", mean), 4, IN), (("rstd", rstd), 4, IN),
+                                (n.inputs[0], row, IN), (n.outputs[0], row, OUT)],
+            ["@P0@", "@P1@", "@P2@", "@P3@", "@P4@", "@P5@", "NULL", "NULL", "@NR@",
+             str(xs[-1])])
     return c
 
 
@@ -469,6 +549,11 @@ def sgd(e, idx, n):
     v = e.p(n.inputs[2]) if len(n.inputs) > 2 else "NULL"
     e.call(c, "et_sgd_step_f32", f"&{name}", e.p(n.inputs[0]), e.p(n.inputs[1]), v,
            str(numel(e.shape(n.inputs[0]))))
+    streams = [(n.inputs[0], 4, INOUT), (n.inputs[1], 4, IN)]   # rows of one element
+    if len(n.inputs) > 2:
+        streams.append((n.inputs[2], 4, INOUT))
+    e.tiled(c, numel(e.shape(n.inputs[0])), streams,
+            [f"&{name}", "@P0@", "@P1@", "@P2@" if len(n.inputs) > 2 else "NULL", "@NR@"])
     return c
 
 
