@@ -78,6 +78,17 @@ def test_memplan_json_schema(cct, tmp_path):
         if t:
             assert t["tiles"] * t["tile_rows"] >= t["rows"] > (t["tiles"] - 1) * t["tile_rows"]
             assert t["l1_bytes"] <= mp["totals"]["L1"]["scratch"], n["name"]
+    # GEMM/conv calls: the tiles their own planners pick for the scratch they get
+    kt = [t for n in mp["nodes"] for t in n.get("kernel_tiles", [])]
+    assert {t["kernel"] for t in kt} >= {"et_conv2d_fwd_f32", "et_linear_fwd_f32",
+                                         "et_gemm_fwd_f32", "et_conv2d_bwd_igrad_f32"}
+    for t in kt:
+        assert t.get("mt", 0) > 0 or t.get("tc", 0) > 0, t
+        assert t.get("l1_bytes", 0) <= mp["totals"]["L1"]["scratch"]
+    modes = {n["l1"] for n in mp["nodes"]}
+    assert modes <= {"view", "kernel tiles", "row tiles", "L2 direct"}
+    direct = {n["op"] for n in mp["nodes"] if n["l1"] == "L2 direct"}
+    assert direct <= {"transpose", "layernorm", "reduce_sum", "softmax_ce", "mse"}, direct
 
 
 def test_planner_beats_baselines_on_cct():

@@ -33,6 +33,7 @@ from .kernelmap import INOUT, IN, CodegenError, Emitter, RowTile, numel
 from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
 from .shapes import flops
+from .tiles import query as kernel_tiles
 from .tiling import tile_flop, tile_info, tile_loop, tile_rows
 from .training import Hyper, build_training_graph, stats
 
@@ -437,7 +438,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                           "l1_scratch_query": list(c.scratch),
                           "l2_l1_min_bytes": sum(g[t].nbytes for t in dict.fromkeys(
                               n.inputs + n.outputs)),
-                          "l1_tiles": l1_tiles, "transfers": xfers})
+                          "l1_tiles": l1_tiles, "kernel_tiles": list(c.kernel_q),
+                          "transfers": xfers})
         shapes = ", ".join(f"{i}{list(g[i].shape)}" for i in n.inputs)
         outs = ", ".join(f"{o}{list(g[o].shape)}" for o in n.outputs)
         phase = "fwd" if n.phase == "loss" else n.phase
@@ -449,6 +451,16 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                        "dump_grad": [(names(n.inputs[1]), numel(g[n.inputs[1]].shape), gname)
                                      for _, gname in dump], "pre": pre, "post": post,
                        "tiled": tiled})
+    # the GEMM/conv calls' own L1 tiles, from the kernels' planners (tiles.py)
+    asked = [(info, kq) for info in node_info for kq in info.get("kernel_tiles", [])]
+    answers = kernel_tiles([q + (l1_cap,) for _, (_, q) in asked])
+    for info in node_info:
+        info["kernel_tiles"] = []
+    for (info, (kernel, _)), ans in zip(asked, answers):
+        info["kernel_tiles"].append({"kernel": kernel, **(ans or {"tiles": "unknown"})})
+    for info in node_info:   # how the node's operands reach the cores
+        info["l1"] = ("view" if info.get("view") else "kernel tiles" if info["kernel_tiles"]
+                      else "row tiles" if info.get("l1_tiles") else "L2 direct")
     # views alias their input: a #define to the same pointer, declared once the input is known
     aliases = {}
     for n in g.nodes:

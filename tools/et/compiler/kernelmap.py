@@ -61,6 +61,9 @@ class CCall:
     kernels: list[str] = field(default_factory=list)
     scratch: list[str] = field(default_factory=list)  # C expressions: L1 bytes a call wants
     tile: RowTile | None = None   # the same work as one call per L1 tile (row-separable ops)
+    # per call of a kernel that tiles itself: (kernel, query) for tiles.query, minus the L1 size
+    kernel_q: list = field(default_factory=list)
+    conv_dims: tuple = ()
 
 
 def numel(shape) -> int:
@@ -135,6 +138,7 @@ class Emitter:
                        f".stride_b = {sb}, .stride_y = {sy}, .alpha = 1.0f, .accumulate = {acc}}};")
         self.call(c, "et_gemm_fwd_f32", f"&{name}", a, b, bias, y)
         c.scratch.append(f"et_gemm_scratch_size(&{name})")
+        c.kernel_q.append(("et_gemm_fwd_f32", ("gemm", m, n, k, batch, ta, tb)))
 
     def batched(self, c, idx, tag, m, n, k, ta, tb, a, b, y, nb, a_b, b_b, y_b) -> None:
         """Batched product of nb items; a_b/b_b/y_b: batch items each operand holds (nb or 1).
@@ -190,7 +194,12 @@ def _conv_args(e: Emitter, idx: int, n: Node, c: CCall, x: str, w: str) -> str:
     c.decls.append(f"static const et_conv2d_args {name} = {{.n = {xs[0]}, .c_in = {xs[1]}, "
                    f".h = {xs[2]}, .w = {xs[3]}, .c_out = {ws[0]}, .kh = {ws[2]}, .kw = {ws[3]}, "
                    f".sh = {st[0]}, .sw = {st[1]}, .ph = {p[0]}, .pw = {p[1]}}};")
+    c.conv_dims = (xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], st[0], st[1], p[0], p[1])
     return name
+
+
+def _conv_q(c: CCall, kernel: str, direction: int) -> None:
+    c.kernel_q.append((kernel, ("conv", direction) + c.conv_dims))
 
 
 def conv_fwd(e, idx, n):
@@ -199,6 +208,7 @@ def conv_fwd(e, idx, n):
     b = e.p(n.inputs[2]) if len(n.inputs) > 2 else "NULL"
     e.call(c, "et_conv2d_fwd_f32", f"&{a}", e.p(n.inputs[0]), e.p(n.inputs[1]), b, e.p(n.outputs[0]))
     c.scratch.append(_scratch(a))
+    _conv_q(c, "et_conv2d_fwd_f32", 0)
     return c
 
 
@@ -207,6 +217,7 @@ def conv_igrad(e, idx, n):
     a = _conv_args(e, idx, n, c, n.attrs["x"], n.attrs["w"])
     e.call(c, "et_conv2d_bwd_igrad_f32", f"&{a}", e.p(n.inputs[1]), e.p(n.inputs[0]), e.p(n.outputs[0]))
     c.scratch.append(_scratch(a))
+    _conv_q(c, "et_conv2d_bwd_igrad_f32", 1)
     return c
 
 
@@ -218,6 +229,7 @@ def conv_wgrad(e, idx, n):
     if n.attrs.get("dw", True):
         e.call(c, "et_conv2d_bwd_wgrad_f32", f"&{a}", x, dy, e.p(outs.pop(0)))
         c.scratch.append(_scratch(a))
+        _conv_q(c, "et_conv2d_bwd_wgrad_f32", 2)
     if n.attrs.get("db"):
         e.call(c, "et_conv2d_bwd_bgrad_f32", f"&{a}", dy, e.p(outs.pop(0)))
         c.scratch.append(_scratch(a))
@@ -312,10 +324,11 @@ def linear_fwd(e, idx, n):
     c = CCall()
     x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
     b = e.p(n.inputs[2]) if len(n.inputs) > 2 else "NULL"
-    if n.attrs.get("trans_w"):
-        a, *_ = _lin_args(e, idx, c, x, y)
+    if n.attrs.get("trans_w"):   # the GEMM Y = X W^T
+        a, rows, k, nn = _lin_args(e, idx, c, x, y)
         e.call(c, "et_linear_fwd_f32", f"&{a}", e.p(x), e.p(w), b, e.p(y))
         c.scratch.append(_scratch(a))
+        c.kernel_q.append(("et_linear_fwd_f32", ("gemm", rows, nn, k, 1, 0, 1)))
     else:  # W [in][out]: Y = X W on the GEMM
         rows, k, nn = numel(e.shape(x)[:-1]), e.shape(x)[-1], e.shape(y)[-1]
         e.gemm(c, idx, "f", rows, nn, k, 0, 0, e.p(x), e.p(w), e.p(y), bias=b)
@@ -326,9 +339,10 @@ def linear_igrad(e, idx, n):  # inputs [dy, w] -> dx
     c = CCall()
     dy, w, dx = n.inputs[0], n.inputs[1], n.outputs[0]
     if n.attrs.get("trans_w"):
-        a, *_ = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
+        a, rows, k, nn = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
         e.call(c, "et_linear_bwd_igrad_f32", f"&{a}", e.p(dy), e.p(w), e.p(dx))
         c.scratch.append(_scratch(a))
+        c.kernel_q.append(("et_linear_bwd_igrad_f32", ("gemm", rows, k, nn, 1, 0, 0)))
     else:  # dX [rows][in] = dY [rows][out] . W^T, W stored [in][out]
         rows, k, nn = numel(e.shape(dx)[:-1]), e.shape(dx)[-1], e.shape(dy)[-1]
         e.gemm(c, idx, "i", rows, k, nn, 0, 1, e.p(dy), e.p(w), e.p(dx))
@@ -345,9 +359,10 @@ def linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
         a, *_ = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
     if n.attrs.get("dw", True):
         dw = e.p(outs.pop(0))
-        if n.attrs.get("trans_w"):
+        if n.attrs.get("trans_w"):   # dW [out][in] = dY^T X
             e.call(c, "et_linear_bwd_wgrad_f32", f"&{a}", e.p(dy), e.p(x), dw)
             c.scratch.append(_scratch(a))
+            c.kernel_q.append(("et_linear_bwd_wgrad_f32", ("gemm", nn, k, rows, 1, 1, 0)))
         else:  # dW [in][out] = X^T . dY
             e.gemm(c, idx, "w", k, nn, rows, 1, 0, e.p(x), e.p(dy), dw)
     if n.attrs.get("db"):
