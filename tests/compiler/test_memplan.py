@@ -26,8 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CCT = os.path.join(ROOT, "apps", "cct_lora", "model.onnx")
 KIB = 1024
 # the small CCT, full backprop (~180 kernel calls: an L2 reserve of 150-190 KiB for its code):
-L2_SMALL = 205 * KIB     # ~31 KB of weights and momentum in L3
-L2_SPILL = 200 * KIB     # ... and an L2 arena too small: activations and gradients spill to L3
+L2_SMALL = 210 * KIB     # ~26 KB of weights and momentum in L3
+L2_SPILL = 204 * KIB     # ... and an L2 arena too small: activations and gradients spill to L3
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,8 @@ def test_memplan_json_schema(cct, tmp_path):
         if n.get("view"):
             continue
         touched = (set(n["inputs"]) | set(n["outputs"])) & l3
-        assert touched <= {x["tensor"] for x in n["transfers"]}, n["name"]
+        assert touched <= set(n["staged"]), n["name"]
+        assert {x["tensor"] for x in n["transfers"]} <= set(n["staged"]), n["name"]
     tot = mp["totals"]["L2"]
     assert tot["used"] <= tot["capacity"]
     # the kernels that do not tile themselves run on L1 tiles: every one has its tiling
