@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ..targets import KIB, Target, get_target
-from .ir import CompileError, Graph
-from .kernelmap import INOUT, IN, CodegenError, Emitter, RowTile, numel
+from .ir import CompileError, DoesNotFitError, Graph
+from .kernelmap import CodegenError, Emitter, numel
 from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
 from .shapes import flops
@@ -71,7 +71,9 @@ def plan_memory(g: Graph, tgt: Target, stream: bool = True, strict: bool = True)
         plan = ArenaPlanner(l2_reserve=reserve, stream=stream).plan(g, tgt, strict=False)
         need = l2_reserve(g, plan)
         if need <= reserve:
-            break
+            if strict and plan.error:
+                raise DoesNotFitError(plan.error)
+            return plan
         reserve = need
     return ArenaPlanner(l2_reserve=reserve, stream=stream).plan(g, tgt, strict=strict)
 
@@ -343,13 +345,9 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             args.append("NULL")
         pre.append("    net_wait(g_in[0], NET_MAXT);")
         c.calls = [f"et_sgd_step_f32({em.ctx}, &sgd{k}, {args[0]}, {args[1]}, {args[2]}, n_)"]
-        if c.tile:   # the chunk, tile by tile through L1
-            streams = [(t, a, 4, INOUT if i != 1 else IN)
-                       for i, (t, a) in enumerate(zip(n.inputs, args)) if a != "NULL"]
-            pl = [f"@P{i}@" for i in range(len(streams))] + ["NULL"]
-            c.tile = RowTile(c.tile.kernel, step, streams,
-                             f"et_sgd_step_f32(@CTX@, &sgd{k}, {pl[0]}, {pl[1]}, {pl[2]}, @NR@)",
-                             rows_c="(unsigned)n_")
+        if c.tile:   # the chunk, tile by tile through L1: the emitter's tiling, chunk pointers
+            streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
+            c.tile = replace(c.tile, rows=step, streams=streams, rows_c="(unsigned)n_")
         post.append("}")
         return pre, post
 
@@ -410,6 +408,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             stage_now.update({t["tensor"]: t["arena_offset"] for t in entries[k][1]["tensors"]})
         c = em.emit(k, n)
         stage_now.clear()
+        layer = log_name(n.name)
+        phase = "fwd" if n.phase == "loss" else n.phase
         flop_c = f"{flops(n, g)}u"
         if chunked:
             pre, post = sgd_chunks(k, n, entries[k][1], c)
@@ -422,12 +422,10 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         if c.tile and spec.l1_tiling == "on":
             tr = tile_rows(c.tile, l1_cap)
             if tr:
-                layer = log_name(n.name)
-                ph = "fwd" if n.phase == "loss" else n.phase
-                f_tile = (f"{flops(n, g) // numel(g[n.inputs[0]].shape)}u * tl_.nr" if chunked
+                f_tile = (f"{per}u * tl_.nr" if chunked
                           else tile_flop(flops(n, g), c.tile.rows))
-                tiled = tile_loop(c.tile, tr, k, layer, ph, f_tile)
-                whole = replace(c.tile, rows=numel(g[n.inputs[0]].shape)) if chunked else c.tile
+                tiled = tile_loop(c.tile, tr, k, layer, phase, f_tile)
+                whole = replace(c.tile, rows=total) if chunked else c.tile
                 l1_tiles = tile_info(whole, tr)
                 if chunked:
                     l1_tiles["chunk_rows"] = c.tile.rows
@@ -444,9 +442,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                           "transfers": xfers})
         shapes = ", ".join(f"{i}{list(g[i].shape)}" for i in n.inputs)
         outs = ", ".join(f"{o}{list(g[o].shape)}" for o in n.outputs)
-        phase = "fwd" if n.phase == "loss" else n.phase
         dump = [(p, f"{p}_grad") for p in ([n.inputs[0]] if n.phase == "update" else [])]
-        blocks.append({"view": False, "idx": k, "node": n.name, "layer": log_name(n.name),
+        blocks.append({"view": False, "idx": k, "node": n.name, "layer": layer,
                        "phase": phase, "flop": flop_c, "decls": c.decls, "calls": c.calls,
                        "scratch": c.scratch, "comment": f"{n.op} {n.phase}"
                        f"{'/' + n.variant if n.variant else ''}: {shapes} -> {outs}",

@@ -63,7 +63,6 @@ class CCall:
     tile: RowTile | None = None   # the same work as one call per L1 tile (row-separable ops)
     # per call of a kernel that tiles itself: (kernel, query) for tiles.query, minus the L1 size
     kernel_q: list = field(default_factory=list)
-    conv_dims: tuple = ()
 
 
 def numel(shape) -> int:
@@ -184,7 +183,8 @@ def _scratch(a: str) -> str:
 
 
 # --- emitters ------------------------------------------------------------------------------
-def _conv_args(e: Emitter, idx: int, n: Node, c: CCall, x: str, w: str) -> str:
+def _conv_args(e: Emitter, idx: int, n: Node, c: CCall, x: str, w: str) -> tuple[str, tuple]:
+    """The et_conv2d_args declaration; returns its name and the geometry (for tile queries)."""
     xs, ws = e.shape(x), e.shape(w)
     st, p = n.attrs["strides"], n.attrs["pads"]
     if p[0] != p[2] or p[1] != p[3]:
@@ -194,42 +194,37 @@ def _conv_args(e: Emitter, idx: int, n: Node, c: CCall, x: str, w: str) -> str:
     c.decls.append(f"static const et_conv2d_args {name} = {{.n = {xs[0]}, .c_in = {xs[1]}, "
                    f".h = {xs[2]}, .w = {xs[3]}, .c_out = {ws[0]}, .kh = {ws[2]}, .kw = {ws[3]}, "
                    f".sh = {st[0]}, .sw = {st[1]}, .ph = {p[0]}, .pw = {p[1]}}};")
-    c.conv_dims = (xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], st[0], st[1], p[0], p[1])
-    return name
-
-
-def _conv_q(c: CCall, kernel: str, direction: int) -> None:
-    c.kernel_q.append((kernel, ("conv", direction) + c.conv_dims))
+    return name, (xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], st[0], st[1], p[0], p[1])
 
 
 def conv_fwd(e, idx, n):
     c = CCall()
-    a = _conv_args(e, idx, n, c, n.inputs[0], n.inputs[1])
+    a, dims = _conv_args(e, idx, n, c, n.inputs[0], n.inputs[1])
     b = e.p(n.inputs[2]) if len(n.inputs) > 2 else "NULL"
     e.call(c, "et_conv2d_fwd_f32", f"&{a}", e.p(n.inputs[0]), e.p(n.inputs[1]), b, e.p(n.outputs[0]))
     c.scratch.append(_scratch(a))
-    _conv_q(c, "et_conv2d_fwd_f32", 0)
+    c.kernel_q.append(("et_conv2d_fwd_f32", ("conv", 0) + dims))
     return c
 
 
 def conv_igrad(e, idx, n):
     c = CCall()
-    a = _conv_args(e, idx, n, c, n.attrs["x"], n.attrs["w"])
+    a, dims = _conv_args(e, idx, n, c, n.attrs["x"], n.attrs["w"])
     e.call(c, "et_conv2d_bwd_igrad_f32", f"&{a}", e.p(n.inputs[1]), e.p(n.inputs[0]), e.p(n.outputs[0]))
     c.scratch.append(_scratch(a))
-    _conv_q(c, "et_conv2d_bwd_igrad_f32", 1)
+    c.kernel_q.append(("et_conv2d_bwd_igrad_f32", ("conv", 1) + dims))
     return c
 
 
 def conv_wgrad(e, idx, n):
     c = CCall()
-    a = _conv_args(e, idx, n, c, n.attrs["x"], n.attrs["w"])
+    a, dims = _conv_args(e, idx, n, c, n.attrs["x"], n.attrs["w"])
     dy, x = e.p(n.inputs[0]), e.p(n.inputs[1])
     outs = list(n.outputs)
     if n.attrs.get("dw", True):
         e.call(c, "et_conv2d_bwd_wgrad_f32", f"&{a}", x, dy, e.p(outs.pop(0)))
         c.scratch.append(_scratch(a))
-        _conv_q(c, "et_conv2d_bwd_wgrad_f32", 2)
+        c.kernel_q.append(("et_conv2d_bwd_wgrad_f32", ("conv", 2) + dims))
     if n.attrs.get("db"):
         e.call(c, "et_conv2d_bwd_bgrad_f32", f"&{a}", dy, e.p(outs.pop(0)))
         c.scratch.append(_scratch(a))

@@ -1,8 +1,8 @@
-"""Static memory plan, first version: one liveness-based arena in L2, weights placed by level.
+"""Static memory plan over L1/L2/L3: a liveness-based arena in L2, weights placed by level, L3
+tensors streamed through L2, and arena buffers spilled to L3 when the arena does not fit L2.
 
-Interface (kept small so the three-level planner of the memory-planner issue can replace it):
-``MemoryPlanner.plan(graph, target) -> Plan``. A Plan lists, per tensor, its level, offset,
-size and lifetime (first and last step = node index), and the totals the reports print.
+Interface: ``MemoryPlanner.plan(graph, target) -> Plan``. A Plan lists, per tensor, its level,
+offset, size and lifetime (first and last step = node index), and the totals the reports print.
 
 Algorithm of ``ArenaPlanner``:
 1. Buffers. Views (reshape) share their input's buffer. An elementwise node whose input dies
@@ -11,11 +11,15 @@ Algorithm of ``ArenaPlanner``:
 2. Lifetimes. A buffer lives from the step that first writes any of its tensors to the last
    step that reads one (parameter gradients live until their SGD step).
 3. Offsets. Buffers sorted by size (largest first, then by start) go to the lowest 16-byte
-   aligned offset that overlaps no placed buffer alive at the same time (greedy by size).
-4. Levels. The arena (activations, gradients) lives in L2; L1 is the kernels' scratch
-   (``workspace``: capacity minus the cores' stacks). Persistent tensors (inputs, trainable
-   parameters, momentum, frozen parameters, constants, in this order) fill what is left of L2
+   aligned offset that overlaps no placed buffer alive at the same time (greedy by size); the
+   topological order is tried too and the smaller peak kept.
+4. Levels. The arena (activations, gradients, staging buffers) lives in L2; L1 is the kernels'
+   scratch. Persistent tensors (inputs first, then by staging pressure) fill what is left of L2
    after the arena and ``l2_reserve`` (code, stacks, runtime), then L3.
+5. Streaming. Every kernel node that touches an L3 tensor gets L2 staging buffers (arena
+   buffers, double-buffered; ``staging_entries``). If the arena does not fit L2, the buffer
+   ``spill_candidate`` picks moves to an L3 arena and is staged the same way; steps 3-5 repeat
+   until the plan is stable.
 If the arena does not fit L2, or the rest does not fit L3, DoesNotFitError gives the numbers:
 needed vs available, and which tensor at which step crosses the limit.
 """
@@ -89,6 +93,7 @@ class Plan:
     traffic: dict[str, int] = field(default_factory=dict)  # bytes per step by direction
     l2_reserve: int = 0
     placed: list = field(default_factory=list, repr=False)
+    live: list = field(default_factory=list, repr=False)  # live arena bytes per step
     level_bytes: dict[str, int] = field(default_factory=dict)   # persistent bytes per level
     workspace: dict[str, int] = field(default_factory=dict)     # kernel scratch per level
     error: str = ""              # set (instead of raising) when planned with strict=False
@@ -189,10 +194,7 @@ class ArenaPlanner(MemoryPlanner):
         # staging pressure of a persistent tensor: the live arena bytes at the busiest node
         # that touches it (a tensor staged there raises the peak; one used where the arena is
         # small streams for free), so the L2 places go to the high-pressure tensors first
-        live0 = [0] * (len(g.nodes) + 1)
-        for size, a, b in bufs.values():
-            for k in range(a, min(b, len(g.nodes)) + 1):
-                live0[k] += size
+        live0 = live_bytes(bufs.values(), len(g.nodes))
         roots = view_roots(g)
         self.pressure = {}
         touched: dict[str, set[int]] = {}   # arena buffer -> kernel nodes that touch it
@@ -217,7 +219,7 @@ class ArenaPlanner(MemoryPlanner):
             plan.stream_nodes = entries
             self._arena(g, plan, allbufs, members)
             if self.stream and plan.arena_peak > limit:
-                r = spill_candidate(plan, allbufs, touched, limit, len(g.nodes))
+                r = spill_candidate(plan, allbufs, touched, limit)
                 if r is not None:
                     spilled[r] = None
                     continue
@@ -263,13 +265,9 @@ class ArenaPlanner(MemoryPlanner):
                             if t.kind not in PERSISTENT) + sum(_align(t["size"])
                                                                for t in staged.values())
         plan.no_reuse -= sum(_align(t["size"]) - _align(t["stage_bytes"]) for t in staged.values())
-        live = [0] * (len(g.nodes) + 1)
-        stage_live = [0] * (len(g.nodes) + 1)
-        for r, (size, a, b) in bufs.items():
-            for k in range(a, min(b, len(g.nodes)) + 1):
-                live[k] += size
-                if r in staged:
-                    stage_live[k] += size
+        live = live_bytes(bufs.values(), len(g.nodes))
+        stage_live = live_bytes((v for r, v in bufs.items() if r in staged), len(g.nodes))
+        plan.live = live
         plan.live_peak = max(live) if live else 0
         plan.staging = max(stage_live) if stage_live else 0
         plan.peak_step = live.index(plan.live_peak) if live else 0
@@ -429,31 +427,31 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
     return entries
 
 
-def spill_candidate(plan: Plan, bufs: dict, touched: dict, limit: int, nsteps: int):
-    """The arena buffer to move to L3 next, or None: the largest buffer live at the step where
-    the arena crosses ``limit`` (the live-bytes peak, or the busiest step of the first buffer
-    placed past the limit) that no kernel touches at that step or the steps beside it (its
-    staging copies would stand in its place there); ties go to the longest lifetime."""
+def live_bytes(bufs, nsteps: int) -> list[int]:
+    """Bytes live at each step 0..nsteps of buffers given as (size, first, last)."""
     live = [0] * (nsteps + 1)
-    for size, a, b in bufs.values():
+    for size, a, b in bufs:
         for k in range(a, min(b, nsteps) + 1):
             live[k] += size
-    if max(live) > limit:
-        steps = [live.index(max(live))]
+    return live
+
+
+def spill_candidate(plan: Plan, bufs: dict, touched: dict, limit: int):
+    """The arena buffer of ``bufs`` (the arena ``plan`` was just made from) to move to L3 next,
+    or None: the largest buffer live at the step where the arena crosses ``limit`` (the
+    live-bytes peak, or the busiest step of the first buffer placed past the limit) that no
+    kernel touches at that step or the steps beside it (its staging copies would stand in its
+    place there); ties go to the longest lifetime."""
+    live = plan.live
+    if plan.live_peak > limit:
+        k = plan.peak_step
     else:
         over = min((p for p in plan.placed if p[0] + p[1] > limit), key=lambda p: p[2])
-        steps = sorted(range(over[2], min(over[3], nsteps) + 1), key=lambda k: -live[k])[:1]
-    best = None
-    for k in steps:
-        for r, (size, a, b) in bufs.items():
-            if r.startswith("stage:") or not a < k < b:
-                continue
-            if touched.get(r, set()) & {k - 1, k, k + 1}:
-                continue
-            key = (size, b - a, r)
-            if best is None or key > best[0]:
-                best = (key, r)
-    return best[1] if best else None
+        k = max(range(over[2], min(over[3], len(live) - 1) + 1), key=lambda s: live[s])
+    cands = [((size, b - a, r), r) for r, (size, a, b) in bufs.items()
+             if not r.startswith("stage:") and a < k < b
+             and not touched.get(r, set()) & {k - 1, k, k + 1}]
+    return max(cands)[1] if cands else None
 
 
 def traffic_of(g: Graph, plan: Plan) -> dict[str, int]:

@@ -53,7 +53,8 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
 def table(rows: list[dict]) -> str:
     """Plain-text table of ``summarize`` rows (bytes unless said otherwise)."""
     head = (f"{'strategy':<18} {'trainable':>9} {'grad B':>9} {'weights L2':>10} "
-            f"{'weights L3':>10} {'L2 peak':>9} {'L3 arena':>9} {'staging':>8} {'naive':>9} {'no reuse':>10} "
+            f"{'weights L3':>10} {'L2 peak':>9} {'L3 arena':>9} {'staging':>8} {'naive':>9} "
+            f"{'no reuse':>10} "
             f"{'L1 peak':>8} {'L3->L2/st':>10} {'L2->L3/st':>10} {'L2<>L1/st':>11} "
             f"{'fits':>4}")
     out = [head, "-" * len(head)]
@@ -62,15 +63,16 @@ def table(rows: list[dict]) -> str:
         w2 = f"{r['weights_l2']:,}" if fit else "-"
         w3 = f"{r['weights_l3']:,}" if fit else "-"
         out.append(f"{r['strategy']:<18} {r['trainable']:>9,} {r['grad_bytes']:>9,} {w2:>10} "
-                   f"{w3:>10} {r['arena_peak']:>9,} {r['l3_arena']:>9,} {r['staging']:>8,} {r['naive_peak']:>9,} "
+                   f"{w3:>10} {r['arena_peak']:>9,} {r['l3_arena']:>9,} {r['staging']:>8,} "
+                   f"{r['naive_peak']:>9,} "
                    f"{r['no_reuse']:>10,} {r['l1_peak']:>8,} "
                    f"{(r['l3_to_l2'] if fit else 0):>10,} {(r['l2_to_l3'] if fit else 0):>10,} "
                    f"{r['l2_l1']:>11,} {'yes' if fit else 'NO':>4}")
     out.append("L2 peak: the planner's arena peak (activations, gradients, L3 staging buffers; "
                "peak dynamic L2 memory); L3 arena: activations and gradients spilled to L3 "
                "(staged through L2 like L3 weights); naive: first-fit in topological order (L2 "
-               "arena); no reuse: sum of all; L1 peak: the kernels' scratch; L2<>L1/st: lower bound, every kernel "
-               "moving its operands once (the run's @dma records measure it)")
+               "arena); no reuse: sum of all; L1 peak: the kernels' scratch; L2<>L1/st: lower "
+               "bound, every kernel moving its operands once (the run's @dma records measure it)")
     return "\n".join(out)
 
 
