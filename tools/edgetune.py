@@ -11,7 +11,7 @@ baselines (naive liveness, no reuse), bytes moved L3<->L2 and L2<->L1 per step, 
 LoRA / full-backprop ratios when both are in the list. Exit code 1 with a message on any compile error.
 
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
-        --steps N --target host|qemu --out OUT.npz [--momentum M] [--weight-decay WD]
+        --steps N --target host|qemu|siracusa --out OUT.npz [--momentum M] [--weight-decay WD]
         [--batch B] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S]
 
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--lr", type=float, required=True)
     tr.add_argument("--data", required=True, help=".npz with input and labels (ce) or target (mse)")
     tr.add_argument("--steps", type=int, required=True)
-    tr.add_argument("--target", choices=("host", "qemu"), default="host")
+    tr.add_argument("--target", choices=("host", "qemu", "siracusa"), default="host",
+                    help="where it runs (siracusa: in GVSoC, $GVSOC or gvsoc on PATH)")
     tr.add_argument("--out", required=True, help="OUT.npz")
     tr.add_argument("--momentum", type=float, default=0.0)
     tr.add_argument("--weight-decay", type=float, default=0.0)

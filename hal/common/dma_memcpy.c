@@ -27,7 +27,7 @@ hal_dma_id hal_dma_copy_2d(void *dst, const void *src, size_t row_bytes, size_t 
                            size_t dst_stride, size_t src_stride)
 {
     if (!dst || !src || !row_bytes || !rows || dst_stride < row_bytes || src_stride < row_bytes)
-        return 0;
+        hal_dma_fault("invalid-arguments", dst, src, row_bytes * rows);
     uint64_t token = hal_port_dma_begin();
     unsigned char *d = dst;
     const unsigned char *s = src;

@@ -8,7 +8,8 @@
  *    `instret` is exact per core; `cycles` is the core's time in an IPC=1 parallel model
  *    (its own instructions plus the time it waited at barriers/joins for slower cores).
  *    DMA copies and HAL scheduling bookkeeping are not counted as core instructions.
- *  - `pulp-pcer`: Siracusa's performance counters (cycles, instructions) of the core.
+ *  - `mcycle`: Siracusa (GVSoC or the chip): `cycles` is the core's wall-clock `mcycle` (asleep
+ *    in a barrier or DMA wait included), `instret` its PULP instruction counter (PCCR1).
  *  - `host-clock`: cycles are CLOCK_MONOTONIC nanoseconds; instret is 0 (not available).
  */
 #ifndef HAL_PERF_H
@@ -25,7 +26,7 @@ typedef struct {
 /** @brief Read the calling core's counters. Monotonic; subtract two snapshots for a stretch. */
 void hal_perf_read(hal_perf_t *out);
 
-/** @brief Name of the counter source ("qemu-icount", "pulp-pcer", "host-clock"). */
+/** @brief Name of the counter source ("qemu-icount", "mcycle", "host-clock"). */
 const char *hal_perf_source(void);
 
 #endif /* HAL_PERF_H */

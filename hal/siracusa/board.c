@@ -8,9 +8,9 @@
  * siracusa link. The FC clears .bss, sets up the TLS block, enables both instruction caches,
  * starts the 8 cluster cores at et_cluster_boot and polls an L2 word until cluster core 0
  * posts (SIR_END_FLAG | exit code) in it; it then forwards that word to CORESTATUS, which ends
- * the program (simulator exit status = code). Cluster core 0 runs main(); cores 1..7 serve
- * forks (cluster.c). The FC polls with a pause between reads instead of sleeping in wfi, as
- * the reference runtime does: waking the FC from the cluster would need an ITC line and an
+ * the program (simulator exit status = code). Cluster core 0 copies the L3 image into
+ * HyperRAM (l3.c) and runs main(); cores 1..7 serve forks (cluster.c). The FC polls with a
+ * pause between reads instead of sleeping in wfi, as the reference runtime does: waking the FC from the cluster would need an ITC line and an
  * interrupt-enable setup that could not be verified here. */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 
 #include "hal.h"
 #include "siracusa_board.h"
+#include "siracusa_l3.h"
 
 #define FC_CODE __attribute__((section(".text.fc"), noinline))
 #define FC_STDOUT (SIR_STDOUT_BASE + (SIR_FC_CLUSTER_ID << 7))
@@ -130,6 +131,7 @@ void et_cluster_main(unsigned core)
     sir_cluster_boot_barrier(); /* every core is ready to sleep on a fork from here on */
     if (core != 0) sir_cluster_worker(core);
     sir_uart_init();
+    sir_l3_boot(); /* HyperFlash -> HyperRAM: the program's L3 image, CRC-checked */
     hal_exit(main());
 }
 

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Siracusa perf service: each cluster core's PULP performance counters (PCER/PCMR), cycles
- * (PCCR0, CSR 0x780) and retired instructions (PCCR1, CSR 0x781), extended to 64 bits.
+/* Siracusa perf service: elapsed cycles from `mcycle` (CSR 0xB00, wall clock: it keeps counting
+ * while the core sleeps in a barrier or a DMA wait) and retired instructions from the PULP
+ * counter PCCR1 (CSR 0x781), both extended to 64 bits.
  *
- * Every cluster core enables and zeroes its counters at start-up (PCER = cycles|instructions,
- * reset all through PCCR31, PCMR = active, wrapping rather than saturating). The counters are
- * 32 bits wide; hal_perf_read() extends them in software with a per-core high word that it
- * bumps whenever a reading is below the previous one. That is exact as long as the same core
- * reads its counters at least once every 2^32 cycles (about 10 s at 400 MHz); a longer gap
- * loses whole multiples of 2^32. mcycle/minstret are not used: the simulator leaves them
- * unimplemented. */
+ * The PULP cycle counter PCCR0 (0x780) is not used for time: it counts only the cycles the
+ * core is awake, so barrier and DMA sleeps would be missing from every stretch. `minstret`
+ * reads 0 in the GVSoC model, hence PCCR1 for instructions. Every cluster core enables and
+ * zeroes its PULP counters at start-up (PCER = cycles|instructions, reset all through PCCR31,
+ * PCMR = active, wrapping). The counters are 32 bits wide; hal_perf_read() extends them with a
+ * per-core high word bumped whenever a reading is below the previous one, exact as long as a
+ * core reads its counters at least once every 2^32 cycles (about 11 s at 370 MHz). */
 #include <stdint.h>
 
 #include "hal.h"
@@ -37,7 +38,7 @@ void sir_perf_core_init(void)
 uint32_t sir_cycles32(void)
 {
     uint32_t v;
-    __asm__ volatile("csrr %0, 0x780" : "=r"(v));
+    __asm__ volatile("csrr %0, mcycle" : "=r"(v));
     return v;
 }
 
@@ -64,4 +65,4 @@ void hal_perf_read(hal_perf_t *out)
     out->instret = extend(&e[1], ins);
 }
 
-const char *hal_perf_source(void) { return "pulp-pcer"; }
+const char *hal_perf_source(void) { return "mcycle"; }

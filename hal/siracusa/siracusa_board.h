@@ -64,6 +64,17 @@ static inline unsigned sir_cluster_id(void) { return (sir_hartid() >> 5) & 0x3Fu
  * differs for interrupts taken while asleep, and this backend runs with interrupts off.) */
 static inline uint32_t sir_evt_wait_clear(void) { return sir_read(SIR_EU_EVT_WAIT_CLEAR); }
 
+/** Take the event unit's hardware mutex 0 (cluster cores; sleeps on SIR_EVT_MUTEX only while
+ * locking). Guards the register sequences of shared uDMA channels (UART TX, HyperBus). */
+static inline void sir_mutex_lock(void)
+{
+    sir_write(SIR_EU_EVT_MASK_OR, 1u << SIR_EVT_MUTEX);
+    (void)sir_read(SIR_EU_MUTEX0);
+    sir_write(SIR_EU_EVT_MASK_AND, 1u << SIR_EVT_MUTEX);
+}
+
+static inline void sir_mutex_unlock(void) { sir_write(SIR_EU_MUTEX0, 0); }
+
 /** Order the calling core's earlier memory accesses before its later ones (incl. devices). */
 static inline void sir_fence(void) { __asm__ volatile("fence" ::: "memory"); }
 
@@ -73,7 +84,7 @@ void sir_cluster_boot_barrier(void);       /* all 8 cores meet once after init *
 void sir_cluster_worker(unsigned core) __attribute__((noreturn));
 void sir_perf_core_init(void);
 void sir_uart_init(void);
-/** Raw 32-bit cycle counter of the calling cluster core (PCCR0), for timeouts. */
+/** Raw 32-bit wall-clock cycle counter (mcycle) of the calling core, for timeouts. */
 uint32_t sir_cycles32(void);
 
 #endif /* SIRACUSA_BOARD_H */

@@ -89,20 +89,11 @@ void sir_uart_init(void)
     sir_write(UART_SETUP, SETUP_8N1_TX_RX | ((uint32_t)UART_CLKDIV << 16));
 }
 
-static void mutex_lock(void)
-{
-    sir_write(SIR_EU_EVT_MASK_OR, 1u << SIR_EVT_MUTEX); /* sleep on it only while locking */
-    (void)sir_read(SIR_EU_MUTEX0);
-    sir_write(SIR_EU_EVT_MASK_AND, 1u << SIR_EVT_MUTEX);
-}
-
-static void mutex_unlock(void) { sir_write(SIR_EU_MUTEX0, 0); }
-
 /* Send one core's buffered bytes and wait until the uDMA has read them all. */
 static void send_line(unsigned core)
 {
     if (!g_len[core]) return;
-    mutex_lock();
+    sir_mutex_lock();
     while (sir_read(UART_TX_CFG) & CH_CFG_EN) {
     }
     sir_fence();
@@ -111,7 +102,7 @@ static void send_line(unsigned core)
     sir_write(UART_TX_CFG, CH_CFG_EN);
     while (sir_read(UART_TX_CFG) & CH_CFG_EN) {
     }
-    mutex_unlock();
+    sir_mutex_unlock();
     g_len[core] = 0;
 }
 

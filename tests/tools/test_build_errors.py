@@ -25,10 +25,19 @@ def test_unknown_variable_is_an_error(scons):
     assert "unknown variable(s): tagret" in res.stdout + res.stderr
 
 
-def test_cannot_run_siracusa_here(scons):
-    res = scons("target=siracusa", "app=hello", "run=1")
+def test_siracusa_run_without_gvsoc_is_one_clear_line(scons):
+    res = scons("target=siracusa", "app=hello", "run=1", "gvsoc=/nonexistent/gvsoc")
+    out = res.stdout + res.stderr
     assert res.returncode != 0
-    assert "cannot run on this machine" in res.stdout + res.stderr
+    assert "GVSoC not found at /nonexistent/gvsoc" in out, out
+    assert "Traceback" not in out
+
+
+def test_runner_that_cannot_run_the_target_is_refused(scons):
+    res = scons("target=qemu", "app=hello", "run=1", "runner=gvsoc")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "runner=gvsoc cannot run target qemu; valid: qemu" in out, out
 
 
 def test_l1_overflow_names_section_and_bytes(scons):

@@ -20,7 +20,8 @@ COMMON_CFLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wextra", "-ffunction-sect
 INCLUDES = ["hal/include", "sdk/include", "kernels/include", "hal/common"]
 SDK_SOURCES = ("sdk/runtime/*.c", "hal/common/mem_names.c")
 KERNEL_SOURCES = ("kernels/*/*.c",)
-PERCORE_CONSOLE_MAX = 64  # @perf records up to which run=1 prints the per-core table too
+PERCORE_CONSOLE_MAX = 64
+RUNNERS = {"host": ("native",), "qemu": ("qemu",), "siracusa": ("gvsoc",)}  # run=1, first = default  # @perf records up to which run=1 prints the per-core table too
 
 
 class BuildConfigError(Exception):
@@ -36,6 +37,8 @@ class Build:
     cores: int
     timeout: float
     runargs: str
+    runner: str = ""
+    gvsoc: str = ""
 
     @property
     def build_dir(self) -> str:
@@ -81,10 +84,12 @@ def configure(env) -> Build:
     cores = int(env["cores"]) if str(env["cores"]).strip() else target.cores
     if not 1 <= cores <= target.cores:
         raise BuildConfigError(f"cores={cores} out of range: target {target.name} has 1..{target.cores}")
-    if env["run"] and target.name not in ("host", "qemu"):
-        raise BuildConfigError(f"target {target.name} cannot run on this machine (run=1 works for "
-                               "host and qemu); build it without run=1 and load it on the board")
-    build = Build(target, env["app"], cores, float(env["timeout"]), env["runargs"])
+    runner = env.get("runner", "") or RUNNERS[target.name][0]
+    if runner not in RUNNERS[target.name]:
+        raise BuildConfigError(f"runner={runner} cannot run target {target.name}; valid: "
+                               f"{', '.join(RUNNERS[target.name])} (a board: tools/flash.py)")
+    build = Build(target, env["app"], cores, float(env["timeout"]), env["runargs"], runner,
+                  env.get("gvsoc", ""))
 
     defines = [f"ET_TARGET_{target.name.upper()}", f"ET_APP_CORES={cores}",
                f"ET_APP_NAME=\\\"{build.app}\\\""]
@@ -149,6 +154,10 @@ def build_app(env, build: Build):
     if t.name == "siracusa":  # the fabric controller has no FPU: check its code
         from .fccheck import scons_action
         env.AddPostAction(prog, scons_action())
+    if not t.l3_loadable:  # HyperRAM is not memory-mapped: the runner places .l3 (l3image.py)
+        env.AddPostAction(prog, env_action(
+            f"{RISCV_PREFIX}objcopy --set-section-flags .l3=contents,readonly,data $TARGET",
+            "  L3    .l3 kept in the ELF, not loadable (placed in HyperRAM by the runner)"))
     env.Clean(prog, "#" + build.build_dir)
     boot = env.SConscript("#sdk/boot/SConscript", exports={"env": env, "build": build})
     if boot:  # `scons target=qemu boot` builds only the loader; run=1 loads through it
@@ -267,6 +276,25 @@ def _run_host(build: Build, prog: str):
     return code, result, source.lines
 
 
+def _run_gvsoc(build: Build, prog: str):
+    """GVSoC's Siracusa model runs the ELF (tools/runners/gvsoc.py); the harness reads its
+    stdout to the end. Returns (exit code, result, lines)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from runners import gvsoc
+    from runners.base import FlashError
+
+    try:
+        proc = gvsoc.start(prog, os.path.join(os.path.dirname(prog), "gvsoc"), build.gvsoc or None)
+    except FlashError as e:
+        raise RuntimeError(str(e)) from None
+    result, lines = gvsoc.run_monitored(proc, build.timeout, echo=True)
+    code = result.exit_code
+    if result.status == "done" and proc.returncode not in (None, code):
+        print(f"scons: *** gvsoc exited with {proc.returncode}, the log says {code}", file=sys.stderr)
+        code = proc.returncode or code
+    return code, result, lines
+
+
 def run_action(build: Build):
     """The action behind run=1: run on host or on the qemu board, save the log, print the
     harness report and write it (JSON, text, PNG plots) into build/<target>/<app>/report/."""
@@ -276,7 +304,7 @@ def run_action(build: Build):
         prog = str(source[0])
         outdir = os.path.dirname(prog)
         try:
-            run = _run_host if build.target.name == "host" else _run_qemu_loaded
+            run = {"native": _run_host, "qemu": _run_qemu_loaded, "gvsoc": _run_gvsoc}[build.runner]
             code, result, lines = run(build, prog)
         except (RuntimeError, FileNotFoundError) as e:  # qemu or the load failed: no report
             print(f"scons: *** {e}", file=sys.stderr)

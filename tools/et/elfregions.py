@@ -14,6 +14,7 @@ from elftools.elf.elffile import ELFFile
 from .targets import Target
 
 log = logging.getLogger("et.elfregions")
+L3_SECTION = ".l3"
 
 
 @dataclass
@@ -45,7 +46,8 @@ def measure(elf_path: str, target: Target) -> list[RegionUse]:
     with open(elf_path, "rb") as f:
         elf = ELFFile(f)
         for sec in elf.iter_sections():
-            if not sec["sh_flags"] & SH_FLAGS.SHF_ALLOC or sec["sh_size"] == 0:
+            kept_for_loader = sec.name == L3_SECTION  # siracusa: not loadable, placed by the runner
+            if not (sec["sh_flags"] & SH_FLAGS.SHF_ALLOC or kept_for_loader) or sec["sh_size"] == 0:
                 continue
             addr, size = sec["sh_addr"], sec["sh_size"]
             for use, reg in zip(uses, target.regions):

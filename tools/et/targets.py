@@ -43,6 +43,7 @@ class Target:
     hal_sources: tuple[str, ...] = ()  # globs relative to the project root
     stack_per_core: int = 2 * KIB
     l1_loadable: bool = False  # siracusa's simulator hangs on NOLOAD sections in L1
+    l3_loadable: bool = True  # False: .l3 is not memory-mapped; kept in the ELF, not loaded
     fc_stack: int = 0  # siracusa: fabric-controller stack in L2
     extra_defines: tuple[str, ...] = field(default_factory=tuple)
 
@@ -75,7 +76,7 @@ TARGETS: dict[str, Target] = {
         description="native build on this machine (pthreads as cluster cores, fast tests)",
         cores=8,
         capacities=dict(_SIRACUSA_CAPS),
-        hal_sources=("hal/host/*.c", "hal/common/dma_memcpy.c"),
+        hal_sources=("hal/host/*.c", "hal/common/dma_memcpy.c", "hal/common/dma_fault.c"),
     ),
     "qemu": Target(
         name="qemu",
@@ -89,7 +90,7 @@ TARGETS: dict[str, Target] = {
         ),
         march="rv32imafc",
         mabi="ilp32f",
-        hal_sources=("hal/qemu/*.S", "hal/qemu/*.c", "hal/common/dma_memcpy.c",
+        hal_sources=("hal/qemu/*.S", "hal/qemu/*.c", "hal/common/dma_memcpy.c", "hal/common/dma_fault.c",
                      "hal/common/mem_linker.c", "hal/common/stdio_picolibc.c"),
     ),
     "siracusa": Target(
@@ -106,9 +107,10 @@ TARGETS: dict[str, Target] = {
         ),
         march="rv32imfc",
         mabi="ilp32f",
-        hal_sources=("hal/siracusa/*.S", "hal/siracusa/*.c", "hal/common/mem_linker.c",
+        hal_sources=("hal/siracusa/*.S", "hal/siracusa/*.c", "hal/common/mem_linker.c", "hal/common/dma_fault.c",
                      "hal/common/stdio_picolibc.c"),
         l1_loadable=True,
+        l3_loadable=False,
         fc_stack=2 * KIB,
     ),
 }

@@ -19,7 +19,7 @@ log = logging.getLogger("et.runners")
 
 # name -> module holding the runner class; imported lazily so that a missing optional
 # dependency (pyserial, ...) only matters for the runner that needs it.
-_RUNNER_MODULES = {"serial": "serial", "openocd": "openocd"}
+_RUNNER_MODULES = {"serial": "serial", "openocd": "openocd", "gvsoc": "gvsoc"}
 
 
 class FlashError(Exception):
