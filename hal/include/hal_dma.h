@@ -5,7 +5,13 @@
  *  A copy is started by the calling core and completes asynchronously; hal_dma_wait() blocks
  *  until it is done. On `host` and `qemu` the copy is a memcpy done at issue time and its
  *  instructions are attributed to the DMA engine, not to the core (see hal_perf.h). On
- *  `siracusa` L1 <-> L2 copies use the cluster DMA (MCHAN).
+ *  `siracusa` L1 <-> L2 copies use the cluster DMA (MCHAN), L3 <-> L2 copies the uDMA HyperBus
+ *  channels (L3 <-> L1 is not possible there: stage through L2).
+ *
+ *  A copy is never refused silently: invalid arguments, a pair of levels the target cannot
+ *  move, or a transfer its engine reports as failed end the program with one device-log
+ *  record `@fault cause=dma dst=0x... src=0x... bytes=N core=C why=...` (docs/devlog.md) and
+ *  exit code 134, on every target. A returned id is therefore always valid.
  */
 #ifndef HAL_DMA_H
 #define HAL_DMA_H
@@ -28,8 +34,8 @@ typedef struct {
 
 /**
  * @brief Start a contiguous copy of `bytes` bytes from `src` to `dst`.
- * @return a transfer id (never 0 on success); 0 if the arguments are invalid (NULL pointer,
- *         zero length, or a level pair the target cannot move), in which case nothing is copied.
+ * @return a transfer id (never 0). Invalid arguments (NULL pointer, zero length) or a level
+ *         pair the target cannot move: `@fault cause=dma`, the program ends (see above).
  */
 hal_dma_id hal_dma_copy_1d(void *dst, const void *src, size_t bytes);
 
@@ -41,7 +47,7 @@ hal_dma_id hal_dma_copy_1d(void *dst, const void *src, size_t bytes);
  * @param[in]  rows       number of rows (> 0)
  * @param[in]  dst_stride bytes between row starts at dst (>= row_bytes)
  * @param[in]  src_stride bytes between row starts at src (>= row_bytes)
- * @return a transfer id, or 0 on invalid arguments (nothing copied).
+ * @return a transfer id (never 0); invalid arguments end the program as above.
  */
 hal_dma_id hal_dma_copy_2d(void *dst, const void *src, size_t row_bytes, size_t rows,
                            size_t dst_stride, size_t src_stride);

@@ -169,7 +169,7 @@ hal_dma_id hal_dma_copy_2d(void *dst, const void *src, size_t row_bytes, size_t 
     uint32_t tid = sir_read(MCHAN_CMD) & 0xFu; /* stalls while all 16 TIDs are taken */
     if (rows == 1 || (loc_stride == row_bytes && ext_stride == row_bytes)) {
         push_1d(dir, loc, ext, rows * row_bytes);
-    } else if (loc_stride == row_bytes && row_bytes <= MAX_CMD_LEN && ext_stride <= MAX_2D_FIELD) {
+    } else if (loc_stride == row_bytes && row_bytes <= MAX_2D_FIELD && ext_stride <= MAX_2D_FIELD) {
         push_2d(dir, loc, ext, row_bytes, rows, ext_stride);
     } else {
         for (size_t r = 0; r < rows; ++r)

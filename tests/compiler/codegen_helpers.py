@@ -8,7 +8,9 @@ summation order than numpy, so bit equality is not expected.
 """
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict
 
 import numpy as np
 import onnx
@@ -20,6 +22,25 @@ from et.compiler.reference import Reference
 from et.models.cct import CCT
 
 LOSS_TOL, PARAM_TOL, GRAD_TOL = 1e-5, 1e-5, 1e-4
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def build_train_app(spec: GenSpec, scons) -> str:
+    """Build ``app=train`` for ``spec.target`` from ``spec`` (through ET_TRAIN_SPEC, as
+    ``edgetune.py train`` does); returns the program's path. Fails the test on a build error."""
+    spec_dir = os.path.join(ROOT, "build", "train_specs")
+    os.makedirs(spec_dir, exist_ok=True)
+    path = os.path.join(spec_dir, f"{spec.key()}.json")
+    with open(path, "w") as f:
+        json.dump({k: v for k, v in asdict(spec).items() if k != "capacities"}, f)
+    os.environ["ET_TRAIN_SPEC"] = path
+    try:
+        p = scons(f"target={spec.target}", "app=train")
+    finally:
+        del os.environ["ET_TRAIN_SPEC"]
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    name = "train.elf" if spec.target != "host" else "train"
+    return os.path.join(ROOT, "build", spec.target, "train", name)
 
 
 def small_cct(tmp: str) -> tuple[str, str]:

@@ -16,41 +16,25 @@ serial upload). Checked:
 """
 from __future__ import annotations
 
-import json
-import os
 import time
-from dataclasses import asdict
 
 import numpy as np
 import pytest
 
-from codegen_helpers import reference_run
+from codegen_helpers import build_train_app, reference_run
 from compiler_helpers import err
 from et.compiler.appbuild import app_spec
 from et.compiler.codegen import compile_model
 from et.compiler.trainrun import parse_log
 from et.qemu import QemuBoard
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOSS_TOL, PARAM_TOL, DELTA_TOL = 1e-4, 1e-5, 1e-3
 STEPS = 10
 
 
 def build_and_run(spec, scons, raw: bool = False):
     """Build app=train for qemu from ``spec``, run it; the parsed log (raw: the console lines)."""
-    spec_dir = os.path.join(ROOT, "build", "train_specs")
-    os.makedirs(spec_dir, exist_ok=True)
-    path = os.path.join(spec_dir, f"{spec.key()}.json")
-    with open(path, "w") as f:
-        json.dump({k: v for k, v in asdict(spec).items() if k != "capacities"}, f)
-    os.environ["ET_TRAIN_SPEC"] = path
-    try:
-        p = scons("target=qemu", "app=train")
-    finally:
-        del os.environ["ET_TRAIN_SPEC"]
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    res = QemuBoard(timeout=300, echo=False).run_elf(os.path.join(ROOT, "build", "qemu", "train",
-                                                                  "train.elf"))
+    res = QemuBoard(timeout=300, echo=False).run_elf(build_train_app(spec, scons))
     assert res.exit_code == 0 and not res.timed_out, "\n".join(res.lines[-20:])
     log = parse_log(res.lines)
     assert log["done"] == 0

@@ -3,7 +3,8 @@ simulator with a cycle-accurate Siracusa model). GVSoC is the user's tool, found
 ``--gvsoc PATH``, else ``$GVSOC``, else ``gvsoc`` on PATH; EdgeTune never ships it.
 
     gvsoc --target=siracusa --binary ABSOLUTE.elf --work-dir=DIR \\
-          --config-opt=**/hyperflash/content/image=DIR/l3flash.bin run
+          --config-opt=hyperflash/content/image=DIR/l3flash.bin \\
+          --config-opt=hyperflash/writeback=false run
 
 GVSoC's ELF loader writes the L1 and L2 segments. The program's L3 content (the ELF's
 non-loadable ``.l3`` section) is packed by ``et.l3image`` into ``DIR/l3flash.bin``, which the
@@ -50,8 +51,9 @@ def gvsoc_command(gvsoc: str, elf: str, work_dir: str, flash_image: str | None) 
     """The simulator's command line (absolute paths: GVSoC fails on a relative ELF path)."""
     cmd = [gvsoc, "--target=siracusa", "--binary", os.path.abspath(elf),
            f"--work-dir={os.path.abspath(work_dir)}"]
-    if flash_image:
-        cmd.append(f"--config-opt=**/hyperflash/content/image={os.path.abspath(flash_image)}")
+    if flash_image:  # writeback=false: the model would otherwise grow the file to 64 MiB and write it
+        cmd += [f"--config-opt=hyperflash/content/image={os.path.abspath(flash_image)}",
+                "--config-opt=hyperflash/writeback=false"]
     return cmd + ["run"]
 
 
@@ -94,6 +96,9 @@ def start(elf: str, work_dir: str, gvsoc: str | None = None) -> subprocess.Popen
     """Start the simulation; its stdout (stderr merged) is a pipe carrying the device log."""
     cmd = prepare(elf, work_dir, gvsoc)
     log.info("starting %s", " ".join(cmd))
+    stdbuf = shutil.which("stdbuf")
+    if stdbuf:  # the model's stdout is block-buffered into a pipe: line-buffer it for the harness
+        cmd = [stdbuf, "-oL", "-eL"] + cmd
     try:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=work_dir, env=child_env())
