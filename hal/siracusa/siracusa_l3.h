@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Private to the siracusa backend: the uDMA HyperBus (v3) driver behind L3 and the boot-time
- * copy of the program's L3 image from HyperFlash into HyperRAM (l3.c).
+/* Private to the siracusa backend: the uDMA HyperBus (v3) driver behind L3 (hyper.c) and the
+ * boot-time copy of the program's L3 image into HyperRAM (l3.c).
  *
  * Register layout (uDMA peripheral 4, 0x1A102280; the controller spans uDMA ids 4-6): two
  * transaction channels of 0x80 bytes each, then the common registers. Per channel: RX
@@ -44,9 +44,12 @@ uint32_t sir_hyper_queue(unsigned ch, unsigned cs, uint32_t ext, uint32_t l2, si
 /** Transactions channel `ch` has completed since boot (never more than the truth). */
 uint32_t sir_hyper_completed(unsigned ch);
 
-/** Copy the program's L3 image from HyperFlash into HyperRAM if the program has one (cluster
- * core 0, before main). A missing, wrong-sized or corrupt image ends the program with an
- * `@fault cause=dma` record naming it. */
+/** Copy and wait for it (one user of the controller at a time: boot, bootloader). */
+void sir_hyper_copy_sync(unsigned cs, uint32_t ext, void *l2, size_t bytes, int read);
+
+/** Make sure the program's L3 image is in HyperRAM (cluster core 0, before main): copied from
+ * HyperFlash when the flash holds it, else checked where the serial bootloader wrote it. A
+ * missing, foreign or corrupt image ends the program with an `@fault cause=dma` record. */
 void sir_l3_boot(void);
 
 #endif /* SIRACUSA_L3_H */

@@ -27,13 +27,13 @@ static void uart_send(void *user, const uint8_t *buf, unsigned len)
 static void mem_write(void *user, uint32_t addr, const uint8_t *data, unsigned len)
 {
     (void)user;
-    memcpy((void *)(uintptr_t)addr, data, len); /* range checked by the parser */
+    boot_board_write(addr, data, len); /* range checked by the parser */
 }
 
 static uint32_t mem_crc(void *user, uint32_t addr, uint32_t size)
 {
     (void)user;
-    return boot_crc32(0, (const uint8_t *)(uintptr_t)addr, size);
+    return boot_board_crc(addr, size);
 }
 
 static const boot_ops g_ops = {uart_send, mem_write, mem_crc, 0};

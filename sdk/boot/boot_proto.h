@@ -76,7 +76,7 @@ typedef struct {
     uint8_t cmd, seq;
     uint16_t len;
     uint32_t got;     /* payload + crc bytes received */
-    uint8_t payload[BOOT_MAX_PAYLOAD + BOOT_CRC_BYTES];
+    uint8_t payload[BOOT_MAX_PAYLOAD + BOOT_CRC_BYTES] __attribute__((aligned(4))); /* DMA-able */
     uint8_t start_pending;
     uint32_t start_entry;
     uint32_t frames_ok, frames_bad;

@@ -155,9 +155,7 @@ def build_app(env, build: Build):
         from .fccheck import scons_action
         env.AddPostAction(prog, scons_action())
     if not t.l3_loadable:  # HyperRAM is not memory-mapped: the runner places .l3 (l3image.py)
-        env.AddPostAction(prog, env_action(
-            f"{RISCV_PREFIX}objcopy --set-section-flags .l3=contents,readonly,data $TARGET",
-            "  L3    .l3 kept in the ELF, not loadable (placed in HyperRAM by the runner)"))
+        env.AddPostAction(prog, _finish_l3_action())
     env.Clean(prog, "#" + build.build_dir)
     boot = env.SConscript("#sdk/boot/SConscript", exports={"env": env, "build": build})
     if boot:  # `scons target=qemu boot` builds only the loader; run=1 loads through it
@@ -222,6 +220,24 @@ def _check_regions_action(t: Target):
         return 0
 
     return env_action(action, f"  SIZE  memory regions of {t.name}")
+
+
+def _finish_l3_action():
+    def action(target, source, env):  # noqa: ARG001
+        from .l3image import L3ImageError, finish_elf
+
+        try:
+            n = finish_elf(str(target[0]), RISCV_PREFIX + "objcopy")
+        except L3ImageError as e:
+            os.remove(str(target[0]))
+            print(f"scons: *** {e}", file=sys.stderr)
+            return 1
+        if n:
+            print(f"  L3    {n} bytes in .l3 (size and CRC-32 in .l3_meta), not loadable: the "
+                  "runner places them in HyperFlash or HyperRAM")
+        return 0
+
+    return env_action(action, None)
 
 
 def _run_qemu_loaded(build: Build, prog: str):

@@ -5,13 +5,17 @@ data, L3 offset), the data from offset 256. The firmware copies it into HyperRAM
 size and CRC before ``main``; a missing or corrupt image is an ``@fault``, never silent."""
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import tempfile
 import zlib
 from dataclasses import dataclass
 
 MAGIC = 0x334C5445  # "ETL3" little-endian, SIR_L3_IMAGE_MAGIC
 DATA_OFFSET = 256   # SIR_L3_IMAGE_DATA
 L3_SECTION = ".l3"
+META_SECTION = ".l3_meta"  # 8 bytes in L2: size and CRC-32 of .l3, checked by the firmware
 
 
 class L3ImageError(Exception):
@@ -23,10 +27,13 @@ class L3Image:
     base: int    # link address of the first byte (HyperRAM offset = base - 0x80000000)
     data: bytes
 
+    @property
+    def crc(self) -> int:
+        return zlib.crc32(self.data) & 0xFFFFFFFF
+
     def flash_bytes(self) -> bytes:
         """The HyperFlash content: header, padding, data."""
-        hdr = struct.pack("<IIII", MAGIC, len(self.data), zlib.crc32(self.data) & 0xFFFFFFFF,
-                          self.base - 0x80000000)
+        hdr = struct.pack("<IIII", MAGIC, len(self.data), self.crc, self.base - 0x80000000)
         return hdr + bytes(DATA_OFFSET - len(hdr)) + self.data
 
 
@@ -54,4 +61,23 @@ def write_flash_image(elf_path: str, out_path: str) -> int:
     img = read_l3(elf_path) or L3Image(0x80000000, b"")
     with open(out_path, "wb") as f:
         f.write(img.flash_bytes())
+    return len(img.data)
+
+
+def finish_elf(elf_path: str, objcopy: str) -> int:
+    """After linking a target whose L3 is not memory-mapped: record the size and CRC-32 of
+    ``.l3`` in ``.l3_meta`` and make ``.l3`` non-loadable (kept in the file for the runners).
+    Returns the L3 bytes. L3ImageError if objcopy fails."""
+    img = read_l3(elf_path)
+    if img is None:
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        meta = os.path.join(tmp, "meta.bin")
+        with open(meta, "wb") as f:
+            f.write(struct.pack("<II", len(img.data), img.crc))
+        cmd = [objcopy, f"--update-section", f"{META_SECTION}={meta}",
+               "--set-section-flags", f"{L3_SECTION}=contents,readonly,data", elf_path]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise L3ImageError(f"{elf_path}: {' '.join(cmd)} failed: {proc.stderr.strip()}")
     return len(img.data)

@@ -1,5 +1,7 @@
 """The loadable image of an ELF, read with pyelftools: PT_LOAD segments (load address, the
-bytes to write, the zero-filled tail) and the entry point. Everything that makes an ELF
+bytes to write, the zero-filled tail), the L3 content a siracusa build keeps in its
+non-loadable ``.l3`` section (HyperRAM is not memory-mapped: the bootloader writes it through
+the uDMA) and the entry point. Everything that makes an ELF
 unfit for loading (not an ELF, truncated, 64-bit, not RISC-V, nothing to load, an entry point
 outside the loaded code, a segment outside the board's application regions) is an
 ``ImageError`` raised before anything is sent to a board."""
@@ -97,6 +99,12 @@ def load_image(path: str) -> Image:
                 if seg["p_paddr"] + memsz > 1 << 32:
                     raise ImageError(f"{path}: segment {i} wraps the 32-bit address space")
                 segments.append(Segment(seg["p_paddr"], data, memsz))
+            l3 = elf.get_section_by_name(".l3")
+            if l3 is not None and l3["sh_size"] and not l3["sh_flags"] & 0x2:  # not SHF_ALLOC
+                data = l3.data()
+                if len(data) != l3["sh_size"]:
+                    raise ImageError(f"{path}: truncated: the .l3 section is short")
+                segments.append(Segment(l3["sh_addr"], data, len(data)))
     except ImageError:
         raise
     except (ELFError, ELFParseError, ValueError, KeyError, OSError, AssertionError) as e:
