@@ -44,6 +44,16 @@
 
 #define SIR_CL_CORES 8u
 
+#if defined(SIR_HOST_MODEL)
+/* tests/hal/test_siracusa_dma_words.py: this backend's register traffic, built natively,
+ * goes to a host model that records it (tests/hal/siracusa_model.c). */
+uint32_t sir_model_read(uint32_t addr);
+void sir_model_write(uint32_t addr, uint32_t v);
+uint32_t sir_model_hartid(void);
+static inline uint32_t sir_read(uint32_t addr) { return sir_model_read(addr); }
+static inline void sir_write(uint32_t addr, uint32_t v) { sir_model_write(addr, v); }
+static inline uint32_t sir_hartid(void) { return sir_model_hartid(); }
+#else
 static inline uint32_t sir_read(uint32_t addr) { return *(volatile uint32_t *)addr; }
 static inline void sir_write(uint32_t addr, uint32_t v) { *(volatile uint32_t *)addr = v; }
 
@@ -53,6 +63,7 @@ static inline uint32_t sir_hartid(void)
     __asm__ volatile("csrr %0, mhartid" : "=r"(id));
     return id;
 }
+#endif
 
 /** Core id inside the cluster (mhartid bits 4:0). */
 static inline unsigned sir_core_id(void) { return sir_hartid() & 0x1Fu; }
@@ -76,7 +87,11 @@ static inline void sir_mutex_lock(void)
 static inline void sir_mutex_unlock(void) { sir_write(SIR_EU_MUTEX0, 0); }
 
 /** Order the calling core's earlier memory accesses before its later ones (incl. devices). */
+#if defined(SIR_HOST_MODEL)
+static inline void sir_fence(void) { __asm__ volatile("" ::: "memory"); }
+#else
 static inline void sir_fence(void) { __asm__ volatile("fence" ::: "memory"); }
+#endif
 
 /* Hooks between the services (cluster side). */
 void sir_cluster_core_init(unsigned core); /* event masks + barrier 0 for all 8 cores */

@@ -1,5 +1,5 @@
 """tools/bench.py's arithmetic and document generation, on hand-written device logs with known
-answers (the benchmark itself runs on qemu and is not a test)."""
+answers (the benchmark itself runs in GVSoC or on qemu and is not a test)."""
 import os
 import sys
 
@@ -60,11 +60,12 @@ def test_figures_follow_the_model():
     assert f["loss"] == [2.5, 1.5]
 
 
-def test_lora_ratios_and_targets():
+def test_lora_ratios():
     data = {"rows": [_entry("cct_lora2", 100, 3000, 1_000_000, 7_000_000),
                      _entry("cct_full", 3000, 6000, 2_000_000, 15_000_000, l3=2000)],
-            "steps": 2, "freq_mhz": 370.0, "qemu": "q", "commit": "c"}
-    doc, block = bench.render(data, "python tools/bench.py")
+            "steps": 2, "freq_mhz": 370.0, "qemu": "q", "commit": "c",
+            "command": "python tools/bench.py --target qemu"}
+    doc, block = bench.render({"qemu": data})
     by = {e["row"]["key"]: bench.figures(e, 370.0) for e in data["rows"]}
     (r,) = bench.lora_ratios(by)
     assert r["dyn_mem"] == pytest.approx(3000 / 8000)    # L2 + L3 arenas
@@ -72,17 +73,30 @@ def test_lora_ratios_and_targets():
     assert r["trainable"] == pytest.approx(1 / 30)
     assert r["traffic"] == pytest.approx(1.0)            # same hand-written DMA bytes
     assert "peak dynamic memory (L2 + L3) **0.38** (L2 alone 0.50" in doc
-    assert "LoRA peak dynamic memory ≤ 70% of full backprop: 0.38 → met" in doc
-    assert "LoRA step ≥ 6 FLOP/cycle: 7.40 → met" in doc
-    assert "DMA traffic ≤ 1/1.6 of full backprop: 1/1.00 → MISSED" in doc
-    assert "python tools/bench.py" in block and "| CCT_LORA2 |" in block
+    assert "python tools/bench.py --target qemu" in doc and "| CCT_LORA2 |" in block
+    assert "IPC = 1 estimate" in block and "(GVSoC mcycle)" not in block  # never called cycles
+
+
+def test_gvsoc_section_leads_and_sits_beside_qemu():
+    q = {"rows": [_entry("cct_lora2", 100, 3000, 1_000_000, 7_000_000)], "steps": 2,
+         "freq_mhz": 370.0, "qemu": "q", "commit": "c"}
+    g = {"rows": [_entry("cct_lora2", 100, 3000, 2_500_000, 0)], "steps": 2, "freq_mhz": 370.0,
+         "tool": "GVSoC (x)", "commit": "c"}
+    g["rows"][0]["runs"].pop(1)
+    doc, block = bench.render({"qemu": q, "siracusa": g})
+    assert doc.index("Siracusa in GVSoC: measured cycles") < doc.index("qemu: instructions")
+    row = next(ln for ln in block.splitlines() if ln.startswith("| CCT_LORA2 |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[3] == "2,500,000" and cells[4] == "2.96"        # GVSoC cycles, FLOP/cycle
+    assert cells[6] == "999,995" and cells[7] == "2.50x"          # qemu instr, cycles / IPC=1
+    assert "cycles/step (GVSoC mcycle)" in block
 
 
 def test_row_that_did_not_run_says_why():
     data = {"rows": [_entry("cct_full", 3000, 6000, 0, 0,
                             error="training graph does not fit target qemu: 1311232 | 884736")],
             "steps": 2, "freq_mhz": 370.0, "qemu": "q", "commit": "c"}
-    doc, _ = bench.render(data, "cmd")
+    doc, _ = bench.render({"qemu": data})
     row = next(ln for ln in doc.splitlines() if ln.startswith("| CCT_FULL | `cct_full`"))
     assert "not run: training graph does not fit target qemu: 1311232 / 884736" in row
 

@@ -34,8 +34,6 @@ PAPER = {
     "lora_trainable": 1 / 15,   # 15x fewer trainable parameters and gradients
     "lora_traffic": 1 / 1.6,    # 1.6x less memory traffic
 }
-# issue 8's targets
-TARGETS = {"lora_flop_cycle": 6.0, "lora_dyn_mem": 0.70, "lora_traffic": 1 / 1.6}
 
 
 @dataclass
@@ -74,10 +72,15 @@ class BenchError(Exception):
     """A step of the benchmark failed (message names the row and the step)."""
 
 
-def _scons(spec_path: str, cores: int, log) -> tuple[int, str]:
-    cmd = [sys.executable, "-m", "SCons", "-Q", "target=qemu", "app=train", f"cores={cores}"]
-    if shutil.which("scons"):
-        cmd = ["scons", "-Q", "target=qemu", "app=train", f"cores={cores}"]
+INSTRUMENTS = {  # target -> how its counters are named in the documents
+    "siracusa": "GVSoC Siracusa model, cycles (mcycle, measured)",
+    "qemu": "qemu -icount, instructions (IPC = 1 estimate, not cycles)",
+}
+
+
+def _scons(spec_path: str, cores: int, log, target: str = "qemu") -> tuple[int, str]:
+    args = ["-Q", f"target={target}", "app=train", f"cores={cores}"]
+    cmd = ["scons", *args] if shutil.which("scons") else [sys.executable, "-m", "SCons", *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, ET_TRAIN_SPEC=spec_path),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log.write(f"$ ET_TRAIN_SPEC={spec_path} {' '.join(cmd)}\n{proc.stdout}\n")
@@ -91,26 +94,45 @@ def _compile_error(out: str) -> str:
     return "\n".join(out.splitlines()[-5:])
 
 
-def measure(row: Row, cores: int, steps: int, workdir: str, timeout: float, log) -> dict:
-    """Build the row for ``cores`` cores, run it on the qemu board (ELF loaded directly; the
-    counters do not depend on how the image got into memory), return its report and records."""
+def _run_qemu(elf: str, timeout: float) -> tuple[int, list[str]]:
+    run = QemuBoard(timeout=timeout, echo=False).run_elf(elf)
+    return run.exit_code, run.lines
+
+
+def _run_gvsoc(elf: str, timeout: float) -> tuple[int, list[str]]:
+    from runners import gvsoc
+    from runners.base import FlashError
+
+    try:
+        proc = gvsoc.start(elf, os.path.join(os.path.dirname(elf), "gvsoc"))
+    except FlashError as e:
+        raise BenchError(str(e)) from None
+    result, lines = gvsoc.run_monitored(proc, timeout, echo=False)
+    return (proc.returncode if proc.returncode is not None else result.exit_code), lines
+
+
+def measure(row: Row, cores: int, steps: int, workdir: str, timeout: float, log,
+            target: str = "qemu") -> dict:
+    """Build the row for ``cores`` cores and ``target``, run it (qemu: the ELF loaded directly,
+    the counters do not depend on how the image got into memory; siracusa: in GVSoC through the
+    gvsoc runner), return its report and records."""
     spec = row.spec(steps)
     spec_path = os.path.join(workdir, f"{row.key}.spec.json")
     with open(spec_path, "w") as f:
         json.dump({k: v for k, v in asdict(spec).items() if k not in ("capacities", "target")}, f)
-    code, out = _scons(spec_path, cores, log)
+    code, out = _scons(spec_path, cores, log, target)
     if code != 0:
         raise BenchError(_compile_error(out))
-    elf = os.path.join(ROOT, "build", "qemu", "train", "train.elf")
-    plan_path = os.path.join(ROOT, "build", "qemu", "train", "memplan.json")
+    elf = os.path.join(ROOT, "build", target, "train", "train.elf")
+    plan_path = os.path.join(ROOT, "build", target, "train", "memplan.json")
     with open(plan_path) as f:
         memplan = json.load(f)
-    run = QemuBoard(timeout=timeout, echo=False).run_elf(elf)
-    log.write(f"--- {row.key} cores={cores}: qemu exit {run.exit_code}\n" + run.output + "\n")
-    res = Harness(timeout=timeout, echo=False, progress=False).run(lines_source(run.lines))
-    if run.exit_code != 0 or res.status != "done" or res.done_code != 0:
+    exit_code, lines = (_run_gvsoc if target == "siracusa" else _run_qemu)(elf, timeout)
+    log.write(f"--- {row.key} cores={cores} on {target}: exit {exit_code}\n" + "\n".join(lines) + "\n")
+    res = Harness(timeout=timeout, echo=False, progress=False).run(lines_source(lines))
+    if exit_code != 0 or res.status != "done" or res.done_code != 0:
         raise BenchError(f"{row.key} on {cores} core(s): run ended with {res.status}, "
-                         f"qemu exit {run.exit_code} (log {log.name})")
+                         f"exit {exit_code} (log {log.name})")
     rep = build_report(res)
     dma = [r.fields for r in res.state.of_type("dma") if r.get("step") == "1"]
     shutil.copyfile(plan_path, os.path.join(workdir, f"{row.key}.memplan.json"))
@@ -131,28 +153,47 @@ def _plan_rows(rows: list[Row]) -> dict[str, dict]:
 
 
 def run_bench(rows: list[Row] = ROWS, steps: int = 2, timeout: float = 900,
-              workdir: str | None = None, progress=print) -> dict:
-    """Measure every row on 8 cores and on 1 core; returns the data docs/benchmarks.md is made of."""
-    workdir = workdir or os.path.join(ROOT, "build", "bench")
+              workdir: str | None = None, progress=print, target: str = "qemu",
+              cores: tuple[int, ...] = (8, 1)) -> dict:
+    """Measure every row on ``cores`` (8, then 1 for the speed-up) on ``target``; returns the
+    data docs/benchmarks.md is made of."""
+    workdir = workdir or os.path.join(ROOT, "build", "bench", target)
     os.makedirs(workdir, exist_ok=True)
     plans = _plan_rows(rows)
     results = []
     with open(os.path.join(workdir, "bench.log"), "w") as log:
         for row in rows:
             entry = {"row": asdict(row), "plan": plans[row.key], "runs": {}, "error": None}
-            for cores in (8, 1):
+            for n in cores:
                 t0 = time.monotonic()
-                progress(f"bench: {row.key} ({row.workload}) on {cores} core(s) ...")
+                progress(f"bench: {row.key} ({row.workload}) on {n} core(s), {target} ...")
                 try:
-                    entry["runs"][cores] = measure(row, cores, steps, workdir, timeout, log)
+                    entry["runs"][n] = measure(row, n, steps, workdir, timeout, log, target)
                 except BenchError as e:
                     entry["error"] = str(e)
                     progress(f"bench: {row.key}: {e}")
                     break
-                progress(f"bench: {row.key} on {cores} core(s): {time.monotonic() - t0:.0f} s")
+                progress(f"bench: {row.key} on {n} core(s): {time.monotonic() - t0:.0f} s")
             results.append(entry)
-    return {"rows": results, "steps": steps, "freq_mhz": SIRACUSA_CLUSTER_MHZ,
+    return {"rows": results, "steps": steps, "freq_mhz": SIRACUSA_CLUSTER_MHZ, "target": target,
+            "tool": _gvsoc_version() if target == "siracusa" else _qemu_version(),
             "qemu": _qemu_version(), "commit": _commit()}
+
+
+def _gvsoc_version() -> str:
+    """GVSoC as found by the runner, with the commit of its source tree when it has one."""
+    from runners import gvsoc
+    from runners.base import FlashError
+
+    try:
+        exe = gvsoc.find_gvsoc()
+    except FlashError:
+        return "GVSoC (not found)"
+    return f"GVSoC ({exe}{', commit ' + GVSOC_COMMIT if GVSOC_COMMIT else ''})"
+
+
+# The GVSoC commit EdgeTune's Siracusa figures were measured with (Deeploy's pin; README.md).
+GVSOC_COMMIT = "edfcd8398840ceb1e151711befa06678b05f06a0"
 
 
 def _qemu_version() -> str:
@@ -179,7 +220,7 @@ def _commit() -> str:
 def figures(entry: dict, freq_mhz: float) -> dict:
     """The row's columns: measured ones are None when the row did not run."""
     p = entry["plan"]
-    f = {"workload": entry["row"]["workload"], "strategy": p["strategy"],
+    f = {"key": entry["row"]["key"], "workload": entry["row"]["workload"], "strategy": p["strategy"],
          "trainable": p["trainable"], "grad_bytes": p["grad_bytes"], "fits": p["fits"],
          "plan_l2_peak": p["arena_peak"], "plan_dyn": p["dynamic"],
          "plan_l3_arena": p["l3_arena"], "plan_flop": p["flop_fwd"] + p["flop_bwd"] + p["flop_update"],
@@ -247,9 +288,17 @@ def _kib(v) -> str:
     return "n/a" if v is None else f"{v / 1024:,.1f}"
 
 
-def perf_table(figs: list[dict]) -> str:
-    head = ("| workload | strategy | FLOP/step | instr/step (max core) | cycles/step | FLOP/cycle "
-            "| 8-core speed-up | img/s @370 MHz | TrainDeeploy |")
+def perf_table(figs: list[dict], target: str, qemu: dict | None = None) -> str:
+    """The speed table. siracusa: measured GVSoC cycles (with the qemu instruction count beside
+    them when ``qemu`` has the row); qemu: instructions and the IPC = 1 estimate built on them."""
+    if target == "siracusa":
+        head = ("| workload | strategy | FLOP/step | cycles/step (GVSoC mcycle) | FLOP/cycle "
+                "| img/s @370 MHz | qemu instr/step (max core) | cycles / IPC=1 estimate "
+                "| TrainDeeploy (silicon) |")
+    else:
+        head = ("| workload | strategy | FLOP/step | instr/step (max core) | IPC=1 estimate/step "
+                "(instr + waits) | FLOP/instr | 8-core speed-up | img/s @370 MHz if IPC = 1 "
+                "| TrainDeeploy (silicon) |")
     out = [head, "|" + "---|" * 9]
     for f in figs:
         if f.get("cycles") is None:
@@ -257,9 +306,16 @@ def perf_table(figs: list[dict]) -> str:
             out.append(f"| {f['workload']} | `{f['strategy']}` | {_n(f['plan_flop'])} | not run: "
                        f"{why[:160]} | | | | | {f['paper']} |")
             continue
-        out.append(f"| {f['workload']} | `{f['strategy']}` | {_n(f['flop'])} | {_n(f['instr_max'])} "
-                   f"| {_n(f['cycles'])} | {f['flop_cycle']:.2f} | {_n(f.get('speedup'), '{:.2f}x')} "
-                   f"| {f['img_s']:.1f} | {f['paper']} |")
+        if target == "siracusa":
+            q = (qemu or {}).get(f["key"], {})
+            ratio = f["cycles"] / q["cycles"] if q.get("cycles") else None
+            out.append(f"| {f['workload']} | `{f['strategy']}` | {_n(f['flop'])} | {_n(f['cycles'])} "
+                       f"| {f['flop_cycle']:.2f} | {f['img_s']:.1f} | {_n(q.get('instr_max'))} "
+                       f"| {_n(ratio, '{:.2f}x')} | {f['paper']} |")
+        else:
+            out.append(f"| {f['workload']} | `{f['strategy']}` | {_n(f['flop'])} | {_n(f['instr_max'])} "
+                       f"| {_n(f['cycles'])} | {f['flop_cycle']:.2f} | {_n(f.get('speedup'), '{:.2f}x')} "
+                       f"| {f['img_s']:.1f} | {f['paper']} |")
     return "\n".join(out)
 
 
@@ -297,33 +353,15 @@ def ratio_lines(ratios: list[dict]) -> list[str]:
     return out
 
 
-def target_lines(by: dict, ratios: list[dict]) -> list[str]:
-    out = []
-    lo = by.get("cct_lora2", {})
-    fc = lo.get("flop_cycle")
-    out.append(f"- CCT LoRA step ≥ {TARGETS['lora_flop_cycle']:.0f} FLOP/cycle: "
-               + ("n/a" if fc is None else f"{fc:.2f} → {'met' if fc >= TARGETS['lora_flop_cycle'] else 'MISSED'}"))
-    r = next((x for x in ratios if x["lora"] == "cct_lora2"), None)
-    if r:
-        dyn = r.get("dyn_mem", r["dyn_mem_plan"])
-        out.append(f"- LoRA peak dynamic memory ≤ 70% of full backprop: {dyn:.2f} → "
-                   f"{'met' if dyn <= TARGETS['lora_dyn_mem'] else 'MISSED'}")
-        t = r.get("traffic")
-        out.append("- LoRA DMA traffic ≤ 1/1.6 of full backprop: " + (
-            "n/a (full backprop did not run)" if t is None else
-            f"1/{1 / t:.2f} → {'met' if t <= TARGETS['lora_traffic'] else 'MISSED'}"))
-    return out
-
-
 ASSUMPTIONS = """\
 - **Counters.** qemu-system-riscv32 `virt`, 8 harts standing in for the 8 cluster cores, run with
   `-icount shift=0`: every instruction is counted exactly and booked to the hart that executed it;
   two runs give the same numbers.
-- **Cycles (IPC = 1 model).** A core's cycles are its instructions plus the time it waits at
-  barriers (every instruction takes one cycle); a step's cycles are the cluster's: the slowest
-  core's. This is the model the issue prescribes, not a Siracusa cycle count: it ignores L1 bank
-  conflicts, FPU latencies and stalls (Siracusa's cores are RI5CY-class with single-cycle fp32
-  FMA when the pipeline is fed; SIRACUSA.md measured IPC 0.94 on a GEMM with operands in L1).
+- **IPC = 1 estimate (instructions, not cycles).** A core's count is its instructions plus the
+  time it waits at barriers as if every instruction took one cycle; a step's is the slowest
+  core's. It is not a Siracusa cycle count: it ignores instruction-cache misses, L1 bank
+  conflicts, FPU latencies, load-use stalls and DMA time. GVSoC measures the same programs at
+  1.7x-2.6x these counts (the GVSoC section above).
 - **DMA.** L3↔L2 and L2↔L1 copies are done by the DMA (emulated as memcpy in qemu) and cost the
   cores nothing but the issue and wait instructions; the bytes are counted per direction
   (`@dma` record). Double buffering is assumed to hide the transfers.
@@ -338,58 +376,87 @@ ASSUMPTIONS = """\
 """
 
 
-def render(data: dict, command: str) -> tuple[str, str]:
-    """(docs/benchmarks.md, the README's table block)."""
+GVSOC_NOTES = """\
+- **Counters.** GVSoC's cycle-accurate Siracusa model (the open-source PULP simulator, installed
+  by the user; EdgeTune calls it through `tools/runners/gvsoc.py`). Cycles are each core's
+  `mcycle`, wall clock: time asleep in barriers and DMA waits is included; a step's cycles are
+  the slowest core's. The model sees the L0/L1 instruction caches, load-use stalls, TCDM bank
+  conflicts, MCHAN and uDMA HyperBus transfers (L3 is HyperRAM, loaded from HyperFlash at boot).
+- **Clock.** Images/s = batch × 370 MHz / cycles per step (Siracusa's cluster at 0.8 V).
+- **FLOP, memory, DMA.** As in the qemu section below; the `@dma` bytes per step are identical
+  on both (the same program).
+"""
+
+
+def _section(data: dict, target: str, qemu_figs: dict | None) -> tuple[list[str], str, list[dict]]:
     freq = data["freq_mhz"]
     figs = [figures(e, freq) for e in data["rows"]]
     by = {e["row"]["key"]: f for e, f in zip(data["rows"], figs)}
     ratios = lora_ratios(by)
-    perf, mem = perf_table(figs), mem_table(figs)
-    doc = [
-        "# EdgeTune training benchmark",
+    perf = perf_table(figs, target, qemu_figs)
+    name = {"siracusa": "Siracusa in GVSoC: measured cycles",
+            "qemu": "qemu: instructions (IPC = 1 estimate, not cycles)"}[target]
+    build = (f"`scons target={target} app=train cores=8`"
+             + (" (and `cores=1` for the speed-up)" if target == "qemu" else ""))
+    lines = [
+        f"## {name}",
         "",
-        f"Generated by `{command}` (tools/bench.py) at commit {data['commit']} with "
-        f"{data['qemu']}; do not edit by hand: run the command again.",
+        f"Measured at commit {data['commit']} with {data.get('tool', data.get('qemu'))} by "
+        f"`{data.get('command', 'python tools/bench.py')}`. One training step (step 1 of "
+        f"{data['steps']}) of each workload, built with {build} from the app's train.json "
+        "(strategy overridden where the row says so), Siracusa's memory budget (L1 256 KiB, "
+        "L2 1 MiB, L3 8 MiB, enforced by the linker).",
         "",
-        f"One training step (step 1 of {data['steps']}) of each workload, built with "
-        "`scons target=qemu app=train cores=8` (and `cores=1` for the speed-up) from the app's "
-        "train.json (strategy overridden where the row says so), run on the qemu board with "
-        "Siracusa's memory budget (L1 256 KiB, L2 1 MiB, L3 8 MiB, enforced by the linker).",
-        "",
-        "## Speed",
+        "### Speed",
         "",
         perf,
         "",
-        "## Memory and traffic (per step)",
+        "### Memory and traffic (per step)",
         "",
-        mem,
+        mem_table(figs),
         "",
-        "## LoRA against full backprop",
+        "### LoRA against full backprop",
         "",
         *ratio_lines(ratios),
         "",
-        "## Targets (issue 8)",
-        "",
-        *target_lines(by, ratios),
-        "",
-        "## Training (loss per step)",
+        "### Training (loss per step)",
         "",
         *[f"- {f['workload']}: " + (", ".join(f"{v:.4f}" for v in f["loss"]) if f.get("loss")
                                     else "not run") for f in figs],
         "",
-        "## The model behind the numbers",
+        "### The model behind the numbers",
         "",
-        ASSUMPTIONS,
+        GVSOC_NOTES if target == "siracusa" else ASSUMPTIONS,
     ]
-    readme = "\n".join([
-        f"Generated by `{command}` (commit {data['commit']}); details and the memory table in "
-        "[docs/benchmarks.md](docs/benchmarks.md).",
-        "",
-        perf,
-        "",
-        *ratio_lines(ratios),
-    ])
-    return "\n".join(doc) + "\n", readme
+    return lines, perf, ratios
+
+
+def render(datasets: dict[str, dict]) -> tuple[str, str]:
+    """(docs/benchmarks.md, the README's table block) from the measurements per target
+    (``siracusa``: GVSoC, ``qemu``); either may be missing."""
+    qfigs = None
+    if "qemu" in datasets:
+        qd = datasets["qemu"]
+        qfigs = {e["row"]["key"]: figures(e, qd["freq_mhz"]) for e in qd["rows"]}
+    doc = ["# EdgeTune training benchmark", "",
+           "Generated by tools/bench.py from docs/bench/<target>.json; do not edit by hand: run "
+           "`python tools/bench.py --target siracusa` (GVSoC) or `--target qemu` again. Every "
+           "figure names its instrument: cycles are measured in GVSoC's Siracusa model; qemu "
+           "counts instructions, and its IPC = 1 estimate is not a cycle count.", ""]
+    readme = []
+    for target in ("siracusa", "qemu"):
+        if target not in datasets:
+            continue
+        lines, perf, ratios = _section(datasets[target], target, qfigs if target == "siracusa" else None)
+        doc += lines
+        if not readme:
+            readme = [f"{INSTRUMENTS[target]}; generated by tools/bench.py at commit "
+                      f"{datasets[target]['commit']}; details, memory and the "
+                      f"{'qemu instruction counts' if target == 'siracusa' else 'model'} in "
+                      "[docs/benchmarks.md](docs/benchmarks.md).", "", perf, "", *ratio_lines(ratios)]
+    if not readme:
+        readme = ["No measurements yet: run `python tools/bench.py --target siracusa`."]
+    return "\n".join(doc) + "\n", "\n".join(readme)
 
 
 README_BEGIN = "<!-- bench:begin (generated by tools/bench.py) -->"
@@ -409,4 +476,5 @@ def update_readme(path: str, block: str) -> bool:
     return True
 
 
-__all__ = ["ROWS", "Row", "BenchError", "run_bench", "render", "update_readme", "figures"]
+__all__ = ["ROWS", "Row", "BenchError", "run_bench", "render", "update_readme", "figures",
+           "INSTRUMENTS"]
