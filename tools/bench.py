@@ -30,6 +30,14 @@ DATA_DIR = os.path.join(ROOT, "docs", "bench")
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 
 
+def load_data(f) -> dict:
+    """Measurements saved by an earlier run (JSON keys are strings: the core counts back to int)."""
+    data = json.load(f)
+    for e in data["rows"]:
+        e["runs"] = {int(k): v for k, v in e["runs"].items()}
+    return data
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", choices=sorted(INSTRUMENTS), default="siracusa",
@@ -66,7 +74,7 @@ def main(argv=None) -> int:
         path = os.path.join(DATA_DIR, f"{a.target}.json")
         if keys and os.path.exists(path):  # a subset replaces its rows, keeps the others
             with open(path) as f:
-                old = json.load(f)
+                old = load_data(f)
             new = {e["row"]["key"]: e for e in data["rows"]}
             data["rows"] = [new.pop(e["row"]["key"], e) for e in old["rows"]] + list(new.values())
         with open(path, "w") as f:
@@ -78,7 +86,7 @@ def main(argv=None) -> int:
         path = os.path.join(DATA_DIR, f"{target}.json")
         if os.path.exists(path):
             with open(path) as f:
-                datasets[target] = json.load(f)
+                datasets[target] = load_data(f)
     doc, block = render(datasets)
     with open(DOC, "w") as f:
         f.write(doc)

@@ -32,7 +32,10 @@ static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
 }
 
 extern char __l3_start[], __l3_used_end[];
-static uint32_t g_bounce[BOUNCE_BYTES / 4u]; /* L2: the uDMA reads and writes L2 only */
+/* L2 (the uDMA reads and writes L2 only) outside the application region: the linker script
+ * puts it in the private bank the serial bootloader ran from (tools/et/targets.py). */
+extern uint32_t __l3_boot_buffer[];
+#define g_bounce __l3_boot_buffer
 
 /* Size and CRC-32 of this program's .l3 bytes, written into the linked ELF by the build
  * (tools/et/l3image.py): what the image found at boot must match, whoever loaded it. */

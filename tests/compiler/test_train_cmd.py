@@ -79,3 +79,22 @@ def test_bad_arguments(tmp_path, bad):
     args[bad[0]] = bad[1]
     p = _run([x for kv in args.items() for x in kv])
     assert p.returncode == 1 and "edgetune: error:" in p.stderr
+
+
+@pytest.mark.gvsoc
+def test_train_on_siracusa_in_gvsoc(tmp_path):
+    """The same command with --target siracusa: built for the chip, run in GVSoC's Siracusa
+    model (skipped with the reason when GVSoC is not installed), checked against reference.py."""
+    from gvsoc_util import require_gvsoc
+
+    require_gvsoc()
+    model, data = small_cct(str(tmp_path))
+    out = tmp_path / "out.npz"
+    p = _run(["--model", model, "--train", "lora:r=2", "--lr", "0.05", "--data", data,
+              "--steps", "2", "--batch", "2", "--target", "siracusa", "--out", str(out),
+              "--momentum", "0.9", "--grads", "--timeout", "1200"])
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    arrays = dict(np.load(out))
+    spec = GenSpec(model=model, data=data, strategy="lora:r=2", lr=0.05, momentum=0.9,
+                   batch=2, steps=2, grads=True)
+    check_against_reference(spec, arrays)

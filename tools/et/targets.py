@@ -45,6 +45,9 @@ class Target:
     l1_loadable: bool = False  # siracusa's simulator hangs on NOLOAD sections in L1
     l3_loadable: bool = True  # False: .l3 is not memory-mapped; kept in the ELF, not loaded
     fc_stack: int = 0  # siracusa: fabric-controller stack in L2
+    # siracusa: L2 outside the application region (the private bank the serial bootloader ran
+    # from, free once the program starts): the FC stack at its top, the L3 boot buffer at its base
+    boot_scratch: tuple[int, int] = (0, 0)
     extra_defines: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -112,6 +115,7 @@ TARGETS: dict[str, Target] = {
         l1_loadable=True,
         l3_loadable=False,
         fc_stack=2 * KIB,
+        boot_scratch=(0x1C008000, 0x8000),
     ),
 }
 

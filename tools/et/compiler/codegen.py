@@ -295,9 +295,15 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     stage_now: dict[str, int] = {}      # L3 tensor -> arena offset of its copy, for this node
 
     def ptr(tname: str) -> str:
+        """The C pointer a kernel call gets for ``tname``: its L2 staging copy while the node
+        stages it, else the tensor itself, which must then be addressable by the cores."""
         r = roots.get(tname, tname)
         if r in stage_now:
             return f"((float *)(g_arena + {stage_now[r]}))"
+        pl = plan.placements.get(r)
+        if pl is not None and pl.level == "L3" and not tgt.l3_loadable:
+            raise CodegenError(f"a kernel would read or write {tname} in L3 directly, which the "
+                               f"cores of {tgt.name} cannot address (stage it through L2)")
         return names(tname)
 
     entries = {e["node"]: (j, e) for j, e in enumerate(plan.stream_nodes)} if plan.stream else {}
@@ -404,7 +410,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         pre, post, xfers = stream_code(k)
         stage_now.clear()
         chunked = k in entries and entries[k][1]["chunk"]
-        if k in entries and not chunked:
+        if k in entries:  # a chunked SGD's pointers are replaced by its chunk loop below
             stage_now.update({t["tensor"]: t["arena_offset"] for t in entries[k][1]["tensors"]})
         c = em.emit(k, n)
         stage_now.clear()
