@@ -109,3 +109,18 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path):
     q = tmp_path / "other.md"
     q.write_text("no markers\n")
     assert not bench.update_readme(str(q), "x") and q.read_text() == "no markers\n"
+
+
+def test_hyperram_bound_layers_are_named():
+    from et.report import hyperram_lines
+
+    rep = {"layers": [{"layer": "fc", "phase": "fwd", "cycles": 1000},
+                      {"layer": "update/w", "phase": "update", "cycles": 300}],
+           "step": {"steps_measured": 1, "cycles_per_step": 1300}}
+    plan = {"nodes": [{"layer": "fc", "l3_cycles": 100, "l3_read_bytes": 98, "l3_write_bytes": 0},
+                      {"layer": "update/w", "l3_cycles": 400, "l3_read_bytes": 200,
+                       "l3_write_bytes": 110}]}
+    out = hyperram_lines(rep, plan)
+    assert out[0].startswith("HyperRAM: 500 cycles of L3 transfers per step") and "38.5%" in out[0]
+    assert out[1:] == ["  HyperRAM-bound: update/w: L3 transfers 400 cycles, layer measured 300 cycles"]
+    assert hyperram_lines(rep, {"nodes": [{"layer": "fc"}]}) == []

@@ -23,7 +23,7 @@ from .compiler.report import summarize
 from .compiler.training import Hyper
 from .harness import Harness, lines_source
 from .qemu import QemuBoard
-from .report import SIRACUSA_CLUSTER_MHZ, build_report
+from .report import SIRACUSA_CLUSTER_MHZ, build_report, hyperram_lines
 
 # TrainDeeploy (Siracusa, fp32 training; Deeploy's paper): the published figures we compare with
 PAPER = {
@@ -245,6 +245,7 @@ def figures(entry: dict, freq_mhz: float) -> dict:
                  dyn=plan["arena"]["peak"] + plan["arena"].get("l3_peak", 0),
                  l2_weights=plan["totals"]["L2"]["persistent"],
                  l3_weights=plan["totals"]["L3"]["persistent"])
+        f["hyperram"] = hyperram_lines(rep, plan)
         d = r8["dma"]
         f.update(dma_l3_l2=d.get("l3_l2"), dma_l2_l3=d.get("l2_l3", d.get("other")),
                  dma_l2_l1=d.get("l2_l1"), dma_l1_l2=d.get("l1_l2"),
@@ -419,6 +420,15 @@ def _section(data: dict, target: str, qemu_figs: dict | None) -> tuple[list[str]
         "",
         *ratio_lines(ratios),
         "",
+        *(["### HyperRAM (L3) at the measured bandwidth",
+           "",
+           "L3 bytes of each step from the memory plan at the HyperBus bandwidth kbench measured "
+           "in GVSoC (L3 -> L2 0.98 B/cycle, L2 -> L3 0.55 B/cycle); layers whose transfers need "
+           "at least half of their measured cycles are HyperRAM-bound.",
+           "",
+           *[f"- {f['workload']}: " + ("; ".join(x.strip() for x in f["hyperram"])
+                                       if f.get("hyperram") else "no L3 traffic or not run")
+             for f in figs], ""] if target == "siracusa" else []),
         "### Training (loss per step)",
         "",
         *[f"- {f['workload']}: " + (", ".join(f"{v:.4f}" for v in f["loss"]) if f.get("loss")

@@ -335,6 +335,16 @@ def run_action(build: Build):
         if len(result.of_type("perf")) <= PERCORE_CONSOLE_MAX:
             print(percore + "\n")
         print(format_report(rep))
+        plan_path = os.path.join(outdir, "memplan.json")
+        if os.path.exists(plan_path) and build.target.l3_bytes_per_cycle[0]:
+            from .report import hyperram_lines
+
+            with open(plan_path) as f:
+                lines_l3 = hyperram_lines(rep, json.load(f))
+            if lines_l3:
+                print("\n".join(lines_l3))
+                with open(os.path.join(outdir, "report", "report.txt"), "a") as f:
+                    f.write("\n".join(lines_l3) + "\n")
         print(f"log: {logpath}")
         print("report: " + ", ".join(os.path.join(outdir, "report", f) for f in rep["files"] + ["percore.txt"]))
         if code == 0 and result.status != "done":

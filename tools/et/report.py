@@ -280,3 +280,32 @@ def write_report(result, outdir: str, freq_mhz: float = SIRACUSA_CLUSTER_MHZ) ->
     with open(path, "w") as f:
         json.dump(jsonable(rep), f, indent=1, allow_nan=False, default=str)
     return rep
+
+
+HYPERRAM_SHARE = 0.5  # a layer whose L3 transfers need this share of its measured cycles or more
+
+
+def hyperram_lines(rep: dict, memplan: dict) -> list[str]:
+    """Layers whose L3 <-> L2 transfers (bytes from the memory plan, cycles at the target's
+    measured HyperRAM bandwidth) take at least HYPERRAM_SHARE of the layer's measured cycles:
+    where HyperRAM bandwidth, not compute, limits the step. Empty without such layers or
+    without a bandwidth for the target (qemu: transfers are free there)."""
+    measured: dict[str, float] = {}
+    for r in rep["layers"]:
+        measured[r["layer"]] = measured.get(r["layer"], 0.0) + r["cycles"]
+    n = rep["step"]["steps_measured"] or 1
+    l3 = [x for x in memplan.get("nodes", []) if x.get("l3_cycles")]
+    if not l3 or not measured:
+        return []
+    total = sum(x["l3_cycles"] for x in l3)
+    step = rep["step"]["cycles_per_step"] or 0
+    out = [f"HyperRAM: {total:,} cycles of L3 transfers per step at the measured bandwidth "
+           f"({sum(x['l3_read_bytes'] for x in l3):,} B read, "
+           f"{sum(x['l3_write_bytes'] for x in l3):,} B written)"
+           + (f" = {100.0 * total / step:.1f}% of the measured step" if step else "")]
+    for x in l3:
+        cyc = measured.get(x["layer"], 0.0) / n
+        if cyc and x["l3_cycles"] >= HYPERRAM_SHARE * cyc:
+            out.append(f"  HyperRAM-bound: {x['layer']}: L3 transfers {x['l3_cycles']:,} cycles, "
+                       f"layer measured {cyc:,.0f} cycles")
+    return out

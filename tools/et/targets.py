@@ -48,6 +48,9 @@ class Target:
     # siracusa: L2 outside the application region (the private bank the serial bootloader ran
     # from, free once the program starts): the FC stack at its top, the L3 boot buffer at its base
     boot_scratch: tuple[int, int] = (0, 0)
+    # L3 <-> L2 DMA bandwidth in bytes per cluster cycle (read L3 -> L2, write L2 -> L3), as
+    # measured (0: free in this model); the plan and the report flag layers it limits
+    l3_bytes_per_cycle: tuple[float, float] = (0.0, 0.0)
     extra_defines: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -116,6 +119,8 @@ TARGETS: dict[str, Target] = {
         l3_loadable=False,
         fc_stack=2 * KIB,
         boot_scratch=(0x1C008000, 0x8000),
+        # GVSoC Siracusa model, kbench dma_l3_to_l2 / dma_l2_to_l3 (32 KiB copies, uDMA HyperBus)
+        l3_bytes_per_cycle=(0.979, 0.548),
     ),
 }
 

@@ -390,6 +390,14 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             post.insert(0, "net_wait(g_wb, NET_MAXT); /* write-backs of the node before */")
         return pre, post, xfers
 
+    def l3_time(xfers: list[dict]) -> dict:
+        """L3 bytes the node moves and the cycles they take at the target's HyperRAM bandwidth."""
+        rd = sum(x["bytes"] for x in xfers if x["from"] == "L3")
+        wr = sum(x["bytes"] for x in xfers if x["to"] == "L3")
+        bw_r, bw_w = tgt.l3_bytes_per_cycle
+        cyc = (rd / bw_r if bw_r else 0.0) + (wr / bw_w if bw_w else 0.0)
+        return {"l3_read_bytes": rd, "l3_write_bytes": wr, "l3_cycles": round(cyc)} if rd or wr else {}
+
     ln_stats: dict[str, tuple[str, str, int]] = {}
     for n in g.nodes:
         if n.op == "layernorm" and n.phase == "fwd":
@@ -445,7 +453,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                           "staged": [t["tensor"] for t in entries[k][1]["tensors"]]
                           if k in entries else [],
                           "l1_tiles": l1_tiles, "kernel_tiles": list(c.kernel_q),
-                          "transfers": xfers})
+                          "transfers": xfers, "layer": layer, **l3_time(xfers)})
         shapes = ", ".join(f"{i}{list(g[i].shape)}" for i in n.inputs)
         outs = ", ".join(f"{o}{list(g[o].shape)}" for o in n.outputs)
         dump = [(p, f"{p}_grad") for p in ([n.inputs[0]] if n.phase == "update" else [])]
