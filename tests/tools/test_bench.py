@@ -124,3 +124,13 @@ def test_hyperram_bound_layers_are_named():
     assert out[0].startswith("HyperRAM: 500 cycles of L3 transfers per step") and "38.5%" in out[0]
     assert out[1:] == ["  HyperRAM-bound: update/w: L3 transfers 400 cycles, layer measured 300 cycles"]
     assert hyperram_lines(rep, {"nodes": [{"layer": "fc"}]}) == []
+
+
+def test_step_records_of_unprofiled_steps_give_the_step_time():
+    lines = _log(8, 1000, 5000)
+    lines.insert(-5, "@step step=1 cycles=9999 instret=9000")   # profiled: printing included
+    lines.insert(-4, "@step step=2 cycles=1300 instret=1200")
+    res = Harness(echo=False, progress=False).run(lines_source(lines))
+    st = build_report(res)["step"]
+    assert st["cycles_per_step"] == 1300 and st["layers_cycles_per_step"] == 1000
+    assert st["outside_layers_cycles"] == 300

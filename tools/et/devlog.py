@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-RECORD_TYPES = ("start", "perf", "loss", "mem", "result", "done", "fault", "bench", "train")
+RECORD_TYPES = ("start", "perf", "loss", "mem", "result", "done", "fault", "bench", "train",
+                "step")
 _RECORD_RE = re.compile(r"^\s*@(?P<type>[a-z]+)(?P<fields>(?:[ \t]+[a-z0-9_]+=\S+)*)[ \t]*\r?$")
 _FIELD_RE = re.compile(r"([a-z0-9_]+)=(\S+)")
 
@@ -102,6 +103,7 @@ FIELD_KINDS = {
     "perf": {"layer": _NAME, "phase": _NAME, "core": _UINT, "cycles": _UINT, "instret": _UINT,
              "flop": _UINT, "dma_in": _UINT, "dma_out": _UINT, "step": _UINT},
     "loss": {"step": _UINT, "value": _FLOAT},
+    "step": {"step": _UINT, "cycles": _UINT, "instret": _UINT},
     "mem": {"level": _NAME, "cap": _UINT, "static": _UINT, "peak": _UINT},
     "result": {"name": _NAME, "ok": _UINT, "value": _FLOAT, "ref": _FLOAT},
     "done": {"code": _INT},
@@ -109,7 +111,8 @@ FIELD_KINDS = {
 }
 REQUIRED_FIELDS = {
     "start": ("app",), "train": (), "perf": ("layer", "phase", "core", "cycles", "instret"),
-    "loss": ("step", "value"), "mem": ("level", "cap", "static"), "result": ("name", "ok"),
+    "loss": ("step", "value"), "step": ("step", "cycles"), "mem": ("level", "cap", "static"),
+    "result": ("name", "ok"),
     "done": ("code",), "fault": (),
 }
 
