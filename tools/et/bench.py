@@ -298,7 +298,7 @@ def perf_table(figs: list[dict], target: str, qemu: dict | None = None) -> str:
                 "| TrainDeeploy (silicon) |")
     else:
         head = ("| workload | strategy | FLOP/step | instr/step (max core) | IPC=1 estimate/step "
-                "(instr + waits) | FLOP/instr | 8-core speed-up | img/s @370 MHz if IPC = 1 "
+                "(instr + waits) | FLOP per IPC=1 estimate | 8-core speed-up | img/s @370 MHz if IPC = 1 "
                 "| TrainDeeploy (silicon) |")
     out = [head, "|" + "---|" * 9]
     for f in figs:

@@ -197,6 +197,19 @@ def _num(v, fmt="{:,}") -> str:
     return fmt.format(v)
 
 
+# What a report's "cycles" are, per counter source (hal_perf.h): only mcycle is a cycle count.
+COUNTER_MEANING = {
+    "mcycle": "cycles are measured (mcycle, wall clock of each core)",
+    "qemu-icount": "'cycles' are the IPC = 1 estimate: qemu instructions plus barrier waits, "
+                   "not cycles (measure cycles in GVSoC: target=siracusa)",
+    "host-clock": "'cycles' are host nanoseconds",
+}
+
+
+def counter_meaning(rep: dict) -> str:
+    return COUNTER_MEANING.get(rep.get("perf_source") or "", "counter source unknown")
+
+
 def format_report(rep: dict) -> str:
     """The console tables of a report made by build_report()."""
     out = []
@@ -204,6 +217,7 @@ def format_report(rep: dict) -> str:
     head = (f"EdgeTune run report: app={rep['app'] or '?'} target={rep['target'] or '?'} "
             f"cores={rep['cores'] or '?'} counters={rep['perf_source'] or '?'}")
     out.append(head)
+    out.append(f"counters: {counter_meaning(rep)}")
     line = f"run: {run['status']}"
     if "exit_code" in run:
         line += (f", exit code {run['exit_code']}; {run['lines']} lines, {run['records']} records, "

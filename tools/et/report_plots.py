@@ -51,7 +51,9 @@ def plot_cycles(rep: dict, path: str) -> bool:
                     ax.bar(layers, vals, bottom=bottom, **style)
                 bottom = [b + v for b, v in zip(bottom, vals)]
             unit = "per step" if rep["step"]["steps_measured"] else "whole log"
-            label = f"cycles ({unit}, makespan over cores)"
+            what = {"mcycle": "cycles, measured", "qemu-icount": "IPC=1 estimate, not cycles",
+                    "host-clock": "host ns"}.get(rep.get("perf_source") or "", "counts")
+            label = f"{what} ({unit}, makespan over cores)"
             axis = ax.xaxis if horizontal else ax.yaxis
             axis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
             if horizontal:
