@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The GEMM micro-kernels: for each layout (op(A) normal/transposed x op(B) normal/transposed)
  * a 4x6 block of C in 24 fp registers plus 4x4 and 4x2 variants for edge columns. k is
- * unrolled by 8 and every load is base + immediate (fixed L1 pitches), so a 4x6 k step costs
- * 24 fmadd.s + 10 flw and the loop adds 4 instructions per 8 steps: 48 FLOP per 34.5
- * instructions = 1.39 FLOP/instruction in the loop; for kt >= 8 the first k step initialises
- * the accumulators (fmul.s) instead of zeroing them. Edge blocks compute all 4 rows on whatever
- * the tile holds there and store only the valid part, so the loop never branches on shape. */
+ * unrolled by GEMM_KU and every load is base + immediate (fixed L1 pitches), so a 4x6 k step
+ * costs 24 fmadd.s + 10 flw plus 4 loop instructions per GEMM_KU steps; for kt >= GEMM_KU the
+ * first k step initialises the accumulators (fmul.s) instead of zeroing them (fma(a, b, 0) =
+ * a * b: the sums are the same either way). Edge blocks compute all 4 rows on whatever the tile
+ * holds there and store only the valid part, so the loop never branches on shape.
+ *
+ * GEMM_KU: 8 on host and qemu (fewest instructions: 1.39 FLOP/instruction in the loop); 2 on
+ * Siracusa, whose cores fetch through a 512-byte L0 instruction cache: the 8x loop (about
+ * 1.1 KB) misses on every iteration there, the 2x loop fits (3% more instructions, measured
+ * faster in GVSoC). Both sum every output in the same order: results are bit-identical. */
 #include "gemm_internal.h"
 
 /* Pre-register-allocation scheduling hoists the next step's loads and spills accumulators. */
@@ -42,9 +47,24 @@
     COLS(u, BX, OP)
 #define STEP(u, AX, BX, COLS) STEP_OP(u, AX, BX, COLS, +=)
 #define STEP_INIT(u, AX, BX, COLS) STEP_OP(u, AX, BX, COLS, =)
-#define STEPS_1_7(AX, BX, COLS)                                                                \
+#ifndef GEMM_KU
+#if defined(ET_TARGET_SIRACUSA)
+#define GEMM_KU 2
+#else
+#define GEMM_KU 8
+#endif
+#endif
+#if GEMM_KU == 8
+#define STEPS_REST(AX, BX, COLS)                                                               \
     STEP(1, AX, BX, COLS) STEP(2, AX, BX, COLS) STEP(3, AX, BX, COLS) STEP(4, AX, BX, COLS)    \
     STEP(5, AX, BX, COLS) STEP(6, AX, BX, COLS) STEP(7, AX, BX, COLS)
+#elif GEMM_KU == 4
+#define STEPS_REST(AX, BX, COLS) STEP(1, AX, BX, COLS) STEP(2, AX, BX, COLS) STEP(3, AX, BX, COLS)
+#elif GEMM_KU == 2
+#define STEPS_REST(AX, BX, COLS) STEP(1, AX, BX, COLS)
+#else
+#error "GEMM_KU must be 2, 4 or 8"
+#endif
 
 #define FOR_COLS6(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3) X(i, 4) X(i, 5)
 #define FOR_COLS4(X, i) X(i, 0) X(i, 1) X(i, 2) X(i, 3)
@@ -80,22 +100,22 @@ static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, 
     {                                                                                          \
         FOR_ROWS(FOR_COLS, DECL)                                                               \
         float a0, a1, a2, a3, b;                                                               \
-        unsigned rest; /* kt >= 8: the first k step initialises the accumulators */         \
-        if (kt >= 8) {                                                                         \
-            STEP_INIT(0, AX, BX, COLS) STEPS_1_7(AX, BX, COLS)                                 \
-            pa += 8 * (A_STEP);                                                                \
-            pb += 8 * (B_STEP);                                                                \
-            rest = kt - 8;                                                                     \
+        unsigned rest; /* kt >= GEMM_KU: the first k step initialises the accumulators */   \
+        if (kt >= GEMM_KU) {                                                                   \
+            STEP_INIT(0, AX, BX, COLS) STEPS_REST(AX, BX, COLS)                                \
+            pa += GEMM_KU * (A_STEP);                                                          \
+            pb += GEMM_KU * (B_STEP);                                                          \
+            rest = kt - GEMM_KU;                                                               \
         } else {                                                                               \
             FOR_ROWS(FOR_COLS, ZERO)                                                           \
             rest = kt;                                                                         \
         }                                                                                      \
-        for (const float *pend = pa + (rest >> 3) * 8 * (A_STEP); pa != pend;) {               \
-            STEP(0, AX, BX, COLS) STEPS_1_7(AX, BX, COLS)                                      \
-            pa += 8 * (A_STEP);                                                                \
-            pb += 8 * (B_STEP);                                                                \
+        for (const float *pend = pa + (rest / GEMM_KU) * GEMM_KU * (A_STEP); pa != pend;) {    \
+            STEP(0, AX, BX, COLS) STEPS_REST(AX, BX, COLS)                                     \
+            pa += GEMM_KU * (A_STEP);                                                          \
+            pb += GEMM_KU * (B_STEP);                                                          \
         }                                                                                      \
-        for (unsigned n1 = rest & 7u; n1; --n1) {                                              \
+        for (unsigned n1 = rest % GEMM_KU; n1; --n1) {                                         \
             STEP(0, AX, BX, COLS)                                                              \
             pa += (A_STEP);                                                                    \
             pb += (B_STEP);                                                                    \

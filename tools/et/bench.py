@@ -389,6 +389,20 @@ GVSOC_NOTES = """\
 """
 
 
+def hyperram_summary(lines: list[str] | None, top: int = 3) -> str:
+    """One line per row from report.hyperram_lines: the total, then the bound layers (the
+    largest transfers first, ``top`` of them named)."""
+    if not lines:
+        return "no L3 traffic or not run"
+    bound = [ln.strip().removeprefix("HyperRAM-bound: ") for ln in lines[1:]]
+    bound.sort(key=lambda b: -int(b.split("transfers ")[1].split(" ")[0].replace(",", "")))
+    out = lines[0].removeprefix("HyperRAM: ")
+    if bound:
+        out += (f"; {len(bound)} HyperRAM-bound layer(s), largest: " + "; ".join(bound[:top])
+                + ("; ..." if len(bound) > top else ""))
+    return out
+
+
 def _section(data: dict, target: str, qemu_figs: dict | None) -> tuple[list[str], str, list[dict]]:
     freq = data["freq_mhz"]
     figs = [figures(e, freq) for e in data["rows"]]
@@ -426,9 +440,8 @@ def _section(data: dict, target: str, qemu_figs: dict | None) -> tuple[list[str]
            "in GVSoC (L3 -> L2 0.98 B/cycle, L2 -> L3 0.55 B/cycle); layers whose transfers need "
            "at least half of their measured cycles are HyperRAM-bound.",
            "",
-           *[f"- {f['workload']}: " + ("; ".join(x.strip() for x in f["hyperram"])
-                                       if f.get("hyperram") else "no L3 traffic or not run")
-             for f in figs], ""] if target == "siracusa" else []),
+           *[f"- {f['workload']}: " + hyperram_summary(f.get("hyperram")) for f in figs],
+           ""] if target == "siracusa" else []),
         "### Training (loss per step)",
         "",
         *[f"- {f['workload']}: " + (", ".join(f"{v:.4f}" for v in f["loss"]) if f.get("loss")
