@@ -129,6 +129,7 @@ int main(void)
     static double fpi[sizeof g_cases / sizeof g_cases[0]][2][2];
     static double spd[sizeof g_cases / sizeof g_cases[0]][2];
     static uint64_t ins[sizeof g_cases / sizeof g_cases[0]][2][2];
+    static double fpc[sizeof g_cases / sizeof g_cases[0]][2][2]; /* FLOP per cycle, cluster */
     int all_ok = dma_bandwidth();
     unsigned ncases = sizeof g_cases / sizeof g_cases[0];
     for (unsigned ci = 0; ci < ncases; ++ci) {
@@ -153,13 +154,15 @@ int main(void)
                 }
                 fpi[ci][impl][q] = (double)flop / ((double)m->instr_max * ncs[q]);
                 ins[ci][impl][q] = m->instr_max;
+                fpc[ci][impl][q] = (double)flop / (double)m->cycles_max;
             }
             spd[ci][impl] = (double)m1.cycles_max / (double)m8.cycles_max;
             printf("@bench kernel=%s impl=%s m=%u n=%u k=%u batch=%u flop=%llu instr1=%llu "
-                   "instr8=%llu fpi1=%.4f fpi8=%.4f speedup=%.3f\n", c->name, impl_name[impl],
-                   c->m, c->n, c->k, c->batch, (unsigned long long)flop,
+                   "instr8=%llu fpi1=%.4f fpi8=%.4f fpc1=%.4f fpc8=%.4f speedup=%.3f\n", c->name,
+                   impl_name[impl], c->m, c->n, c->k, c->batch, (unsigned long long)flop,
                    (unsigned long long)ins[ci][impl][0], (unsigned long long)ins[ci][impl][1],
-                   fpi[ci][impl][0], fpi[ci][impl][1], spd[ci][impl]);
+                   fpi[ci][impl][0], fpi[ci][impl][1], fpc[ci][impl][0], fpc[ci][impl][1],
+                   spd[ci][impl]);
         }
         float err = 0.0f;
         for (unsigned i = 0; i < elems_y; ++i) {
@@ -170,15 +173,19 @@ int main(void)
         all_ok &= ok;
         et_log_result(c->name, ok, err, 0.0);
     }
-    printf("\n%-26s %9s %9s %9s %7s %7s %7s | %9s %7s %7s %7s\n", "kernel (MxNxK)", "MFLOP",
-           "instr1", "instr8", "F/I/c1", "F/I/c8", "x8", "ref instr1", "F/I/c1", "x8", "gain");
+    /* F/I: FLOP per instruction per core; F/c: FLOP per cycle of the cluster (hal_perf cycles:
+     * measured mcycle on siracusa, the IPC = 1 estimate on qemu: perf= in @start says which) */
+    printf("\n%-26s %8s %9s %9s %6s %6s %7s %7s %6s | %10s %6s %7s %6s\n", "kernel (MxNxK)",
+           "MFLOP", "instr1", "instr8", "F/I/c1", "F/I/c8", "F/c 1", "F/c 8", "x8", "ref instr1",
+           "F/c 1", "F/c 8", "gain8");
     for (unsigned ci = 0; ci < ncases; ++ci) {
         const bench_case *c = &g_cases[ci];
         double mflop = 2.0 * c->batch * c->m * c->n * c->k / 1e6;
-        printf("%-26s %9.3f %9llu %9llu %7.3f %7.3f %7.2f | %10llu %7.3f %7.2f %6.2fx\n", c->name,
-               mflop, (unsigned long long)ins[ci][0][0], (unsigned long long)ins[ci][0][1],
-               fpi[ci][0][0], fpi[ci][0][1], spd[ci][0], (unsigned long long)ins[ci][1][0],
-               fpi[ci][1][0], spd[ci][1], fpi[ci][0][0] / fpi[ci][1][0]);
+        printf("%-26s %8.3f %9llu %9llu %6.3f %6.3f %7.3f %7.3f %6.2f | %10llu %6.3f %7.3f %5.1fx\n",
+               c->name, mflop, (unsigned long long)ins[ci][0][0], (unsigned long long)ins[ci][0][1],
+               fpi[ci][0][0], fpi[ci][0][1], fpc[ci][0][0], fpc[ci][0][1], spd[ci][0],
+               (unsigned long long)ins[ci][1][0], fpc[ci][1][0], fpc[ci][1][1],
+               fpc[ci][0][1] / fpc[ci][1][1]);
     }
     all_ok &= bench_ops_run(g_l1, sizeof g_l1, g_b, sizeof g_b); /* non-GEMM kernels (bench_ops.c) */
     et_log_done(all_ok ? 0 : 1);
