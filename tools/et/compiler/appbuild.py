@@ -55,6 +55,16 @@ def spec_for(build, app_dir: str, **defaults) -> tuple[GenSpec, str]:
     return spec, os.path.join(build.build_dir, sub)
 
 
+def hyperram_note(target, traffic: dict) -> str:
+    """', HyperRAM N cycles/step' at the target's measured L3 bandwidth ('' where it is free)."""
+    bw_r, bw_w = target.l3_bytes_per_cycle
+    if not bw_r or not (traffic.get("l3_to_l2") or traffic.get("l2_to_l3")):
+        return ""
+    cyc = traffic.get("l3_to_l2", 0) / bw_r + traffic.get("l2_to_l3", 0) / bw_w
+    return (f", HyperRAM {cyc:,.0f} cycles/step at {bw_r}/{bw_w} B/cycle (memplan.json: per node; "
+            "the run report names the layers it limits)")
+
+
 def generated_objects(env, build, **defaults) -> list:
     """Generate (at SConscript read time) and declare the objects of the generated sources."""
     app_dir = os.path.join(ROOT, "apps", build.app)
@@ -72,7 +82,8 @@ def generated_objects(env, build, **defaults) -> list:
           f"{s['trainable']} trainable, FLOP fwd {s['flop_fwd']} bwd {s['flop_bwd']}, "
           f"arena {info['arena']} B, weights L2 {info['level_bytes'].get('L2', 0)} B "
           f"L3 {info['level_bytes'].get('L3', 0)} B, L3 streaming "
-          f"{'on' if info['stream_l3'] else 'off'} ({info['traffic']['l3_to_l2']} B L3->L2 per step)")
+          f"{'on' if info['stream_l3'] else 'off'} ({info['traffic']['l3_to_l2']} B L3->L2 per step)"
+          + hyperram_note(build.target, info["traffic"]))
     objs = []
     for src in ("net.c", "weights.c", "main.c"):
         objs.append(env.Object(target="#" + os.path.join(gen, "obj", src[:-2] + ".o"),
