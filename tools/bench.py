@@ -30,6 +30,24 @@ DATA_DIR = os.path.join(ROOT, "docs", "bench")
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
 
 
+def slim(data: dict) -> dict:
+    """What the documents are rendered from, without the full per-core report and memory plan
+    (megabytes per row): the step, totals, losses, memory, per-layer cycles and the nodes' L3
+    transfers."""
+    for e in data["rows"]:
+        for run in e["runs"].values():
+            rep = run["report"]
+            run["report"] = {k: rep[k] for k in ("step", "total", "loss", "memory") if k in rep}
+            run["report"]["layers"] = [{k: r[k] for k in ("layer", "phase", "cycles")}
+                                       for r in rep.get("layers", [])]
+            mp = run["memplan"]
+            run["memplan"] = {"arena": mp["arena"], "totals": mp["totals"],
+                              "nodes": [{k: n[k] for k in ("layer", "l3_cycles", "l3_read_bytes",
+                                                           "l3_write_bytes")}
+                                        for n in mp.get("nodes", []) if n.get("l3_cycles")]}
+    return data
+
+
 def load_data(f) -> dict:
     """Measurements saved by an earlier run (JSON keys are strings: the core counts back to int)."""
     data = json.load(f)
@@ -78,7 +96,7 @@ def main(argv=None) -> int:
             new = {e["row"]["key"]: e for e in data["rows"]}
             data["rows"] = [new.pop(e["row"]["key"], e) for e in old["rows"]] + list(new.values())
         with open(path, "w") as f:
-            json.dump(data, f, indent=1, default=str)
+            json.dump(slim(data), f, indent=1, default=str)
         print(f"bench: measurements in {os.path.relpath(path, ROOT)}")
         failed = any(e["error"] for e in data["rows"] if e["row"]["key"] != "cct_full")
     datasets = {}
