@@ -2,10 +2,10 @@
 /* The GEMM micro-kernels: for each layout (op(A) normal/transposed x op(B) normal/transposed)
  * a 4x6 block of C in 24 fp registers plus 4x4 and 4x2 variants for edge columns. k is
  * unrolled by GEMM_KU and every load is base + immediate (fixed L1 pitches), so a 4x6 k step
- * costs 24 fmadd.s + 10 flw plus 4 loop instructions per GEMM_KU steps; for kt >= GEMM_KU the
- * first k step initialises the accumulators (fmul.s) instead of zeroing them (fma(a, b, 0) =
- * a * b: the sums are the same either way). Edge blocks compute all 4 rows on whatever the tile
- * holds there and store only the valid part, so the loop never branches on shape.
+ * costs 24 fmadd.s + 10 flw plus 4 loop instructions per GEMM_KU steps. Accumulators start at
+ * zero, so every output is the same chain of fmadd.s in k order whatever GEMM_KU is. Edge blocks
+ * compute all 4 rows on whatever the tile holds there and store only the valid part, so the
+ * loop never branches on shape.
  *
  * GEMM_KU: 8 on host and qemu (fewest instructions: 1.39 FLOP/instruction in the loop); 2 on
  * Siracusa, whose cores fetch through a 512-byte L0 instruction cache: the 8x loop (about
@@ -46,7 +46,6 @@
     a3 = AX(3, u);                                                                             \
     COLS(u, BX, OP)
 #define STEP(u, AX, BX, COLS) STEP_OP(u, AX, BX, COLS, +=)
-#define STEP_INIT(u, AX, BX, COLS) STEP_OP(u, AX, BX, COLS, =)
 #ifndef GEMM_KU
 #if defined(ET_TARGET_SIRACUSA)
 #define GEMM_KU 2
@@ -100,22 +99,16 @@ static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, 
     {                                                                                          \
         FOR_ROWS(FOR_COLS, DECL)                                                               \
         float a0, a1, a2, a3, b;                                                               \
-        unsigned rest; /* kt >= GEMM_KU: the first k step initialises the accumulators */   \
-        if (kt >= GEMM_KU) {                                                                   \
-            STEP_INIT(0, AX, BX, COLS) STEPS_REST(AX, BX, COLS)                                \
-            pa += GEMM_KU * (A_STEP);                                                          \
-            pb += GEMM_KU * (B_STEP);                                                          \
-            rest = kt - GEMM_KU;                                                               \
-        } else {                                                                               \
-            FOR_ROWS(FOR_COLS, ZERO)                                                           \
-            rest = kt;                                                                         \
-        }                                                                                      \
-        for (const float *pend = pa + (rest / GEMM_KU) * GEMM_KU * (A_STEP); pa != pend;) {    \
+        /* accumulators start at 0 and every k step is c += a * b (one fmadd.s): with a first  \
+         * step `c = a * b` the compiler may fuse it into the next one the other way round     \
+         * (fma(a0, b0, a1 * b1)), which differs with the unroll factor */                     \
+        FOR_ROWS(FOR_COLS, ZERO)                                                               \
+        for (const float *pend = pa + (kt / GEMM_KU) * GEMM_KU * (A_STEP); pa != pend;) {    \
             STEP(0, AX, BX, COLS) STEPS_REST(AX, BX, COLS)                                     \
             pa += GEMM_KU * (A_STEP);                                                          \
             pb += GEMM_KU * (B_STEP);                                                          \
         }                                                                                      \
-        for (unsigned n1 = rest % GEMM_KU; n1; --n1) {                                         \
+        for (unsigned n1 = kt % GEMM_KU; n1; --n1) {                                         \
             STEP(0, AX, BX, COLS)                                                              \
             pa += (A_STEP);                                                                    \
             pb += (B_STEP);                                                                    \
