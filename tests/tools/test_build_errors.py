@@ -85,3 +85,18 @@ def test_training_app_measures_l2_outside_the_plan(scons):
     assert o["outside"] == l2["used"] - o["planned"]
     assert 64 * 1024 < o["outside"] <= o["reserve"] == plan["l2_reserve"]
     assert f"code and data outside the plan {o['outside']} bytes (measured)" in res.stdout
+
+
+def test_each_build_folder_has_its_own_signature_database(scons):
+    """Concurrent builds (the benchmark beside the tests) must not share scons's signature
+    database: one run rewriting it could make another take a stale program for up to date."""
+    import os
+
+    from et_testutil import ROOT
+
+    res = scons("target=host", "app=hello")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert os.path.exists(os.path.join(ROOT, "build", "host", "hello", ".sconsign.dblite"))
+    assert not os.path.exists(os.path.join(ROOT, ".sconsign.dblite")) or \
+        os.path.getmtime(os.path.join(ROOT, ".sconsign.dblite")) < \
+        os.path.getmtime(os.path.join(ROOT, "build", "host", "hello", ".sconsign.dblite"))

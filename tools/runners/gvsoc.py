@@ -34,7 +34,7 @@ INSTALL_HINT = ("install GVSoC (github.com/gvsoc/gvsoc with gvsoc-core and gvsoc
 def find_gvsoc(explicit: str | None = None) -> str:
     """The GVSoC executable: ``explicit``, else ``$GVSOC``, else ``gvsoc`` on PATH.
     FlashError with a one-line hint when none is installed."""
-    for cand, origin in ((explicit, "gvsoc="), (os.environ.get("GVSOC"), "$GVSOC")):
+    for cand, origin in ((explicit, "gvsoc= / --gvsoc"), (os.environ.get("GVSOC"), "$GVSOC")):
         if cand:
             path = shutil.which(cand) or (cand if os.access(cand, os.X_OK) else None)
             if not path:
