@@ -175,3 +175,21 @@ def test_runs_from_an_unactivated_venv(tmp_path):
     p = _run(_args(model, data, out, **{"--steps": "2"}), env=env)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert np.load(out)["loss"].shape == (2,)
+
+
+@pytest.mark.qemu
+def test_two_targets_at_once(tmp_path):
+    """`train` for host and for qemu at the same time (each build has its own folder and
+    signature database, build/.sconsign/<target>_<app>): both succeed with the same losses."""
+    model, data = tiny_classifier(str(tmp_path))
+    procs = {}
+    for t in ("host", "qemu"):
+        cmd = [sys.executable, SCRIPT, "train", *_args(model, data, tmp_path / f"{t}.npz",
+                                                      **{"--steps": "3", "--target": t})]
+        procs[t] = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+    outs = {t: p.communicate(timeout=600)[0] for t, p in procs.items()}
+    for t, p in procs.items():
+        assert p.returncode == 0, outs[t][-3000:]
+    losses = [np.load(tmp_path / f"{t}.npz")["loss"] for t in procs]
+    assert losses[0].shape == (3,) and np.allclose(losses[0], losses[1], rtol=1e-5)

@@ -21,9 +21,12 @@ from .codegen import GenSpec, compile_model, load_data
 from .ir import CompileError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-_TENSOR = re.compile(r"^@tensor name=(\S+) n=(\d+) off=(\d+) hex=([0-9a-f]*)\s*$")
-_LOSS = re.compile(r"^@loss step=(\d+) value=(\S+)\s*$")
-_TSUM = re.compile(r"^@tsum name=(\S+) n=(\d+) sum=(\S+) sumsq=(\S+) at=([0-9,]*) hex=([0-9a-f]*)\s*$")
+# fields added after these (docs/devlog.md: new fields may be added) are accepted and ignored
+_MORE = r"(?: [a-z0-9_]+=\S*)*\s*$"
+_TENSOR = re.compile(r"^@tensor name=(\S+) n=(\d+) off=(\d+) hex=([0-9a-f]*)" + _MORE)
+_LOSS = re.compile(r"^@loss step=(\d+) value=(\S+?)" + _MORE)
+_TSUM = re.compile(r"^@tsum name=(\S+) n=(\d+) sum=(\S+) sumsq=(\S+) at=([0-9,]*) hex=([0-9a-f]*)"
+                   + _MORE)
 _DONE = re.compile(r"^@done code=(-?\d+)")
 
 
