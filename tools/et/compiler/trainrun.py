@@ -158,6 +158,11 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
             if p + "_grad" not in res["tensors"]:
                 raise TrainError(f"gradient of '{p}' missing from the log ({logpath})")
             arrays[p + "_grad"] = res["tensors"][p + "_grad"].reshape(g[p].shape)
+        bad = int(arrays[p].size - np.count_nonzero(np.isfinite(arrays[p])))
+        if bad:   # the last update overflowed: the loss of the step before it was still finite
+            raise TrainError(f"diverged at step {spec.steps} (loss {res['loss'][-1]:.6g}, then "
+                             f"{bad} of the {arrays[p].size} values of '{p}' not finite); "
+                             f"nothing written (log: {logpath})")
     if out:
         np.savez(out, **arrays)
     res["arrays"] = arrays
