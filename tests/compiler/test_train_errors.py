@@ -167,11 +167,12 @@ def test_diverging_run_stops_with_exit_2(tmp_path):
 
 
 def test_last_update_overflowing_is_divergence_too(tmp_path):
-    """lr 1e38 for one step: the loss (computed before the update) is finite, the updated
-    weights are not; no OUT.npz full of inf either."""
+    """lr and weight decay 1e30 for one step: the loss (computed before the update) is finite,
+    the updated weights are not; no OUT.npz full of inf either."""
     model, data = small_ae(str(tmp_path))
     out = tmp_path / "o.npz"
-    line = _one_line_error(_run(_args(model, data, out, **{"--lr": "1e38"})), 2, out)
+    p = _run(_args(model, data, out, **{"--lr": "1e30", "--weight-decay": "1e30"}))
+    line = _one_line_error(p, 2, out)
     assert re.search(r"diverged at step 1 \(loss [0-9.]+, then \d+ of the \d+ values of "
                      r"'\S+' not finite\)", line), line
 
