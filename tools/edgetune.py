@@ -83,6 +83,9 @@ def cmd_train(a) -> int:
     return main_train(a)
 
 
+MAX_TIMEOUT = 7 * 24 * 3600   # seconds: a week
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the command's convention: one line and exit code 1 for a bad option."""
 
@@ -92,10 +95,11 @@ class _Parser(argparse.ArgumentParser):
 
 def check_train_options(a) -> None:
     """The train options a build could only fail on later, as one ValueError/CompileError."""
-    if a.steps < 1 or a.batch < 1:
-        raise ValueError(f"--steps {a.steps} and --batch {a.batch}: both must be >= 1")
-    if not (math.isfinite(a.timeout) and a.timeout > 0):
-        raise ValueError(f"--timeout {a.timeout}: expected a number of seconds > 0")
+    if not (1 <= a.steps < 1 << 31 and 1 <= a.batch < 1 << 31):
+        raise ValueError(f"--steps {a.steps} and --batch {a.batch}: both must be in 1 .. "
+                         f"{(1 << 31) - 1}")
+    if not (math.isfinite(a.timeout) and 0 < a.timeout <= MAX_TIMEOUT):
+        raise ValueError(f"--timeout {a.timeout}: expected seconds in (0, {MAX_TIMEOUT}]")
     Hyper(a.lr, a.momentum, a.weight_decay).check()
     out_dir = os.path.dirname(os.path.abspath(a.out))
     if os.path.isdir(a.out) or not os.path.isdir(out_dir):

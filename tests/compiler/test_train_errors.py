@@ -87,9 +87,11 @@ def test_malformed_size_option(tmp_path, size, why):
     ("--momentum", "-1", "momentum (--momentum) -1.0: expected a number in [0, 1)"),
     ("--momentum", "1", "momentum (--momentum) 1.0: expected a number in [0, 1)"),
     ("--weight-decay", "-0.5", "weight decay (--weight-decay) -0.5: expected a finite number >= 0"),
-    ("--timeout", "nan", "--timeout nan: expected a number of seconds > 0"),
+    ("--timeout", "nan", "--timeout nan: expected seconds in (0, 604800]"),
+    ("--timeout", "1e300", "--timeout 1e+300: expected seconds in (0, 604800]"),
+    ("--steps", "10000000000", "--steps 10000000000 and --batch 1: both must be in 1 .. 2147483647"),
 ])
-def test_hyper_parameters_checked_up_front(tmp_path, opt, value, want):
+def test_options_checked_up_front(tmp_path, opt, value, want):
     model, data = tiny_classifier(str(tmp_path))
     out = tmp_path / "o.npz"
     p = _run(_args(model, data, out, **{opt: value}))
