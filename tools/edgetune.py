@@ -17,14 +17,19 @@ LoRA / full-backprop ratios when both are in the list. Exit code 1 with a messag
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
 (``app=train``), runs it on the target, and writes OUT.npz: ``loss`` (one value per step) and
 each trained tensor after training under its ONNX name (inserted LoRA adapters under their own
-names), plus ``<name>_grad`` (the gradient of the last step) with --grads. Exit code 1 with a
-message on any failure.
+names), plus ``<name>_grad`` (the gradient of the last step) with --grads.
+
+Every failure is one line ``edgetune: error: ...`` on stderr, never a traceback, and no OUT.npz:
+exit code 1 for bad input (options, model, data set, a plan that does not fit), 2 when the
+build or the run fails (scons's own error line is quoted) or the training diverges
+("diverged at step N (loss nan)").
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 
@@ -78,8 +83,31 @@ def cmd_train(a) -> int:
     return main_train(a)
 
 
+MAX_TIMEOUT = 7 * 24 * 3600   # seconds: a week
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the command's convention: one line and exit code 1 for a bad option."""
+
+    def error(self, message):
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def check_train_options(a) -> None:
+    """The train options a build could only fail on later, as one ValueError/CompileError."""
+    if not (1 <= a.steps < 1 << 31 and 1 <= a.batch < 1 << 31):
+        raise ValueError(f"--steps {a.steps} and --batch {a.batch}: both must be in 1 .. "
+                         f"{(1 << 31) - 1}")
+    if not (math.isfinite(a.timeout) and 0 < a.timeout <= MAX_TIMEOUT):
+        raise ValueError(f"--timeout {a.timeout}: expected seconds in (0, {MAX_TIMEOUT}]")
+    Hyper(a.lr, a.momentum, a.weight_decay).check()
+    out_dir = os.path.dirname(os.path.abspath(a.out))
+    if os.path.isdir(a.out) or not os.path.isdir(out_dir):
+        raise ValueError(f"--out {a.out}: expected a file in an existing folder")
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="edgetune", description=__doc__.split("\n")[0])
+    p = _Parser(prog="edgetune", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     pl = sub.add_parser("plan", help="compile for training and report FLOP, parameters, memory")
     pl.add_argument("--model", required=True, help="ONNX file")
@@ -115,18 +143,25 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--verbose", action="store_true", help="print the build and run output")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    from et.compiler.trainrun import TrainError
     try:
         if a.cmd == "train":
-            if a.steps < 1 or a.batch < 1 or a.lr <= 0:
-                raise ValueError("--steps and --batch must be >= 1 and --lr > 0")
+            check_train_options(a)
             return cmd_train(a)
+        Hyper(a.lr, a.momentum, a.weight_decay).check()
         return cmd_plan(a)
-    except Exception as e:  # noqa: BLE001 - every failure becomes a message and exit code 1
-        from et.compiler.trainrun import TrainError
-        if not isinstance(e, (CompileError, ValueError, OSError, TrainError)):
-            raise
+    except TrainError as e:   # the build or the run failed, or the training diverged
+        print(f"edgetune: error: {e}", file=sys.stderr)
+        return 2
+    except (CompileError, ValueError, OSError) as e:   # bad input
         print(f"edgetune: error: {e}", file=sys.stderr)
         return 1
+    except Exception as e:  # noqa: BLE001 - a bug: still one line (--verbose: the traceback)
+        if getattr(a, "verbose", False):
+            raise
+        hint = " (--verbose shows the traceback)" if a.cmd == "train" else ""
+        print(f"edgetune: error: internal error {type(e).__name__}: {e}{hint}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -98,3 +98,15 @@ def test_train_on_siracusa_in_gvsoc(tmp_path):
     spec = GenSpec(model=model, data=data, strategy="lora:r=2", lr=0.05, momentum=0.9,
                    batch=2, steps=2, grads=True)
     check_against_reference(spec, arrays)
+
+
+def test_log_records_with_added_fields_are_read():
+    """docs/devlog.md lets records gain fields (e.g. a sequence number and CRC): the reader
+    keeps the ones it knows and ignores the rest."""
+    from et.compiler.trainrun import parse_log
+
+    res = parse_log(["@loss step=1 value=2.5 seq=3 crc=1a2b\n",
+                     "@tensor name=w n=2 off=0 hex=3f80000040000000 seq=4 crc=ffff\n",
+                     "@done code=0 seq=5 crc=0\n"])
+    assert res["loss"] == [2.5] and res["done"] == 0
+    assert res["tensors"]["w"].tolist() == [1.0, 2.0]

@@ -1,5 +1,7 @@
-"""The build's error paths: unknown target/app/variable, a memory level over budget."""
+"""The build's error paths: unknown target/app/variable, a memory level over budget, and the
+one-line reason `edgetune.py train` quotes from a failed scons run."""
 import os
+import re
 
 from et_testutil import ROOT
 
@@ -106,3 +108,52 @@ def test_each_build_folder_has_its_own_signature_database(scons):
     assert os.path.exists(db)
     assert not os.path.exists(os.path.join(ROOT, ".sconsign.dblite")) or \
         os.path.getmtime(os.path.join(ROOT, ".sconsign.dblite")) < os.path.getmtime(db)
+
+
+def test_failed_train_build_quotes_scons_own_error(tmp_path, monkeypatch):
+    """A build that scons refuses (here: cores=99 slipped into the command) fails the train
+    run with one line that carries scons's own `scons: ***` line, not an empty tail."""
+    import pytest
+
+    from et.compiler import trainrun
+    from et.compiler.codegen import GenSpec
+
+    sys_path_helpers()
+    from codegen_helpers import small_ae
+
+    model, data = small_ae(str(tmp_path))
+    real = trainrun.scons_command
+    monkeypatch.setattr(trainrun, "scons_command", lambda *a: real(*a, "cores=99"))
+    out = tmp_path / "o.npz"
+    with pytest.raises(trainrun.TrainError) as e:
+        trainrun.run_training(GenSpec(model=model, data=data, strategy="all", lr=0.1), str(out))
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("build or run failed (scons exit 2): "), msg
+    assert "scons: *** cores=99 out of range: target host has 1..8" in msg, msg
+    assert not out.exists()
+
+
+def test_failure_line_picks_the_compiler_error(tmp_path):
+    """gcc's own error line comes first in the one-line message, then scons's last `***`."""
+    import subprocess
+
+    from et.compiler.trainrun import failure_line
+
+    src = tmp_path / "bad.c"
+    src.write_text("int f(void) { return nan; }\n")
+    cc = subprocess.run(["gcc", "-c", str(src), "-o", str(tmp_path / "bad.o")],
+                        capture_output=True, text=True)
+    assert cc.returncode != 0
+    out = "  CC    bad.o\n" + cc.stderr + "scons: *** [bad.o] Error 1\n"
+    line = failure_line(out)
+    assert re.match(rf"{re.escape(str(src))}:1:\d+: error: .nan. undeclared", line), line
+    assert line.endswith("; scons: *** [bad.o] Error 1")
+    assert failure_line("") == "scons printed nothing"
+
+
+def sys_path_helpers():
+    """tests/compiler on sys.path (its helpers build the small models)."""
+    import sys
+    d = os.path.join(ROOT, "tests", "compiler")
+    if d not in sys.path:
+        sys.path.insert(0, d)

@@ -61,11 +61,15 @@ def list_apps() -> list[str]:
 
 
 def parse_size(text: str, what: str) -> int:
-    """'262144', '256K', '1M' -> bytes."""
+    """'262144', '256K', '1M' -> bytes (1 byte .. 4 GiB - 1: the cores' 32-bit address space)."""
     m = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", text)
     if not m:
         raise BuildConfigError(f"{what}={text!r} is not a size (e.g. 65536, 64K, 1M)")
-    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    n = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    if not 1 <= n < 1 << 32:
+        raise BuildConfigError(f"{what}={text!r} is {n} bytes, outside 1 .. {(1 << 32) - 1} "
+                               "(32-bit addresses)")
+    return n
 
 
 def configure(env) -> Build:
@@ -350,6 +354,9 @@ def run_action(build: Build):
         if code == 0 and result.status != "done":
             print(f"scons: *** the run ended without its @done record ({result.status})")
             return 3
+        if code != 0:   # the cause on scons's own error line, not only in run.log
+            print(f"scons: *** {build.program_name} ended with exit code {code} ({result.status}; "
+                  f"log: {logpath})")
         return code
 
     return env_action(action, f"  RUN   {build.program_name} on {build.target.name}")

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -181,7 +182,7 @@ def schedule_updates_early(g: Graph) -> None:
 def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Target]:
     """Import, build the training graph (updates scheduled early) and plan memory."""
     tgt = resolve_target(spec)
-    g = import_onnx(spec.model, batch=spec.batch)
+    g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()))
     loss = spec.loss or guess_loss(g)
     build_training_graph(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
     schedule_updates_early(g)
@@ -237,31 +238,73 @@ def c_ints(a: np.ndarray, per_line: int = 16) -> str:
 
 
 # --- generation -------------------------------------------------------------------------------
-def _load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
+def _read_npz(path: str) -> dict:
+    """The arrays of the .npz at ``path``; anything else is a CompileError naming the file."""
+    try:
+        d = np.load(path, allow_pickle=False)
+        if not hasattr(d, "files"):
+            raise CompileError(f"data set {path} is a single .npy array, not a .npz with "
+                               "'input' and 'labels' or 'target'")
+        with d:
+            return {k: d[k] for k in d.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise CompileError(f"data set {path} is not a readable .npz file ({e})") from None
+
+
+def _real_array(what: str, a: np.ndarray, kinds: str, want: str) -> None:
+    """CompileError unless ``a`` has one of the dtype ``kinds`` and only finite values."""
+    if a.dtype.kind not in kinds:
+        raise CompileError(f"data set {what}: dtype {a.dtype} {list(a.shape)}, expected {want}")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        raise CompileError(f"data set {what}: {bad} of its {a.size} values are nan or inf")
+
+
+def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
+    """The samples the run uses, checked against the model: ``input`` [samples, ...] real
+    numbers with the model's values per sample; ``labels`` (ce) 1-D integer class indices in
+    [0, classes), one per sample; ``target`` (mse) real numbers [samples, ...] with the
+    output's values per sample. Every mismatch is a CompileError naming the array and shapes."""
     if not spec.data:
         raise CompileError("no data set given (a .npz with 'input' and 'labels' or 'target')")
-    d = np.load(spec.data)
+    d = _read_npz(spec.data)
     key = "labels" if loss == "ce" else "target"
     for k in ("input", key):
         if k not in d:
             raise CompileError(f"data set {spec.data} has no '{k}' array (has: "
-                               f"{', '.join(d.files)}); loss {loss} needs 'input' and '{key}'")
+                               f"{', '.join(d) or 'nothing'}); loss {loss} needs 'input' and '{key}'")
     x, y = d["input"], d[key]
     per = numel(g[g.inputs[0]].shape[1:])
-    if x.shape[0] < 1 or numel(x.shape[1:]) != per:
+    if x.ndim == 0 or x.shape[0] < 1 or numel(x.shape[1:]) != per:
         raise CompileError(f"data set input {list(x.shape)} does not match the model's input "
-                           f"{list(g[g.inputs[0]].shape)} (per sample {per} values)")
+                           f"{list(g[g.inputs[0]].shape)}: expected [samples, ...] with {per} "
+                           "values per sample")
+    _real_array("input", x, "iuf", "real numbers (float32)")
+    if y.ndim == 0 or y.shape[0] != x.shape[0]:
+        raise CompileError(f"data set {key} {list(y.shape)} does not match input "
+                           f"{list(x.shape)}: expected one per sample ({x.shape[0]})")
     if spec.samples < 0:
         raise CompileError(f"samples {spec.samples}: expected 0 (batch x steps) or a count")
     used = min(x.shape[0], spec.samples or spec.batch * spec.steps)
     x = x[:used].reshape(used, per).astype(np.float32)
     if loss == "ce":
         classes = g[g.meta["logits"]].shape[-1]
-        y = y[:used].astype(np.int64).reshape(used)
+        if y.ndim != 1:
+            raise CompileError(f"data set labels {list(y.shape)}: cross-entropy needs 1-D "
+                               f"integer class indices [samples] in [0, {classes})")
+        _real_array("labels", y, "iu", f"integer class indices in [0, {classes}) "
+                    "(cross-entropy)")
         if y.min() < 0 or y.max() >= classes:
-            raise CompileError(f"labels outside 0..{classes - 1} in {spec.data}")
-        y = y.astype(np.int32)
+            raise CompileError(f"data set labels: values {y.min()}..{y.max()} outside "
+                               f"[0, {classes}) (the model has {classes} classes)")
+        y = y[:used].astype(np.int32)
     else:
+        yper = numel(g[g.meta["logits"]].shape[1:])
+        if numel(y.shape[1:]) != yper:
+            raise CompileError(f"data set target {list(y.shape)} does not match the model's "
+                               f"output {list(g[g.meta['logits']].shape)}: expected [samples, "
+                               f"...] with {yper} values per sample")
+        _real_array("target", y, "iuf", "real numbers (float32)")
         y = y[:used].reshape(used, -1).astype(np.float32)
     return {"x": x, "y": y, "n": used, "per": per, "yper": 1 if loss == "ce" else y.shape[1]}
 
@@ -278,7 +321,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     """Write net.h, net.c, weights.c, main.c and meta.json into ``outdir``; returns the meta."""
     g, plan, tgt = compile_model(spec)
     loss = g.meta["loss"]
-    data = _load_data(spec, g, loss)
+    data = load_data(spec, g, loss)
     names = Names()
     arena: dict[str, int] = {}
     persistent = []

@@ -4,6 +4,8 @@ This is what removes the shape arithmetic ``torch.onnx.export`` writes (Shape ->
 Unsqueeze -> Concat -> Reshape, Slice of shapes, Cast, ConstantOfShape, ...). ``Shape`` of an
 activation is itself a constant because every shape is static once the batch size is chosen.
 Trainable initializers are never folded (a Transpose of a weight stays an op on a parameter).
+No folded value may exceed a byte bound (``max_bytes``, the target's memory): the ops that can
+grow (from a shape, by broadcasting, by gathering) are sized before numpy allocates anything.
 """
 from __future__ import annotations
 
@@ -115,10 +117,68 @@ _FOLD: dict[str, Callable] = {
 }
 
 FOLDABLE = frozenset(_FOLD) | {"Shape", "Size"}
+# default bound on a folded value: Siracusa's L1 + L2 + L3 (a constant the chip cannot hold is
+# an error, not 64 GiB of host memory); compile_model passes the resolved target's total
+MAX_FOLD_BYTES = (256 + 1024 + 8192) * 1024
+_BROADCAST = {"Add", "Sub", "Mul", "Div", "Pow", "Min", "Max", "Equal", "Where"}
 
 
-def fold(op: str, vals: list, attrs: dict, opset: int, in_shapes: list | None = None):
-    """Value of ONNX op ``op`` on constant inputs ``vals`` (``Shape``/``Size`` take the static shape)."""
+def _predicted_shape(op: str, vals: list, attrs: dict) -> tuple[list[int], int] | None:
+    """(shape, item size) of the result of the ops whose output can be larger than their
+    inputs, computed without evaluating them; None for the others (never larger)."""
+    if op in ("ConstantOfShape", "Expand"):
+        dims = [int(d) for d in np.asarray(vals[0 if op == "ConstantOfShape" else 1]).reshape(-1)]
+        if any(d < 0 for d in dims):
+            raise CompileError(f"{op} with a negative dimension in {dims}")
+        if op == "Expand":
+            dims = list(np.broadcast_shapes(vals[0].shape, tuple(max(d, 1) for d in dims)))
+            return dims, vals[0].dtype.itemsize
+        value = np.asarray(attrs.get("value", np.zeros(1, np.float32)))
+        return dims, value.dtype.itemsize
+    if op == "Range":
+        start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in vals[:3])
+        if delta == 0 or not all(np.isfinite((start, limit, delta))):
+            raise CompileError(f"Range({start}, {limit}, {delta}) is not a finite range")
+        return [max(0, int(np.ceil((limit - start) / delta)))], np.asarray(vals[0]).dtype.itemsize
+    if op in _BROADCAST:
+        shapes = [np.asarray(v).shape for v in vals]
+        return list(np.broadcast_shapes(*shapes)), max(np.asarray(v).dtype.itemsize for v in vals)
+    if op == "Concat":
+        n = sum(max(1, np.asarray(v).size) for v in vals)
+        return [n], max(np.asarray(v).dtype.itemsize for v in vals)
+    if op == "Gather":
+        data, idx = np.asarray(vals[0]), np.asarray(vals[1])
+        axis = attrs.get("axis", 0) % max(1, data.ndim)
+        return list(data.shape[:axis]) + list(idx.shape) + list(data.shape[axis + 1:]), \
+            data.dtype.itemsize
+    return None
+
+
+def _check_size(op: str, node: str, shape, itemsize: int, max_bytes: int) -> None:
+    n = int(np.prod([int(d) for d in shape], dtype=object)) if len(shape) else 1
+    if n * itemsize > max_bytes:
+        raise CompileError(f"node '{node}' ({op}): folding it would make a constant of {n} "
+                           f"elements ({n * itemsize} bytes, shape {list(shape)}), more than "
+                           f"the {max_bytes} bytes of the target's memory (L1+L2+L3)")
+
+
+def fold(op: str, vals: list, attrs: dict, opset: int, in_shapes: list | None = None,
+         max_bytes: int = MAX_FOLD_BYTES, node: str = ""):
+    """Value of ONNX op ``op`` on constant inputs ``vals`` (``Shape``/``Size`` take the static
+    shape); a result larger than ``max_bytes`` is a CompileError naming ``node`` and the sizes."""
+    node = node or op
+    try:
+        pred = _predicted_shape(op, vals, attrs)
+    except ValueError as e:   # shapes that do not broadcast
+        raise CompileError(f"node '{node}' ({op}): {e}") from None
+    if pred is not None:
+        _check_size(op, node, pred[0], pred[1], max_bytes)
+    out = _fold(op, vals, attrs, opset, in_shapes)
+    _check_size(op, node, out.shape, out.dtype.itemsize, max_bytes)
+    return out
+
+
+def _fold(op: str, vals: list, attrs: dict, opset: int, in_shapes: list | None):
     if op == "Shape":
         shape = np.asarray(in_shapes[0], dtype=np.int64)
         start, end = attrs.get("start", 0), attrs.get("end", None)

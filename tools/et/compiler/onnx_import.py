@@ -15,13 +15,14 @@ Two export artefacts are undone here:
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
 from . import fusion, shapes
-from .folding import FOLDABLE, attrs_of, fold
+from .folding import FOLDABLE, MAX_FOLD_BYTES, attrs_of, fold
 from .ir import CompileError, Graph, Node, Tensor, UnsupportedOpError
 
 log = logging.getLogger("pt.compiler.onnx_import")
@@ -41,9 +42,10 @@ def scope_of(node_name: str) -> str:
 
 
 class _Importer:
-    def __init__(self, model: onnx.ModelProto, batch: int | None):
+    def __init__(self, model: onnx.ModelProto, batch: int | None, max_fold_bytes: int):
         self.m = model
         self.batch = batch
+        self.max_fold_bytes = max_fold_bytes
         self.g = Graph(model.graph.name or "model")
         self.consts: dict[str, np.ndarray] = {}
         self.alias: dict[str, str] = {}
@@ -173,7 +175,8 @@ class _Importer:
             return
         if op in FOLDABLE and all(self.is_const(i) for i in ins):
             vals = [self.consts[self.name(i)] if i else None for i in ins]
-            self.consts[node.output[0]] = fold(op, vals, a, self.opset)
+            self.consts[node.output[0]] = fold(op, vals, a, self.opset,
+                                               max_bytes=self.max_fold_bytes, node=self.node_name)
             return
         if op not in SUPPORTED_OPS:
             raise UnsupportedOpError(op, self.node_name, SUPPORTED_OPS)
@@ -359,10 +362,30 @@ class _Importer:
                     t.scope = n.scope or t.name.rsplit(".", 1)[0]
 
 
-def import_onnx(model: str | onnx.ModelProto, batch: int | None = None) -> Graph:
-    """Import an ONNX model (path or proto) into the IR with a static ``batch`` (default: 1)."""
-    proto = onnx.load(model) if isinstance(model, str) else model
-    g = _Importer(proto, batch).run()
+def load_model(path: str) -> onnx.ModelProto:
+    """The ONNX file at ``path``; anything that is not one (truncated, random bytes, a folder,
+    an empty file) is a CompileError naming the file and its size."""
+    try:
+        size = os.path.getsize(path)
+        proto = onnx.load(path)
+    except IsADirectoryError:
+        raise CompileError(f"model {path} is a directory, not an ONNX file") from None
+    except OSError as e:
+        raise CompileError(f"model {path}: cannot read it ({e.strerror or e})") from None
+    except Exception as e:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise CompileError(f"model {path} ({size} bytes) is not a valid ONNX file (truncated or "
+                           f"corrupt: {type(e).__name__})") from None
+    if not proto.graph.node and not proto.graph.input:
+        raise CompileError(f"model {path} ({size} bytes) is not a valid ONNX file (no graph)")
+    return proto
+
+
+def import_onnx(model: str | onnx.ModelProto, batch: int | None = None,
+                max_fold_bytes: int = MAX_FOLD_BYTES) -> Graph:
+    """Import an ONNX model (path or proto) into the IR with a static ``batch`` (default: 1).
+    No folded constant may exceed ``max_fold_bytes`` (the target's memory, see compile_model)."""
+    proto = load_model(model) if isinstance(model, str) else model
+    g = _Importer(proto, batch, max_fold_bytes).run()
     g.meta["batch"] = g[g.inputs[0]].shape[0] if g.inputs and g[g.inputs[0]].shape else 1
     log.info("imported %s: %d nodes, %d parameters", g.name, len(g.nodes),
              sum(t.size for t in g.params()))

@@ -7,7 +7,7 @@ import onnx
 
 from ..targets import Target, get_target
 from .memory import PERSISTENT, MemoryPlanner, staging_entries
-from .onnx_import import import_onnx
+from .onnx_import import import_onnx, load_model
 from .training import Hyper, build_training_graph, stats
 
 # the CCT strategies of the paper (TrainDeeploy) and of issue 7's table
@@ -20,11 +20,11 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               stream: bool = True) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory, schedule_updates_early
-    proto = onnx.load(model) if isinstance(model, str) else model
+    proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []
     for s in strategies:
-        g = import_onnx(proto, batch=batch)
+        g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()))
         build_training_graph(g, s, loss, hyper or Hyper())
         schedule_updates_early(g)
         row = stats(g)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .autodiff import Differ
-from .ir import Graph, Node, StrategyError, Tensor
+from .ir import CompileError, Graph, Node, StrategyError, Tensor
 from .shapes import flops
 
 STRATEGY_HELP = ("last | blocks:K | lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]"
@@ -38,6 +38,21 @@ class Hyper:
     lr: float = 0.01
     momentum: float = 0.0
     weight_decay: float = 0.0
+
+    def check(self) -> None:
+        """Raise CompileError unless the SGD kernel can use the values as fp32: lr > 0,
+        momentum in [0, 1) (1 or more never forgets a step), weight decay >= 0, all finite."""
+        rules = (("learning rate", "--lr", self.lr, lambda f: f > 0,
+                  "a finite number > 0 that fp32 holds (1e-38 .. 3e38)"),
+                 ("momentum", "--momentum", self.momentum, lambda f: 0 <= f < 1,
+                  "a number in [0, 1)"),
+                 ("weight decay", "--weight-decay", self.weight_decay, lambda f: f >= 0,
+                  "a finite number >= 0 that fp32 holds"))
+        for what, opt, v, ok, want in rules:
+            with np.errstate(over="ignore"):
+                f = np.float32(v) if isinstance(v, (int, float)) else np.float32("nan")
+            if not (np.isfinite(f) and ok(f) and (f != 0 or v == 0)):
+                raise CompileError(f"{what} ({opt}) {v!r}: expected {want}")
 
 
 @dataclass
@@ -227,6 +242,7 @@ def build_training_graph(g: Graph, strategy: str, loss: str = "ce",
                          hyper: Hyper | None = None) -> Graph:
     """Turn an imported forward graph into one training step (in place; returns ``g``)."""
     hyper = hyper or Hyper()
+    hyper.check()
     s = parse_strategy(strategy)
     trainable = select_trainable(g, s)
     out = g.outputs[0]

@@ -17,13 +17,16 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .codegen import GenSpec, compile_model
+from .codegen import GenSpec, compile_model, load_data
 from .ir import CompileError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-_TENSOR = re.compile(r"^@tensor name=(\S+) n=(\d+) off=(\d+) hex=([0-9a-f]*)\s*$")
-_LOSS = re.compile(r"^@loss step=(\d+) value=(\S+)\s*$")
-_TSUM = re.compile(r"^@tsum name=(\S+) n=(\d+) sum=(\S+) sumsq=(\S+) at=([0-9,]*) hex=([0-9a-f]*)\s*$")
+# fields added after these (docs/devlog.md: new fields may be added) are accepted and ignored
+_MORE = r"(?: [a-z0-9_]+=\S*)*\s*$"
+_TENSOR = re.compile(r"^@tensor name=(\S+) n=(\d+) off=(\d+) hex=([0-9a-f]*)" + _MORE)
+_LOSS = re.compile(r"^@loss step=(\d+) value=(\S+?)" + _MORE)
+_TSUM = re.compile(r"^@tsum name=(\S+) n=(\d+) sum=(\S+) sumsq=(\S+) at=([0-9,]*) hex=([0-9a-f]*)"
+                   + _MORE)
 _DONE = re.compile(r"^@done code=(-?\d+)")
 
 
@@ -70,20 +73,55 @@ def _hex_f32(hx: str) -> np.ndarray:
         for i in range(0, len(hx), 8))), dtype="<f4").astype(np.float32)
 
 
+def scons_command(*args: str) -> list[str]:
+    """scons run by this interpreter (``python -m SCons``): works from an unactivated venv,
+    where ``scons`` is not on PATH."""
+    return [sys.executable, "-m", "SCons", *args]
+
+
+_CC_ERROR = re.compile(r"^\S+:\d+(?::\d+)?: (?:fatal )?error: ")
+
+
+def failure_line(output: str) -> str:
+    """scons's own reason for a failed build or run, in one line: the first compiler error and
+    the last ``scons: ***`` line (else the last line printed)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    picked = [next((ln for ln in lines if _CC_ERROR.match(ln)), None),
+              next((ln for ln in reversed(lines) if ln.startswith("scons: ***")), None)]
+    picked = [ln for ln in picked if ln]
+    if not picked:
+        picked = lines[-1:] or ["scons printed nothing"]
+    return "; ".join(picked)
+
+
+def divergence(lines) -> str | None:
+    """'diverged at step N (loss nan)' when the log's first non-finite @loss is there."""
+    for step, value in enumerate(parse_log(lines)["loss"], 1):
+        if not np.isfinite(value):
+            return f"diverged at step {step} (loss {value})"
+    return None
+
+
 def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = False) -> dict:
-    """Compile (checks the spec early), build and run with scons, write ``out``; returns the
-    parsed log plus 'meta'."""
+    """Compile and check the data set (both raise CompileError before any build), build and
+    run with scons, write ``out``; returns the parsed log plus 'meta'. A failed build or run
+    and a diverged run raise TrainError and write no ``out``."""
     g, plan, _ = compile_model(spec)          # raises CompileError with the compiler's message
+    load_data(spec, g, g.meta["loss"])        # the data set's problems, before scons
     key = spec.key()
     spec_dir = os.path.join(ROOT, "build", "train_specs")
     os.makedirs(spec_dir, exist_ok=True)
     spec_path = os.path.join(spec_dir, f"{key}.json")
     with open(spec_path, "w") as f:
         json.dump({k: v for k, v in asdict(spec).items() if k != "capacities"}, f)
-    cmd = ["scons", "-Q", f"target={spec.target}", "app=train", "run=1", f"timeout={int(timeout)}"]
+    cmd = scons_command("-Q", f"target={spec.target}", "app=train", "run=1", f"timeout={int(timeout)}")
     for level, size in (spec.capacities or {}).items():
         cmd.append(f"{level.lower()}={int(size)}")
     env = dict(os.environ, ET_TRAIN_SPEC=spec_path)
+    build_dir = os.path.join(ROOT, "build", spec.target, "train")
+    logpath = os.path.join(build_dir, "run.log")
+    if os.path.exists(logpath):               # a failed build must not leave the last run's log
+        os.remove(logpath)
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=timeout + 300)
@@ -91,12 +129,22 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
         raise TrainError(f"scons did not finish within {timeout + 300:.0f} s") from None
     if verbose:
         print(proc.stdout)
-    logpath = os.path.join(ROOT, "build", spec.target, "train", "run.log")
+    os.makedirs(build_dir, exist_ok=True)
+    scons_log = os.path.join(build_dir, "scons.log")
+    with open(scons_log, "w") as f:
+        f.write(proc.stdout)
+    lines = None
+    if os.path.exists(logpath):
+        with open(logpath) as f:
+            lines = f.readlines()
+        if why := divergence(lines):
+            raise TrainError(f"{why}; nothing written (log: {logpath})")
     if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.splitlines()[-25:])
-        raise TrainError(f"build or run failed (scons exit {proc.returncode}):\n{tail}")
-    with open(logpath) as f:
-        res = parse_log(f.readlines())
+        raise TrainError(f"build or run failed (scons exit {proc.returncode}): "
+                         f"{failure_line(proc.stdout)} (output: {scons_log})")
+    if lines is None:
+        raise TrainError(f"scons succeeded but wrote no run log {logpath} (output: {scons_log})")
+    res = parse_log(lines)
     if res["done"] != 0:
         raise TrainError(f"the program ended with code {res['done']} (log: {logpath})")
     if len(res["loss"]) != spec.steps:
@@ -110,6 +158,11 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
             if p + "_grad" not in res["tensors"]:
                 raise TrainError(f"gradient of '{p}' missing from the log ({logpath})")
             arrays[p + "_grad"] = res["tensors"][p + "_grad"].reshape(g[p].shape)
+        bad = int(arrays[p].size - np.count_nonzero(np.isfinite(arrays[p])))
+        if bad:   # the last update overflowed: the loss of the step before it was still finite
+            raise TrainError(f"diverged at step {spec.steps} (loss {res['loss'][-1]:.6g}, then "
+                             f"{bad} of the {arrays[p].size} values of '{p}' not finite); "
+                             f"nothing written (log: {logpath})")
     if out:
         np.savez(out, **arrays)
     res["arrays"] = arrays
@@ -121,8 +174,11 @@ def main_train(a) -> int:
     """The ``train`` subcommand (arguments from tools/edgetune.py)."""
     caps = {}
     if a.l2:
-        from ..buildenv import parse_size
-        caps["L2"] = parse_size(a.l2, "l2")
+        from ..buildenv import BuildConfigError, parse_size
+        try:
+            caps["L2"] = parse_size(a.l2, "--l2")
+        except BuildConfigError as e:
+            raise CompileError(str(e)) from None
     spec = GenSpec(model=os.path.abspath(a.model), data=os.path.abspath(a.data),
                    strategy=a.train, loss=a.loss or "", lr=a.lr, momentum=a.momentum,
                    weight_decay=a.weight_decay, batch=a.batch, steps=a.steps, target=a.target,
