@@ -4,9 +4,10 @@ backprop, and Deep-AE, measured in GVSoC's Siracusa model (cycles) or on the qem
 (instructions).
 
     python tools/bench.py [--target siracusa|qemu] [--rows KEY,KEY,...] [--steps N]
-                          [--no-readme] [--render-only]
+                          [--timeout S] [--idle S] [--no-readme] [--render-only]
 
-Builds every row with `scons target=T app=train cores=8` (qemu: and `cores=1`, for the
+Builds every row with `scons target=T app=train cores=8` (in a build folder the row holds
+alone: et.buildlock) (qemu: and `cores=1`, for the
 speed-up), runs it (siracusa: through the gvsoc runner, GVSoC as $GVSOC or gvsoc on PATH),
 reads the device log with the harness and saves the measurements as docs/bench/<target>.json.
 Then docs/benchmarks.md (and the table between the `bench:begin`/`bench:end` markers of
@@ -66,7 +67,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-readme", action="store_true", help="leave README.md's table alone")
     ap.add_argument("--render-only", action="store_true",
                     help="render docs/benchmarks.md from docs/bench/*.json, run nothing")
-    ap.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    ap.add_argument("--timeout", type=float, default=3600,
+                    help="wall-clock seconds per run (default 3600)")
+    ap.add_argument("--idle", type=float, default=120,
+                    help="stop a run that prints nothing for this many seconds of its "
+                         "simulator's CPU time (default 120; 0: off)")
     a = ap.parse_args(argv)
     keys = [k for k in a.rows.split(",") if k]
     unknown = [k for k in keys if k not in {r.key for r in ROWS}]
@@ -84,7 +89,8 @@ def main(argv=None) -> int:
                 return 2
         rows = [r for r in ROWS if not keys or r.key in keys]
         cores = (8,) if a.target == "siracusa" else (8, 1)
-        data = run_bench(rows, steps=a.steps, timeout=a.timeout, target=a.target, cores=cores)
+        data = run_bench(rows, steps=a.steps, timeout=a.timeout, target=a.target, cores=cores,
+                         idle=a.idle or None)
         data["command"] = (f"python tools/bench.py --target {a.target}"
                            + (f" --rows {a.rows}" if keys else "")
                            + (f" --steps {a.steps}" if a.steps != 2 else ""))

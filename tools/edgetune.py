@@ -12,10 +12,11 @@ LoRA / full-backprop ratios when both are in the list. Exit code 1 with a messag
 
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
         --steps N --target host|qemu|siracusa --out OUT.npz [--momentum M] [--weight-decay WD]
-        [--batch B] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S]
+        [--batch B] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S] [--idle S]
 
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
-(``app=train``), runs it on the target, and writes OUT.npz: ``loss`` (one value per step) and
+(``app=train``) in a build folder of its own (concurrent runs never share one), runs it on
+the target, and writes OUT.npz: ``loss`` (one value per step) and
 each trained tensor after training under its ONNX name (inserted LoRA adapters under their own
 names), plus ``<name>_grad`` (the gradient of the last step) with --grads.
 
@@ -100,6 +101,8 @@ def check_train_options(a) -> None:
                          f"{(1 << 31) - 1}")
     if not (math.isfinite(a.timeout) and 0 < a.timeout <= MAX_TIMEOUT):
         raise ValueError(f"--timeout {a.timeout}: expected seconds in (0, {MAX_TIMEOUT}]")
+    if not (math.isfinite(a.idle) and 0 <= a.idle <= MAX_TIMEOUT):
+        raise ValueError(f"--idle {a.idle}: expected seconds in [0, {MAX_TIMEOUT}] (0: off)")
     Hyper(a.lr, a.momentum, a.weight_decay).check()
     out_dir = os.path.dirname(os.path.abspath(a.out))
     if os.path.isdir(a.out) or not os.path.isdir(out_dir):
@@ -139,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
     tr.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     tr.add_argument("--l2", help="L2 budget override (bytes, K or M), as scons l2=")
-    tr.add_argument("--timeout", type=float, default=600, help="seconds for the run")
+    tr.add_argument("--timeout", type=float, default=600,
+                    help="wall-clock seconds for the run (default 600)")
+    tr.add_argument("--idle", type=float, default=120,
+                    help="stop a run that prints nothing for this many seconds of its "
+                         "simulator's CPU time (default 120; 0: off)")
     tr.add_argument("--verbose", action="store_true", help="print the build and run output")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
@@ -156,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CompileError, ValueError, OSError) as e:   # bad input
         print(f"edgetune: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:   # the build and the run were stopped with their processes
+        print("edgetune: interrupted", file=sys.stderr)
+        return 130
     except Exception as e:  # noqa: BLE001 - a bug: still one line (--verbose: the traceback)
         if getattr(a, "verbose", False):
             raise

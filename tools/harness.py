@@ -32,7 +32,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                     help=f"seconds for the whole run ({DEFAULT_TIMEOUT:g})")
     ap.add_argument("--idle-timeout", type=float, default=DEFAULT_INACTIVITY,
-                    help=f"seconds without output before giving up ({DEFAULT_INACTIVITY:g}; 0: off)")
+                    help=f"the idle limit: seconds without output before giving up (--qemu: "
+                         f"seconds of qemu's CPU time; {DEFAULT_INACTIVITY:g}; 0: off)")
     ap.add_argument("--freq-mhz", type=float, default=SIRACUSA_CLUSTER_MHZ,
                     help=f"cluster clock for time and images/s ({SIRACUSA_CLUSTER_MHZ:g}, Siracusa)")
     ap.add_argument("--out", metavar="DIR", help="write report.json, report.txt and the PNG plots here")
@@ -64,6 +65,7 @@ def main(argv=None) -> int:
             from et.qemu import QemuBoard
 
             with QemuBoard(timeout=args.timeout, echo=False).start(args.qemu) as session:
+                harness.meter = session.cpu_seconds  # the idle limit in qemu's CPU seconds
                 result = harness.run(session.read_line)
     except (OSError, RuntimeError, ValueError) as e:  # missing file, port that will not open
         print(f"harness: error: {e}", file=sys.stderr)

@@ -162,7 +162,7 @@ def test_diverging_run_stops_with_exit_2(tmp_path):
     line = _one_line_error(p, 2, out)
     m = re.search(r"diverged at step (\d+) \(loss (nan|inf)\)", line)
     assert m, line
-    log = open(os.path.join(ROOT, "build", "host", "train", "run.log")).read()
+    log = open(re.search(r"\(log: (\S+)\)", line).group(1)).read()
     step = int(m.group(1))
     assert f"@loss step={step} value=" in log and f"@loss step={step + 1} " not in log
     assert "@result name=loss_finite ok=0" in log and "@done code=4" in log

@@ -19,7 +19,7 @@ from runners.serial import flash_port
 
 FLASH = os.path.join(TOOLS, "flash.py")
 HELLO = os.path.join(ROOT, "build", "qemu", "hello", "hello.elf")
-BOOT = os.path.join(ROOT, "build", "qemu", "boot", "boot.elf")
+BOOT = os.path.join(ROOT, "build", "qemu", "hello", "boot", "boot.elf")
 QEMU_REGIONS = [(0x80000000, 0x200000), (0x80200000, 0x200000), (0x80400000, 0xC00000)]
 
 

@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
+from .buildlock import BuildLock, claim
 from .compiler.appbuild import ROOT, app_spec
 from .compiler.report import summarize
 from .compiler.training import Hyper
@@ -78,11 +79,13 @@ INSTRUMENTS = {  # target -> how its counters are named in the documents
 }
 
 
-def _scons(spec_path: str, cores: int, log, target: str = "qemu") -> tuple[int, str]:
-    args = ["-Q", f"target={target}", "app=train", f"cores={cores}"]
+def _scons(spec_path: str, cores: int, log, target: str, lock) -> tuple[int, str]:
+    """Build the row in the folder ``lock`` holds (et.buildlock), handing scons the lock."""
+    args = ["-Q", f"target={target}", "app=train", f"cores={cores}", f"builddir={lock.build_dir}"]
     cmd = ["scons", *args] if shutil.which("scons") else [sys.executable, "-m", "SCons", *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, ET_TRAIN_SPEC=spec_path),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=lock.lock_env(dict(os.environ, ET_TRAIN_SPEC=spec_path)),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          pass_fds=(lock.fd,))
     log.write(f"$ ET_TRAIN_SPEC={spec_path} {' '.join(cmd)}\n{proc.stdout}\n")
     return proc.returncode, proc.stdout
 
@@ -94,40 +97,50 @@ def _compile_error(out: str) -> str:
     return "\n".join(out.splitlines()[-5:])
 
 
-def _run_qemu(elf: str, timeout: float) -> tuple[int, list[str]]:
-    run = QemuBoard(timeout=timeout, echo=False).run_elf(elf)
-    return run.exit_code, run.lines
+def _run_qemu(elf: str, timeout: float, idle: float | None) -> tuple[int, list[str]]:
+    from runners.monitor import monitor
+
+    board = QemuBoard(timeout=timeout, echo=False)
+    with board.start(elf) as session:
+        result, lines = monitor(session.serial, timeout, echo=False, idle=idle,
+                                meter=session.cpu_seconds)
+        code = session.wait(timeout=10) if result.status == "done" else None
+    return (code if code is not None else result.exit_code), lines
 
 
-def _run_gvsoc(elf: str, timeout: float) -> tuple[int, list[str]]:
+def _run_gvsoc(elf: str, timeout: float, idle: float | None) -> tuple[int, list[str]]:
     from runners import gvsoc
     from runners.base import FlashError
 
     try:
-        proc = gvsoc.start(elf, os.path.join(os.path.dirname(elf), "gvsoc"))
+        group = gvsoc.start(elf, os.path.join(os.path.dirname(elf), "gvsoc"))
     except FlashError as e:
         raise BenchError(str(e)) from None
-    result, lines = gvsoc.run_monitored(proc, timeout, echo=False)
-    return (proc.returncode if proc.returncode is not None else result.exit_code), lines
+    result, lines = gvsoc.run_monitored(group, timeout, echo=False, idle=idle)
+    rc = group.proc.returncode
+    return (rc if rc is not None and result.status == "done" else result.exit_code), lines
 
 
 def measure(row: Row, cores: int, steps: int, workdir: str, timeout: float, log,
-            target: str = "qemu") -> dict:
-    """Build the row for ``cores`` cores and ``target``, run it (qemu: the ELF loaded directly,
-    the counters do not depend on how the image got into memory; siracusa: in GVSoC through the
-    gvsoc runner), return its report and records."""
+            target: str = "qemu", idle: float | None = 120.0) -> dict:
+    """Build the row for ``cores`` cores and ``target`` in a build folder it holds alone
+    (et.buildlock.claim), run it (qemu: the ELF loaded directly, the counters do not depend on
+    how the image got into memory; siracusa: in GVSoC through the gvsoc runner), return its
+    report and records."""
     spec = row.spec(steps)
     spec_path = os.path.join(workdir, f"{row.key}.spec.json")
     with open(spec_path, "w") as f:
         json.dump({k: v for k, v in asdict(spec).items() if k not in ("capacities", "target")}, f)
-    code, out = _scons(spec_path, cores, log, target)
-    if code != 0:
-        raise BenchError(_compile_error(out))
-    elf = os.path.join(ROOT, "build", target, "train", "train.elf")
-    plan_path = os.path.join(ROOT, "build", target, "train", "memplan.json")
-    with open(plan_path) as f:
-        memplan = json.load(f)
-    exit_code, lines = (_run_gvsoc if target == "siracusa" else _run_qemu)(elf, timeout)
+    with claim(os.path.join("build", target, "train"), say=progress_line) as lock:
+        code, out = _scons(spec_path, cores, log, target, lock)
+        if code != 0:
+            raise BenchError(_compile_error(out))
+        elf = os.path.join(ROOT, lock.build_dir, "train.elf")
+        plan_path = os.path.join(ROOT, lock.build_dir, "memplan.json")
+        with open(plan_path) as f:
+            memplan = json.load(f)
+        exit_code, lines = (_run_gvsoc if target == "siracusa" else _run_qemu)(elf, timeout, idle)
+        shutil.copyfile(plan_path, os.path.join(workdir, f"{row.key}.memplan.json"))
     log.write(f"--- {row.key} cores={cores} on {target}: exit {exit_code}\n" + "\n".join(lines) + "\n")
     res = Harness(timeout=timeout, echo=False, progress=False).run(lines_source(lines))
     if exit_code != 0 or res.status != "done" or res.done_code != 0:
@@ -135,9 +148,12 @@ def measure(row: Row, cores: int, steps: int, workdir: str, timeout: float, log,
                          f"exit {exit_code} (log {log.name})")
     rep = build_report(res)
     dma = [r.fields for r in res.state.of_type("dma") if r.get("step") == "1"]
-    shutil.copyfile(plan_path, os.path.join(workdir, f"{row.key}.memplan.json"))
     return {"report": rep, "dma": {k: int(v) for k, v in (dma[0] if dma else {}).items()},
             "memplan": memplan}
+
+
+def progress_line(line: str) -> None:
+    print(f"bench: {line}", file=sys.stderr, flush=True)
 
 
 def _plan_rows(rows: list[Row]) -> dict[str, dict]:
@@ -154,21 +170,22 @@ def _plan_rows(rows: list[Row]) -> dict[str, dict]:
 
 def run_bench(rows: list[Row] = ROWS, steps: int = 2, timeout: float = 900,
               workdir: str | None = None, progress=print, target: str = "qemu",
-              cores: tuple[int, ...] = (8, 1)) -> dict:
+              cores: tuple[int, ...] = (8, 1), idle: float | None = 120.0) -> dict:
     """Measure every row on ``cores`` (8, then 1 for the speed-up) on ``target``; returns the
     data docs/benchmarks.md is made of."""
     workdir = workdir or os.path.join(ROOT, "build", "bench", target)
     os.makedirs(workdir, exist_ok=True)
     plans = _plan_rows(rows)
     results = []
-    with open(os.path.join(workdir, "bench.log"), "w") as log:
+    with BuildLock.acquire(workdir, say=progress_line), \
+            open(os.path.join(workdir, "bench.log"), "w") as log:
         for row in rows:
             entry = {"row": asdict(row), "plan": plans[row.key], "runs": {}, "error": None}
             for n in cores:
                 t0 = time.monotonic()
                 progress(f"bench: {row.key} ({row.workload}) on {n} core(s), {target} ...")
                 try:
-                    entry["runs"][n] = measure(row, n, steps, workdir, timeout, log, target)
+                    entry["runs"][n] = measure(row, n, steps, workdir, timeout, log, target, idle)
                 except BenchError as e:
                     entry["error"] = str(e)
                     progress(f"bench: {row.key}: {e}")

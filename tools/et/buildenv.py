@@ -39,15 +39,18 @@ class Build:
     runargs: str
     runner: str = ""
     gvsoc: str = ""
+    idle: float | None = None   # the run's idle limit (et.harness); None: off
+    folder: str = ""            # builddir=: the build folder (default build/<target>/<app>)
 
     @property
     def build_dir(self) -> str:
-        return os.path.join("build", self.target.name, self.app)
+        return self.folder or os.path.join("build", self.target.name, self.app)
 
     @property
     def boot_elf(self) -> str:
-        """The serial bootloader of the target (sdk/boot), built with every RISC-V app."""
-        return os.path.join("build", self.target.name, "boot", "boot.elf")
+        """The serial bootloader of the target (sdk/boot), built into every RISC-V app's
+        build folder (it depends on the budgets, and folders are built concurrently)."""
+        return os.path.join(self.build_dir, "boot", "boot.elf")
 
     @property
     def program_name(self) -> str:
@@ -72,6 +75,28 @@ def parse_size(text: str, what: str) -> int:
     return n
 
 
+def _seconds(text: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not (v == v and 0 <= v < float("inf")):
+        raise BuildConfigError(f"{what}={text!r} is not a number of seconds (e.g. 600)")
+    return v
+
+
+def _build_folder(text: str) -> str:
+    """builddir=: a folder below build/ (relative to the root), '' for the default."""
+    if not text:
+        return ""
+    full = os.path.abspath(os.path.join(ROOT, text))
+    rel = os.path.relpath(full, ROOT)
+    if not rel.startswith("build" + os.sep) or rel.split(os.sep)[1].startswith("."):
+        raise BuildConfigError(f"builddir={text!r} must be a folder below build/ (e.g. "
+                               "build/host/train.2)")
+    return rel
+
+
 def configure(env) -> Build:
     """Validate the scons variables and set up compiler, flags and tools for the target."""
     try:
@@ -92,8 +117,11 @@ def configure(env) -> Build:
     if runner not in RUNNERS[target.name]:
         raise BuildConfigError(f"runner={runner} cannot run target {target.name}; valid: "
                                f"{', '.join(RUNNERS[target.name])} (a board: tools/flash.py)")
-    build = Build(target, env["app"], cores, float(env["timeout"]), env["runargs"], runner,
-                  env.get("gvsoc", ""))
+    timeout, idle = (_seconds(env[k], k) for k in ("timeout", "idle"))
+    if timeout <= 0:
+        raise BuildConfigError(f"timeout={env['timeout']} must be more than 0 seconds")
+    build = Build(target, env["app"], cores, timeout, env["runargs"], runner,
+                  env.get("gvsoc", ""), idle or None, _build_folder(env.get("builddir", "")))
 
     defines = [f"ET_TARGET_{target.name.upper()}", f"ET_APP_CORES={cores}",
                f"ET_APP_NAME=\\\"{build.app}\\\""]
@@ -265,7 +293,8 @@ def _run_qemu_loaded(build: Build, prog: str):
             flash_port(session.serial, image, progress=sys.stderr.isatty())
         except FlashError as e:
             raise RuntimeError(f"loading {prog} through {build.boot_elf} failed: {e}") from None
-        result, lines = monitor(session.serial, build.timeout, echo=True)
+        result, lines = monitor(session.serial, build.timeout, echo=True, idle=build.idle,
+                                meter=session.cpu_seconds)
         code = result.exit_code
         if result.status == "done":  # the finisher's status is the authoritative exit code
             qcode = session.wait(timeout=10)
@@ -281,18 +310,15 @@ def _run_host(build: Build, prog: str):
     from runners.monitor import LineRecorder
 
     from .harness import Harness, PipePort, serial_source
+    from .procgroup import ProcessGroup
 
-    proc = subprocess.Popen([os.path.abspath(prog)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        source = LineRecorder(serial_source(None, port=PipePort(proc.stdout)))
-        result = Harness(timeout=build.timeout, echo=True).run(source)
-    finally:  # a program still running 5 s after its log ended (or the harness gave up) is stopped
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    code = proc.returncode if result.status == "done" else result.exit_code
+    with ProcessGroup([os.path.abspath(prog)], stdout=subprocess.PIPE) as group:
+        source = LineRecorder(serial_source(None, port=PipePort(group.proc.stdout)))
+        result = Harness(timeout=build.timeout, echo=True, inactivity=build.idle,
+                         meter=group.cpu_seconds).run(source)
+        if result.status in ("done", "fault", "truncated"):  # a program still running 5 s
+            group.wait(timeout=5)                               # after its log ended is stopped
+    code = group.proc.returncode if result.status == "done" else result.exit_code
     return code, result, source.lines
 
 
@@ -304,14 +330,14 @@ def _run_gvsoc(build: Build, prog: str):
     from runners.base import FlashError
 
     try:
-        proc = gvsoc.start(prog, os.path.join(os.path.dirname(prog), "gvsoc"), build.gvsoc or None)
+        group = gvsoc.start(prog, os.path.join(os.path.dirname(prog), "gvsoc"), build.gvsoc or None)
     except FlashError as e:
         raise RuntimeError(str(e)) from None
-    result, lines = gvsoc.run_monitored(proc, build.timeout, echo=True)
-    code = result.exit_code
-    if result.status == "done" and proc.returncode not in (None, code):
-        print(f"scons: *** gvsoc exited with {proc.returncode}, the log says {code}", file=sys.stderr)
-        code = proc.returncode or code
+    result, lines = gvsoc.run_monitored(group, build.timeout, echo=True, idle=build.idle)
+    code, rc = result.exit_code, group.proc.returncode
+    if result.status == "done" and rc not in (None, code):
+        print(f"scons: *** gvsoc exited with {rc}, the log says {code}", file=sys.stderr)
+        code = rc or code
     return code, result, lines
 
 
@@ -354,7 +380,10 @@ def run_action(build: Build):
         if code == 0 and result.status != "done":
             print(f"scons: *** the run ended without its @done record ({result.status})")
             return 3
-        if code != 0:   # the cause on scons's own error line, not only in run.log
+        if result.status in ("timeout", "inactive"):  # which limit, and how far it got
+            print(f"scons: *** {build.program_name} was stopped (exit code {code}): "
+                  f"{result.stop_reason}; it had reached {result.reached} (log: {logpath})")
+        elif code != 0:   # the cause on scons's own error line, not only in run.log
             print(f"scons: *** {build.program_name} ended with exit code {code} ({result.status}; "
                   f"log: {logpath})")
         return code

@@ -4,8 +4,15 @@ Like a twister harness it is fed one console line at a time (``Harness.handle``)
 for the sentinels of docs/devlog.md: ``@done`` (end, its ``code`` is the result), ``@fault``
 (crash). It adds what a noisy serial link needs: records are found with
 ``devlog.scan_line`` (noise before a record is skipped, a record broken by noise is dropped and
-counted, never trusted), the stream ending without ``@done`` is a truncated log, and an overall
-and an inactivity timeout stop a run that hangs.
+counted, never trusted), the stream ending without ``@done`` is a truncated log, and two limits
+stop a run that hangs: the overall ``timeout`` (wall-clock seconds for the whole run) and the
+``idle`` limit, which measures progress, not silence. When the run's processes can be metered
+(``meter``: a callable returning the CPU seconds they have used, e.g.
+``procgroup.ProcessGroup.cpu_seconds``), a silent run is stopped only when it is stuck: it used
+``idle`` CPU seconds without printing a line (spinning), or used no CPU at all for ``idle``
+seconds (blocked). A simulator that gets a fifth of a core on a loaded machine therefore keeps
+five times longer between lines. Without a meter (a board's UART) ``idle`` is wall-clock
+seconds without a line.
 
 ``Harness(...).run(read_line)`` drives it from any source whose ``read_line(timeout)`` returns
 the next line or None (timeout or end of stream): a qemu session (tools/et/qemu.py), a serial
@@ -15,8 +22,9 @@ Exit codes (``HarnessResult.exit_code``):
   the ``@done`` code   the run ended; like a POSIX shell, ``code & 255`` (a non-zero code that
                        would wrap to 0 gives 1)
   EXIT_FAULT (134)     ``@fault`` arrived (128 + SIGABRT: "the program crashed")
-  EXIT_TIMEOUT (124)   no ``@done`` within the timeout, or no line within the inactivity
-                       timeout (like timeout(1) and the qemu runner)
+  EXIT_TIMEOUT (124)   no ``@done`` within the timeout, or stuck past the idle limit
+                       (like timeout(1) and the qemu runner); ``HarnessResult.stop_reason``
+                       says which limit and what the run had reached
   EXIT_TRUNCATED (125) the stream ended (qemu exited, port closed, end of file) without
                        ``@done`` or ``@fault``
 An app may itself end with 124, 125 or 134; ``HarnessResult.status`` tells them apart.
@@ -37,7 +45,8 @@ EXIT_TIMEOUT = 124
 EXIT_TRUNCATED = 125
 EXIT_FAULT = 134
 DEFAULT_TIMEOUT = 600.0
-DEFAULT_INACTIVITY = 120.0
+DEFAULT_INACTIVITY = 120.0  # the idle limit (seconds; CPU seconds with a meter)
+POLL = 1.0  # s: how often a metered run's CPU time is read while it is silent
 _MAX_KEPT_DROPS = 50  # dropped lines kept in the result for diagnosis
 _SLACK = 0.05  # s: a read_line(t) returning None this close to t timed out
 _EOL_RE = re.compile(rb"\r\n|\r|\n")
@@ -47,8 +56,9 @@ _EOL_RE = re.compile(rb"\r\n|\r|\n")
 class HarnessResult:
     """How a run ended and what it logged.
 
-    ``status``: ``done``, ``fault``, ``timeout``, ``inactive`` (the inactivity timeout) or
+    ``status``: ``done``, ``fault``, ``timeout``, ``inactive`` (the idle limit) or
     ``truncated``. ``state`` holds the trusted records in order (devlog.LogState).
+    ``stop_reason``: for ``timeout``/``inactive``, which limit stopped the run and how.
     """
 
     status: str
@@ -62,6 +72,8 @@ class HarnessResult:
     restarts: int = 0
     dropped_lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    stop_reason: str = ""
+    reached: str = ""
 
     @property
     def done_code(self) -> int | None:
@@ -83,9 +95,11 @@ class HarnessResult:
         what = {"done": f"ended with @done code={self.done_code}",
                 "fault": "crashed (@fault " + " ".join(f"{k}={v}" for k, v in
                                                      (self.fault.fields if self.fault else {}).items()) + ")",
-                "timeout": "timed out (no @done within the timeout)",
-                "inactive": "timed out (no output within the inactivity timeout)",
+                "timeout": f"stopped: {self.stop_reason}",
+                "inactive": f"stopped: {self.stop_reason}",
                 "truncated": "log ended without @done"}[self.status]
+        if self.status in ("timeout", "inactive", "truncated") and self.reached:
+            what += f"; it had reached {self.reached}"
         return (f"harness: run {what}; exit code {self.exit_code}; {self.lines} lines, "
                 f"{len(self.records)} records, {self.dropped} dropped, {self.recovered} recovered "
                 f"from noise, {self.elapsed:.1f} s")
@@ -100,7 +114,9 @@ def done_exit_code(code: int) -> int:
 class Harness:
     """Follows one run: ``handle(line)`` per console line, or ``run(read_line)`` for a source.
 
-    ``timeout``: seconds for the whole run; ``inactivity``: seconds without any line (None: off);
+    ``timeout``: wall-clock seconds for the whole run; ``inactivity``: the idle limit (None:
+    off), in CPU seconds of the run when ``meter`` is given (see the module's docstring), else
+    wall-clock seconds without a line;
     ``echo``: mirror console lines to ``echo_stream`` (stdout), leave it off when the source
     echoes already; ``progress``: steps, loss and records on ``progress_stream`` (stderr), a live
     line on a terminal, otherwise a line every ``progress_every`` seconds.
@@ -108,9 +124,10 @@ class Harness:
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, echo: bool = True, progress: bool = True,
                  inactivity: float | None = DEFAULT_INACTIVITY, progress_every: float = 10.0,
-                 echo_stream=None, progress_stream=None):
+                 echo_stream=None, progress_stream=None, meter=None):
         self.timeout = timeout
         self.inactivity = inactivity
+        self.meter = meter
         self.echo = echo
         self.progress = progress
         self.progress_every = progress_every
@@ -126,6 +143,7 @@ class Harness:
         self.warnings: list[str] = []
         self.train_steps: int | None = None
         self.last_loss: Record | None = None
+        self.stop_reason = ""
         self._t0 = time.monotonic()
         self._last_progress = 0.0
         self._live = False
@@ -191,27 +209,32 @@ class Harness:
 
     # --- a whole run ----------------------------------------------------------------------
     def run(self, read_line) -> HarnessResult:
-        """Read lines with ``read_line(timeout)`` until @done, @fault, the end or a timeout."""
+        """Read lines with ``read_line(timeout)`` until @done, @fault, the end or a limit."""
         self.reset()
-        t0 = self._t0
-        last_line = t0
+        idle = _Idle(self.inactivity, self.meter, self._t0)
         status = None
         while not self.finished:
             now = time.monotonic()
-            wait, why = self.timeout - (now - t0), "timeout"
-            if self.inactivity is not None and self.inactivity - (now - last_line) < wait:
-                wait, why = self.inactivity - (now - last_line), "inactive"
-            if wait <= 0:
-                status = why
+            left = self.timeout - (now - self._t0)
+            if left <= 0:
+                status, self.stop_reason = "timeout", (
+                    f"no @done within the overall timeout of {self.timeout:g} s")
                 break
+            stuck = idle.check(now)
+            if stuck:
+                status, self.stop_reason = "inactive", stuck
+                break
+            wait = min(left, idle.wait(now))
             line = read_line(wait)
             if line is None:
                 # None is a timeout when the whole wait has passed, else the end of the stream
-                status = why if time.monotonic() - now >= wait - _SLACK else "truncated"
+                if time.monotonic() - now >= wait - _SLACK:
+                    continue
+                status = "truncated"
                 break
-            last_line = time.monotonic()
+            idle.saw_line()
             self.handle(line)
-        partial = getattr(read_line, "partial", "")
+        partial = getattr(read_line, "partial", "")  # what the stream ended on, unterminated
         if not self.finished and partial.strip():
             self._drop(partial, 1, "unterminated last line")
             self.warnings.append(f"unterminated last line dropped: {partial[:60]!r}")
@@ -236,7 +259,7 @@ class Harness:
             warnings.append("no @start record: the log may have been joined mid-run")
         res = HarnessResult(status, code, self.state, time.monotonic() - self._t0, self.lines,
                             self.text_lines, self.dropped, self.recovered, self.restarts,
-                            list(self.dropped_lines), warnings)
+                            list(self.dropped_lines), warnings, self.stop_reason, self.reached())
         if self.progress:
             self._clear_live()
             stream = self.progress_stream or sys.stderr
@@ -244,6 +267,19 @@ class Harness:
             for w in warnings:
                 print(f"harness: warning: {w}", file=stream, flush=True)
         return res
+
+    def reached(self) -> str:
+        """How far the run got: the last training step, the records, the last record's type."""
+        parts = []
+        if self.last_loss is not None:
+            total = f" of {self.train_steps}" if self.train_steps else ""
+            parts.append(f"step {self.last_loss['step']}{total}")
+        elif self.train_steps:
+            parts.append(f"no step of {self.train_steps} finished")
+        n = len(self.state.records)
+        last = f", the last @{self.state.records[-1].type}" if n else ""
+        parts.append(f"{n} records{last}")
+        return ", ".join(parts)
 
     # --- progress ---------------------------------------------------------------------------
     def progress_text(self) -> str:
@@ -286,6 +322,58 @@ class Harness:
             stream.write("\r\x1b[K")
             stream.flush()
             self._live = False
+
+
+class _Idle:
+    """The idle limit of one run (see the module's docstring): ``check`` says why the run is
+    stuck, or ''; ``wait`` is how long the next read may block."""
+
+    def __init__(self, limit: float | None, meter, t0: float):
+        self.limit, self.meter = limit, meter
+        self.line_wall = self.cpu_wall = t0   # last line; last time the CPU time advanced
+        self.cpu = self.line_cpu = self._read()
+
+    def _read(self) -> float | None:
+        if self.meter is None:
+            return None
+        try:
+            return self.meter()
+        except Exception as e:  # noqa: BLE001 - a meter that fails falls back to wall time
+            log.debug("CPU meter failed (%s): the idle limit is wall-clock time", e)
+            self.meter = None
+            return None
+
+    def saw_line(self) -> None:
+        self.line_wall = time.monotonic()
+        self.line_cpu = self.cpu = self._read() if self.meter is not None else None
+
+    def check(self, now: float) -> str:
+        if self.limit is None:
+            return ""
+        cpu = self._read() if self.meter is not None else None
+        if cpu is None:
+            silent = now - self.line_wall
+            return (f"no output for {silent:.0f} s (idle limit {self.limit:g} s)"
+                    if silent >= self.limit else "")
+        if self.cpu is None or cpu > self.cpu:
+            self.cpu, self.cpu_wall = cpu, now
+        if self.line_cpu is None:
+            self.line_cpu = cpu
+        busy = cpu - self.line_cpu
+        if busy >= self.limit:
+            return (f"no output while the run used {busy:.0f} s of CPU in {now - self.line_wall:.0f} s "
+                    f"(idle limit {self.limit:g} CPU seconds: it is spinning without progress)")
+        if now - self.cpu_wall >= self.limit:
+            return (f"no output and no CPU time used for {now - self.cpu_wall:.0f} s (idle limit "
+                    f"{self.limit:g} s: it is blocked)")
+        return ""
+
+    def wait(self, now: float) -> float:
+        if self.limit is None:
+            return float("inf")
+        if self.meter is None:
+            return max(0.0, self.limit - (now - self.line_wall))
+        return POLL
 
 
 # --- sources: read_line(timeout) -> str | None ------------------------------------------------
@@ -368,8 +456,10 @@ class serial_source:  # noqa: N801 - used like a function: serial_source(url)(ti
 
     @property
     def partial(self) -> str:
-        """Bytes received after the last line end (an unterminated line)."""
-        return self._buf.decode("utf-8", "replace")
+        """Bytes received after the last line end (an unterminated line; complete lines not
+        read yet are not part of it)."""
+        ends = list(_EOL_RE.finditer(self._buf))
+        return self._buf[ends[-1].end() if ends else 0:].decode("utf-8", "replace")
 
     def __call__(self, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout

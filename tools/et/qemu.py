@@ -3,15 +3,14 @@
 QEMU runs with ``-icount shift=0,align=off,sleep=off`` (deterministic counters), its UART on a
 TCP socket on 127.0.0.1 (a free port), which is read with pyserial (``socket://``). The run
 stops when the program exits (the virt test finisher makes qemu exit with the app's code), on
-a timeout, or on Ctrl-C; in every case the QEMU process is killed and reaped (it also dies
-with its parent through PR_SET_PDEATHSIG), so no orphan is left.
+a timeout, or on Ctrl-C; in every case QEMU's process group is killed and reaped (it runs as an
+``et.procgroup.ProcessGroup``: it also dies with its parent, even one killed by SIGKILL), so no
+orphan is left. ``QemuSession.cpu_seconds`` meters QEMU's progress for the harness's idle limit.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,6 @@ log = logging.getLogger("et.qemu")
 
 QEMU = "qemu-system-riscv32"
 EXIT_TIMEOUT = 124  # like timeout(1)
-_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -30,13 +28,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 @dataclass
@@ -55,8 +46,9 @@ class RunResult:
 class QemuSession:
     """A running QEMU with its UART connected. Use as a context manager; close() kills QEMU."""
 
-    def __init__(self, proc: subprocess.Popen, serial_port, port: int, echo: bool):
-        self.proc = proc
+    def __init__(self, group, serial_port, port: int, echo: bool):
+        self.group = group
+        self.proc = group.proc
         self.serial = serial_port
         self.port = port
         self.echo = echo
@@ -98,21 +90,17 @@ class QemuSession:
         except subprocess.TimeoutExpired:
             return None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time QEMU has used so far (the harness's progress meter)."""
+        return self.group.cpu_seconds()
+
     def close(self) -> None:
-        """Disconnect and kill QEMU (idempotent)."""
+        """Disconnect and kill QEMU's process group (idempotent)."""
         try:
             self.serial.close()
         except Exception:
             pass
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            log.error("qemu pid %d did not exit after SIGKILL", self.proc.pid)
+        self.group.stop(grace=0.5)
 
     def __enter__(self) -> "QemuSession":
         return self
@@ -147,24 +135,26 @@ class QemuBoard:
         """Start QEMU and connect to its UART; raises RuntimeError with qemu's message on failure."""
         import serial  # pyserial
 
+        from .procgroup import ProcessGroup
+
         for path in (elf, None if elf else self.loader):
             if path and not os.path.isfile(path):
                 raise FileNotFoundError(f"no such ELF: {path}")
         last_error = ""
         for _attempt in range(3):  # the free port may be taken between probe and bind
             port = free_port()
-            proc = subprocess.Popen(self.command(elf, port, extra_args), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=True, preexec_fn=_die_with_parent)
+            group = ProcessGroup(self.command(elf, port, extra_args), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = group.proc
             deadline = time.monotonic() + 15
             while time.monotonic() < deadline and proc.poll() is None:
                 try:
                     ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.2)
-                    return QemuSession(proc, ser, port, self.echo)
+                    return QemuSession(group, ser, port, self.echo)
                 except serial.SerialException:
                     time.sleep(0.05)
             out = proc.stdout.read().decode(errors="replace") if proc.poll() is not None else ""
-            session = QemuSession(proc, _Closed(), port, False)
+            session = QemuSession(group, _Closed(), port, False)
             session.close()
             last_error = out.strip() or f"qemu did not open its serial socket on port {port}"
             if "Address already in use" not in last_error:

@@ -2,7 +2,7 @@
 capabilities (``Caps``), adds its own command-line options, is created from the parsed
 arguments and runs. ``tools/flash.py`` only parses arguments and dispatches.
 
-The common options (``--port``, ``--baud``, ``--monitor``, ``--timeout``, the ELF) are
+The common options (``--port``, ``--baud``, ``--monitor``, ``--timeout``, ``--idle``, the ELF) are
 registered here for every runner, so no runner can reuse their names; a runner that does not
 support one says so in its ``Caps`` and gets a clear error when it is given.
 """
@@ -82,7 +82,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--monitor", action="store_true",
                         help="after the start, read the device log until @done/@fault/timeout")
     parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds --monitor waits for the end of the run (default 600)")
+                        help="--monitor: wall-clock seconds for the whole run (default 600)")
+    parser.add_argument("--idle", type=float, default=120.0,
+                        help="--monitor: the idle limit: a run that prints nothing is stopped "
+                             "after this many seconds of its simulator's CPU time (gvsoc), or "
+                             "of silence (a board); default 120, 0: off")
 
 
 def check_common_args(runner: type[Runner], args: argparse.Namespace) -> None:

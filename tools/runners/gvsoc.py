@@ -92,16 +92,20 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def start(elf: str, work_dir: str, gvsoc: str | None = None) -> subprocess.Popen:
-    """Start the simulation; its stdout (stderr merged) is a pipe carrying the device log."""
+def start(elf: str, work_dir: str, gvsoc: str | None = None):
+    """Start the simulation in a process group of its own (et.procgroup: gapy and the
+    simulator it starts are ended together on every exit path); its stdout (stderr merged) is
+    a pipe carrying the device log."""
+    from et.procgroup import ProcessGroup
+
     cmd = prepare(elf, work_dir, gvsoc)
     log.info("starting %s", " ".join(cmd))
     stdbuf = shutil.which("stdbuf")
     if stdbuf:  # the model's stdout is block-buffered into a pipe: line-buffer it for the harness
         cmd = [stdbuf, "-oL", "-eL"] + cmd
     try:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=work_dir, env=child_env())
+        return ProcessGroup(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, cwd=work_dir, env=child_env())
     except OSError as e:
         raise FlashError(f"cannot start GVSoC ({cmd[0]}): {e}") from None
 
@@ -110,9 +114,9 @@ class GvsocRunner(Runner):
     """Run in the GVSoC Siracusa model."""
 
     def __init__(self, gvsoc: str | None = None, work_dir: str | None = None,
-                 monitor: bool = False, timeout: float = 600.0):
+                 monitor: bool = False, timeout: float = 600.0, idle: float | None = 120.0):
         self.gvsoc, self.work_dir = gvsoc, work_dir
-        self.monitor, self.timeout = monitor, timeout
+        self.monitor, self.timeout, self.idle = monitor, timeout, idle
 
     @classmethod
     def name(cls) -> str:
@@ -132,33 +136,34 @@ class GvsocRunner(Runner):
     @classmethod
     def create(cls, args) -> "GvsocRunner":
         return cls(gvsoc=args.gvsoc, work_dir=args.gvsoc_work_dir, monitor=args.monitor,
-                   timeout=args.timeout)
+                   timeout=args.timeout, idle=args.idle or None)
 
     def run(self, elf: str) -> int:
         work_dir = self.work_dir or os.path.join(os.path.dirname(os.path.abspath(elf)), "gvsoc")
-        proc = start(elf, work_dir, self.gvsoc)
-        if not self.monitor:  # pass the simulation's output through; its exit code is ours
-            for line in proc.stdout:
-                print(line.decode(errors="replace"), end="")
-            return proc.wait()
-        result, _ = run_monitored(proc, self.timeout, echo=True)
+        group = start(elf, work_dir, self.gvsoc)
+        with group:
+            if not self.monitor:  # pass the simulation's output through; its exit code is ours
+                for line in group.proc.stdout:
+                    print(line.decode(errors="replace"), end="")
+                return group.wait()
+            result, _ = run_monitored(group, self.timeout, echo=True, idle=self.idle)
         return result.exit_code
 
 
-def run_monitored(proc: subprocess.Popen, timeout: float, echo: bool = True):
-    """Read a started simulation's log with the harness: (HarnessResult, lines); the process
-    is stopped if it is still running 5 s after its log ended."""
+def run_monitored(group, timeout: float, echo: bool = True, idle: float | None = 120.0):
+    """Read a started simulation's log with the harness: (HarnessResult, lines). Its idle
+    limit is measured in the simulation's CPU time (et.harness). The whole process group is
+    stopped if it is still running 5 s after its log ended, or at once when a limit was hit."""
     from et.harness import Harness, PipePort, serial_source
 
     from .monitor import LineRecorder
 
-    source = LineRecorder(serial_source(None, port=PipePort(proc.stdout)))
+    source = LineRecorder(serial_source(None, port=PipePort(group.proc.stdout)))
     try:
-        result = Harness(timeout=timeout, echo=echo).run(source)
+        result = Harness(timeout=timeout, echo=echo, meter=group.cpu_seconds,
+                         inactivity=idle).run(source)
+        if result.status in ("done", "fault", "truncated"):
+            group.wait(timeout=5)
     finally:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        group.stop()
     return result, source.lines

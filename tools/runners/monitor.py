@@ -25,10 +25,13 @@ class LineRecorder:
         return line
 
 
-def monitor(port, timeout: float, echo: bool = True):
-    """Read the log from an open pyserial port to its end: (HarnessResult, lines)."""
+def monitor(port, timeout: float, echo: bool = True, idle: float | None = 120.0, meter=None):
+    """Read the log from an open pyserial port to its end: (HarnessResult, lines). ``idle``:
+    the idle limit (None: off), in CPU seconds of the board's
+    process when ``meter`` measures one (a simulated board), else seconds of silence."""
     from et.harness import Harness, serial_source
 
     source = LineRecorder(serial_source(None, port=port))
-    result = Harness(timeout=timeout, echo=echo).run(source)
+    result = Harness(timeout=timeout, echo=echo, inactivity=idle,
+                     meter=meter).run(source)
     return result, source.lines

@@ -100,9 +100,10 @@ class SerialRunner(Runner):
     """Load through the serial bootloader; optionally monitor the console afterwards."""
 
     def __init__(self, port: str, baud: int = 115200, monitor: bool = False,
-                 timeout: float = 600.0, retries: int = 16, progress: bool = True):
+                 timeout: float = 600.0, retries: int = 16, progress: bool = True,
+                 idle: float | None = 120.0):
         self.port, self.baud = port, baud
-        self.monitor, self.timeout = monitor, timeout
+        self.monitor, self.timeout, self.idle = monitor, timeout, idle
         self.retries, self.progress = retries, progress
 
     @classmethod
@@ -123,7 +124,8 @@ class SerialRunner(Runner):
     @classmethod
     def create(cls, args) -> "SerialRunner":
         return cls(args.port, args.baud, args.monitor, args.timeout,
-                   getattr(args, "retries", 16), not getattr(args, "no_progress", False))
+                   getattr(args, "retries", 16), not getattr(args, "no_progress", False),
+                   idle=getattr(args, "idle", None) or None)
 
     def run(self, elf: str) -> int:
         try:
@@ -138,7 +140,7 @@ class SerialRunner(Runner):
                 return 0
             from .monitor import monitor
 
-            result, _lines = monitor(port, self.timeout)
+            result, _lines = monitor(port, self.timeout, idle=self.idle)
             return result.exit_code
         finally:
             port.close()

@@ -25,8 +25,27 @@ def app_settings(app_dir: str) -> dict:
     path = os.path.join(app_dir, "train.json")
     if not os.path.exists(path):
         return {}
-    with open(path) as f:
-        return {k: v for k, v in json.load(f).items() if not k.startswith("_")}
+    return {k: v for k, v in read_spec_json(path, "app settings").items() if not k.startswith("_")}
+
+
+def read_spec_json(path: str, what: str) -> dict:
+    """A JSON object of GenSpec fields; a file that is not one is a CompileError naming it and
+    the valid fields."""
+    from dataclasses import fields
+    try:
+        with open(path) as f:
+            d = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CompileError(f"{what} {path}: not a readable JSON file ({e})") from None
+    if not isinstance(d, dict):
+        raise CompileError(f"{what} {path}: expected a JSON object of settings, got "
+                           f"{type(d).__name__}")
+    valid = {f.name for f in fields(GenSpec)}
+    bad = sorted(k for k in d if not k.startswith("_") and k not in valid)
+    if bad:
+        raise CompileError(f"{what} {path}: unknown setting(s) {', '.join(bad)}; valid: "
+                           f"{', '.join(sorted(valid))}")
+    return d
 
 
 def app_spec(app: str, **overrides) -> GenSpec:
@@ -40,8 +59,7 @@ def spec_for(build, app_dir: str, **defaults) -> tuple[GenSpec, str]:
     """The GenSpec of this build and the folder (relative to the root) to generate into."""
     path = os.environ.get("ET_TRAIN_SPEC", "")
     if path and app_dir.endswith(os.path.join("apps", "train")):
-        with open(path) as f:
-            spec = GenSpec(**json.load(f))
+        spec = GenSpec(**read_spec_json(path, "training spec (ET_TRAIN_SPEC)"))
         sub = f"gen_{spec.key()}"
     elif app_dir.endswith(os.path.join("apps", "train")):
         raise CompileError("app 'train' is driven by `edgetune.py train` (ET_TRAIN_SPEC unset)")

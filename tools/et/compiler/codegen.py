@@ -260,10 +260,23 @@ def _real_array(what: str, a: np.ndarray, kinds: str, want: str) -> None:
         raise CompileError(f"data set {what}: {bad} of its {a.size} values are nan or inf")
 
 
+def _float_array(what: str, a: np.ndarray) -> None:
+    """Inputs and regression targets are floating point. Integer arrays are refused, not
+    scaled: uint8 pixels (0..255) fed as they are train at a huge loss, and dividing by 255 is
+    a guess about the normalization the model was trained with, which only the user knows."""
+    if a.dtype.kind in "iub":
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        raise CompileError(f"data set {what}: dtype {a.dtype} (values {lo}..{hi}); EdgeTune "
+                           "feeds the values to the model as they are, so give floating point "
+                           "scaled as the model was trained (e.g. "
+                           f"{what}.astype(np.float32) / 255 for 8-bit pixels)")
+    _real_array(what, a, "f", "real numbers (float32)")
+
+
 def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
-    """The samples the run uses, checked against the model: ``input`` [samples, ...] real
-    numbers with the model's values per sample; ``labels`` (ce) 1-D integer class indices in
-    [0, classes), one per sample; ``target`` (mse) real numbers [samples, ...] with the
+    """The samples the run uses, checked against the model: ``input`` [samples, ...] floating
+    point with the model's values per sample; ``labels`` (ce) 1-D integer class indices in
+    [0, classes), one per sample; ``target`` (mse) floating point [samples, ...] with the
     output's values per sample. Every mismatch is a CompileError naming the array and shapes."""
     if not spec.data:
         raise CompileError("no data set given (a .npz with 'input' and 'labels' or 'target')")
@@ -279,7 +292,7 @@ def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
         raise CompileError(f"data set input {list(x.shape)} does not match the model's input "
                            f"{list(g[g.inputs[0]].shape)}: expected [samples, ...] with {per} "
                            "values per sample")
-    _real_array("input", x, "iuf", "real numbers (float32)")
+    _float_array("input", x)
     if y.ndim == 0 or y.shape[0] != x.shape[0]:
         raise CompileError(f"data set {key} {list(y.shape)} does not match input "
                            f"{list(x.shape)}: expected one per sample ({x.shape[0]})")
@@ -304,7 +317,7 @@ def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
             raise CompileError(f"data set target {list(y.shape)} does not match the model's "
                                f"output {list(g[g.meta['logits']].shape)}: expected [samples, "
                                f"...] with {yper} values per sample")
-        _real_array("target", y, "iuf", "real numbers (float32)")
+        _float_array("target", y)
         y = y[:used].reshape(used, -1).astype(np.float32)
     return {"x": x, "y": y, "n": used, "per": per, "yper": 1 if loss == "ce" else y.shape[1]}
 

@@ -367,7 +367,7 @@ def load_model(path: str) -> onnx.ModelProto:
     an empty file) is a CompileError naming the file and its size."""
     try:
         size = os.path.getsize(path)
-        proto = onnx.load(path)
+        proto = onnx.load(path, load_external_data=False)
     except IsADirectoryError:
         raise CompileError(f"model {path} is a directory, not an ONNX file") from None
     except OSError as e:
@@ -377,7 +377,35 @@ def load_model(path: str) -> onnx.ModelProto:
                            f"corrupt: {type(e).__name__})") from None
     if not proto.graph.node and not proto.graph.input:
         raise CompileError(f"model {path} ({size} bytes) is not a valid ONNX file (no graph)")
+    _load_external_data(proto, path)
     return proto
+
+
+def _load_external_data(proto: onnx.ModelProto, path: str) -> None:
+    """Read the tensors a model keeps in files beside it (``torch.onnx.export`` does for models
+    over 2 GB, or when asked); a missing or short file is a CompileError naming it."""
+    from onnx.external_data_helper import ExternalDataInfo, load_external_data_for_model
+
+    base = os.path.dirname(os.path.abspath(path))
+    ext = [t for t in proto.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    for t in ext:
+        info = ExternalDataInfo(t)
+        where = os.path.join(base, info.location)
+        if not os.path.isfile(where):
+            raise CompileError(f"model {path}: initializer '{t.name}' keeps its data in the "
+                               f"external file '{info.location}', which is not beside the model "
+                               f"({where} is missing)")
+        have = os.path.getsize(where)
+        if info.length and info.offset + info.length > have:
+            raise CompileError(f"model {path}: initializer '{t.name}' needs bytes "
+                               f"{info.offset}..{info.offset + info.length} of '{info.location}', "
+                               f"which has {have} bytes (truncated)")
+    if ext:
+        try:
+            load_external_data_for_model(proto, base)
+        except Exception as e:  # noqa: BLE001 - onnx's own checks on the locations
+            raise CompileError(f"model {path}: cannot read its external data "
+                               f"({type(e).__name__}: {e})") from None
 
 
 def import_onnx(model: str | onnx.ModelProto, batch: int | None = None,

@@ -80,14 +80,18 @@ def scons_command(*args: str) -> list[str]:
 
 
 _CC_ERROR = re.compile(r"^\S+:\d+(?::\d+)?: (?:fatal )?error: ")
+_SCONS_STATUS = re.compile(r"^scons: \*\*\* \[[^\]]*\] Error -?\d+$")  # says only the exit code
 
 
 def failure_line(output: str) -> str:
     """scons's own reason for a failed build or run, in one line: the first compiler error and
-    the last ``scons: ***`` line (else the last line printed)."""
+    the last ``scons: ***`` line that says more than an exit code (else the last line
+    printed)."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("scons: ***")]
+    said = [ln for ln in errors if not _SCONS_STATUS.match(ln)]  # the run's own words first
     picked = [next((ln for ln in lines if _CC_ERROR.match(ln)), None),
-              next((ln for ln in reversed(lines) if ln.startswith("scons: ***")), None)]
+              (said or errors or [None])[-1]]
     picked = [ln for ln in picked if ln]
     if not picked:
         picked = lines[-1:] or ["scons printed nothing"]
@@ -102,43 +106,44 @@ def divergence(lines) -> str | None:
     return None
 
 
-def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = False) -> dict:
+def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = False,
+                 idle: float | None = 120.0) -> dict:
     """Compile and check the data set (both raise CompileError before any build), build and
     run with scons, write ``out``; returns the parsed log plus 'meta'. A failed build or run
-    and a diverged run raise TrainError and write no ``out``."""
+    and a diverged run raise TrainError and write no ``out``.
+
+    The run builds in a folder it holds alone from the build to the read-back
+    (et.buildlock.claim: ``build/<target>/train``, or ``train.2``, ... while other runs hold
+    those), so concurrent runs never read each other's log."""
+    from ..buildlock import claim
+
     g, plan, _ = compile_model(spec)          # raises CompileError with the compiler's message
     load_data(spec, g, g.meta["loss"])        # the data set's problems, before scons
-    key = spec.key()
-    spec_dir = os.path.join(ROOT, "build", "train_specs")
-    os.makedirs(spec_dir, exist_ok=True)
-    spec_path = os.path.join(spec_dir, f"{key}.json")
-    with open(spec_path, "w") as f:
-        json.dump({k: v for k, v in asdict(spec).items() if k != "capacities"}, f)
-    cmd = scons_command("-Q", f"target={spec.target}", "app=train", "run=1", f"timeout={int(timeout)}")
-    for level, size in (spec.capacities or {}).items():
-        cmd.append(f"{level.lower()}={int(size)}")
-    env = dict(os.environ, ET_TRAIN_SPEC=spec_path)
-    build_dir = os.path.join(ROOT, "build", spec.target, "train")
-    logpath = os.path.join(build_dir, "run.log")
-    if os.path.exists(logpath):               # a failed build must not leave the last run's log
-        os.remove(logpath)
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=timeout + 300)
-    except subprocess.TimeoutExpired:
-        raise TrainError(f"scons did not finish within {timeout + 300:.0f} s") from None
-    if verbose:
-        print(proc.stdout)
-    os.makedirs(build_dir, exist_ok=True)
-    scons_log = os.path.join(build_dir, "scons.log")
-    with open(scons_log, "w") as f:
-        f.write(proc.stdout)
-    lines = None
-    if os.path.exists(logpath):
-        with open(logpath) as f:
-            lines = f.readlines()
-        if why := divergence(lines):
-            raise TrainError(f"{why}; nothing written (log: {logpath})")
+    spec_path = _write_spec(spec)
+    with claim(os.path.join("build", spec.target, "train"), say=_say) as lock:
+        build_dir = os.path.join(ROOT, lock.build_dir)
+        cmd = scons_command("-Q", f"target={spec.target}", "app=train", "run=1",
+                            f"timeout={timeout:g}", f"idle={idle or 0:g}",
+                            f"builddir={lock.build_dir}")
+        for level, size in (spec.capacities or {}).items():
+            cmd.append(f"{level.lower()}={int(size)}")
+        env = lock.lock_env(dict(os.environ, ET_TRAIN_SPEC=spec_path))
+        logpath = os.path.join(build_dir, "run.log")
+        if os.path.exists(logpath):               # a failed build must not leave the last run's log
+            os.remove(logpath)
+        proc = _scons(cmd, env, lock.fd, timeout + 600)
+        if verbose:
+            print(proc.stdout)
+        os.makedirs(build_dir, exist_ok=True)
+        scons_log = os.path.join(build_dir, "scons.log")
+        with open(scons_log, "w") as f:
+            f.write(proc.stdout)
+        lines = None
+        if os.path.exists(logpath):
+            with open(logpath) as f:
+                lines = f.readlines()
+    if lines is not None and (why := divergence(lines)):
+        raise TrainError(f"{why}; nothing written (log: {logpath})")
     if proc.returncode != 0:
         raise TrainError(f"build or run failed (scons exit {proc.returncode}): "
                          f"{failure_line(proc.stdout)} (output: {scons_log})")
@@ -170,6 +175,38 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
     return res
 
 
+def _say(line: str) -> None:
+    print(f"edgetune: {line}", file=sys.stderr, flush=True)
+
+
+def _write_spec(spec: GenSpec) -> str:
+    """The spec file scons reads (ET_TRAIN_SPEC), named by the spec's hash; written whole
+    (a temporary file renamed), so a concurrent run never reads it half-written."""
+    spec_dir = os.path.join(ROOT, "build", "train_specs")
+    os.makedirs(spec_dir, exist_ok=True)
+    spec_path = os.path.join(spec_dir, f"{spec.key()}.json")
+    tmp = f"{spec_path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({k: v for k, v in asdict(spec).items() if k != "capacities"}, f)
+    os.replace(tmp, spec_path)
+    return spec_path
+
+
+def _scons(cmd: list[str], env: dict, lock_fd: int, limit: float) -> subprocess.CompletedProcess:
+    """Run scons in a process group of its own, handing it the build folder's lock; a scons
+    that outlives ``limit`` seconds (the run's own limits stop it first) is ended with every
+    process it started."""
+    from ..procgroup import ProcessGroup
+
+    with ProcessGroup(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                      pass_fds=(lock_fd,)) as group:
+        try:
+            out, _ = group.proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            raise TrainError(f"scons did not finish within {limit:.0f} s; stopped") from None
+    return subprocess.CompletedProcess(cmd, group.proc.returncode, out.decode(errors="replace"), None)
+
+
 def main_train(a) -> int:
     """The ``train`` subcommand (arguments from tools/edgetune.py)."""
     caps = {}
@@ -186,7 +223,7 @@ def main_train(a) -> int:
     for path, what in ((a.model, "model"), (a.data, "data set")):
         if not os.path.exists(path):
             raise CompileError(f"{what} {path} not found")
-    res = run_training(spec, a.out, timeout=a.timeout, verbose=a.verbose)
+    res = run_training(spec, a.out, timeout=a.timeout, verbose=a.verbose, idle=a.idle)
     loss = res["loss"]
     print(f"trained {a.steps} steps on {a.target}: loss {loss[0]:.6g} -> {loss[-1]:.6g}; "
           f"wrote {a.out} ({len(res['arrays'])} arrays); log {res['log']}")
