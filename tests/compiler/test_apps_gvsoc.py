@@ -27,8 +27,8 @@ pytestmark = pytest.mark.gvsoc
 def gvsoc_lines(elf: str, gvsoc: str) -> list[str]:
     from runners import gvsoc as runner
 
-    proc = runner.start(elf, os.path.join(os.path.dirname(elf), "gvsoc"), gvsoc)
-    result, lines = runner.run_monitored(proc, timeout=2400, echo=False)
+    group = runner.start(elf, os.path.join(os.path.dirname(elf), "gvsoc"), gvsoc)
+    result, lines = runner.run_monitored(group, timeout=2400, echo=False)
     assert result.status == "done" and result.exit_code == 0, "\n".join(lines[-30:])
     return lines
 

@@ -178,11 +178,19 @@ def test_concurrent_train_runs_give_what_each_gives_alone(tmp_path, target):
 
 
 # --- what a stopped or refused run says -----------------------------------------------------
-def _one_line(p) -> str:
+def _one_line(p, code: int) -> str:
+    assert p.returncode == code, p.stdout[-2000:] + p.stderr[-2000:]
     assert "Traceback" not in p.stdout + p.stderr, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1, p.stderr
     return lines[0]
+
+
+def _refused(model, data, tmp_path) -> str:
+    """The one-line error (exit 1) of a train run on bad input."""
+    p = subprocess.run(_train_cmd(model, data, tmp_path / "o.npz", 0.01), cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    return _one_line(p, 1)
 
 
 def test_train_timeout_names_the_limit_and_the_step(tmp_path):
@@ -191,8 +199,7 @@ def test_train_timeout_names_the_limit_and_the_step(tmp_path):
     cmd[cmd.index("--steps") + 1] = "2147483647"
     p = subprocess.run(cmd + ["--timeout", "3"], cwd=ROOT, capture_output=True, text=True,
                        timeout=600)
-    assert p.returncode == 2
-    line = _one_line(p)
+    line = _one_line(p, 2)
     assert "no @done within the overall timeout of 3 s" in line, line
     assert " of 2147483647" in line and "it had reached step " in line, line
     assert not os.path.exists(tmp_path / "o.npz")
@@ -201,10 +208,7 @@ def test_train_timeout_names_the_limit_and_the_step(tmp_path):
 def test_integer_pixels_are_refused_with_the_fix(tmp_path):
     model, data = _classifier(tmp_path)
     np.savez(data, input=np.full((6, 16), 200, np.uint8), labels=np.zeros(6, np.int64))
-    p = subprocess.run(_train_cmd(model, data, tmp_path / "o.npz", 0.01), cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 1
-    line = _one_line(p)
+    line = _refused(model, data, tmp_path)
     assert "input: dtype uint8 (values 200..200)" in line and "/ 255" in line, line
 
 
@@ -214,10 +218,7 @@ def test_missing_external_data_file_is_named(tmp_path):
     onnx.save_model(m, model, save_as_external_data=True, all_tensors_to_one_file=True,
                     location="clf.weights", size_threshold=0)
     os.remove(tmp_path / "clf.weights")
-    p = subprocess.run(_train_cmd(model, data, tmp_path / "o.npz", 0.01), cwd=ROOT,
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 1
-    line = _one_line(p)
+    line = _refused(model, data, tmp_path)
     assert "external file 'clf.weights'" in line and "missing" in line, line
 
 
