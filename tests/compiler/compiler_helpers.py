@@ -11,6 +11,7 @@ softmax over the axis it is added along, where both sides return rounding noise 
 """
 from __future__ import annotations
 
+import contextlib
 import io
 
 import numpy as np
@@ -32,6 +33,21 @@ def export(model: torch.nn.Module, example: torch.Tensor, opset: int = 17,
                       dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                       do_constant_folding=folding)
     return onnx.load_from_string(buf.getvalue())
+
+
+def export_dynamo(model: torch.nn.Module, example: torch.Tensor) -> onnx.ModelProto:
+    """The default exporter of torch 2.x (``dynamo=True``, opset 18+), dynamic batch."""
+    import logging
+    import warnings
+
+    model.eval()
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
+                                 output_names=["output"],
+                                 dynamic_shapes=({0: torch.export.Dim("batch")},))
+    return prog.model_proto
 
 
 def err(a, b, floor: float = 1e-5) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..targets import KIB, Target, get_target
 from .ir import CompileError, DoesNotFitError, Graph
-from .kernelmap import CodegenError, Emitter, numel
+from .kernelmap import CodegenError, Emitter, check_kernels, numel
 from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
 from .shapes import flops
@@ -38,7 +38,7 @@ from .tiles import query as kernel_tiles
 from .tiling import tile_flop, tile_info, tile_loop, tile_rows
 from .training import Hyper, build_training_graph, stats
 
-log = logging.getLogger("pt.compiler.codegen")
+log = logging.getLogger("et.compiler.codegen")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 NAME_OK = re.compile(r"^[A-Za-z0-9_.:/+-]+$")
 # L1 kept free beside the scratch buffer for the runtime's own L1 statics (siracusa: the fork
@@ -185,6 +185,7 @@ def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Targ
     g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()))
     loss = spec.loss or guess_loss(g)
     build_training_graph(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
+    check_kernels(g)
     schedule_updates_early(g)
     for opt in ("stream_l3", "l1_tiling"):
         if getattr(spec, opt) not in ("on", "off"):

@@ -7,6 +7,10 @@
 - ``linear(x, W)`` followed by ``+ b`` with a 1-D parameter b of the output width: the bias
   joins the linear node (one kernel call).
 Each fusion only fires when the pattern's intermediate tensors have no other consumers.
+
+Then one rewrite: a division by a constant that no pattern took (an attention score scaled by
+``/ math.sqrt(d)``) becomes a multiplication by its reciprocal (rounded once to float32: exact
+for powers of two, within one unit in the last place otherwise), which has a kernel.
 """
 from __future__ import annotations
 
@@ -162,6 +166,22 @@ def fuse_linear_bias(g: Graph) -> int:
     return count
 
 
+def div_by_constant(g: Graph) -> int:
+    """``x / c`` with a constant ``c`` (no zero in it) -> ``x * (1 / c)``."""
+    count = 0
+    for n in [n for n in g.nodes if n.op == "div"]:
+        c = g.tensors.get(n.inputs[1])
+        if c is None or c.kind != "const" or not np.all(np.asarray(c.data) != 0):
+            continue
+        inv = g.fresh(f"{c.name}_reciprocal")
+        data = (1.0 / np.asarray(c.data, np.float64)).astype(np.float32)
+        g.add_tensor(Tensor(inv, c.shape, "f32", "const", data))
+        n.op, n.inputs = "mul", [n.inputs[0], inv]
+        count += 1
+    return count
+
+
 def run_all(g: Graph) -> dict[str, int]:
-    """Apply every fusion; returns how many times each fired."""
-    return {"gelu": fuse_gelu(g), "layernorm": fuse_layernorm(g), "linear_bias": fuse_linear_bias(g)}
+    """Apply every fusion, then the rewrites; returns how many times each fired."""
+    return {"gelu": fuse_gelu(g), "layernorm": fuse_layernorm(g), "linear_bias": fuse_linear_bias(g),
+            "div_by_constant": div_by_constant(g)}

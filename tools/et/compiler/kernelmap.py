@@ -82,6 +82,28 @@ UNFUSED_ONLY = {"sub": "Sub", "div": "Div", "pow": "Pow", "sqrt": "Sqrt",
                 "reduce_mean": "ReduceMean"}
 
 
+def no_kernel_message(n: Node) -> str:
+    """Why node ``n`` cannot become C: the ONNX op it came from and what is supported."""
+    onnx_op = UNFUSED_ONLY.get(n.op)
+    if onnx_op:
+        return (f"node '{n.name}' ({n.phase}): ONNX {onnx_op} on computed tensors has no C kernel "
+                f"(IR kernel {n.kernel}); {', '.join(UNFUSED_ONLY.values())} run only inside "
+                "the decomposed LayerNorm pattern, which the importer fuses into layernorm (a "
+                "division by a constant becomes a multiplication); the code generator "
+                f"supports: {', '.join(sorted(KERNEL_MAP))}")
+    return (f"node '{n.name}' (op '{n.op}', {n.phase}) has no C kernel (IR kernel {n.kernel}); "
+            f"the code generator supports: {', '.join(sorted(KERNEL_MAP))}")
+
+
+def check_kernels(g: Graph) -> None:
+    """CodegenError (a CompileError) naming the first node without a C kernel. Called right
+    after the training graph is built, so ``plan`` and ``train`` refuse the same models with
+    the same words, before any memory planning or build."""
+    for n in g.nodes:
+        if not n.is_view and n.kernel not in KERNEL_MAP:
+            raise CodegenError(no_kernel_message(n))
+
+
 class Emitter:
     """Turns IR nodes into C calls. ``ptr(name)`` gives a tensor's C pointer expression;
     ``ln_stats(y)`` the (mean, rstd) buffer names of the layernorm whose output is ``y``."""
@@ -95,20 +117,8 @@ class Emitter:
     def emit(self, idx: int, n: Node) -> CCall:
         fn = KERNEL_MAP.get(n.kernel)
         if fn is None:
-            onnx_op = UNFUSED_ONLY.get(n.op)
-            if onnx_op:
-                raise CodegenError(
-                    f"node '{n.name}' ({n.phase}): unfused ONNX {onnx_op} has no C kernel "
-                    f"(IR kernel {n.kernel}); {', '.join(UNFUSED_ONLY.values())} are supported "
-                    "only inside the decomposed LayerNorm pattern, which the importer fuses into "
-                    "layernorm (the numpy reference runs them, the firmware cannot); rewrite the "
-                    "model (e.g. nn.LayerNorm) or wait for the kernels. The code generator "
-                    f"supports: {', '.join(sorted(KERNEL_MAP))}")
-            raise CodegenError(
-                f"no C kernel for IR kernel {n.kernel} (node '{n.name}', op '{n.op}'); the code "
-                f"generator supports: {', '.join(sorted(KERNEL_MAP))}")
-        c = fn(self, idx, n)
-        return c
+            raise CodegenError(no_kernel_message(n))
+        return fn(self, idx, n)
 
     # helpers -------------------------------------------------------------------------------
     def shape(self, name: str):

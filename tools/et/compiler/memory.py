@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from ..targets import KIB, Target, get_target
 from .ir import DoesNotFitError, Graph
 
-log = logging.getLogger("pt.compiler.memory")
+log = logging.getLogger("et.compiler.memory")
 
 ALIGN = 16
 PERSISTENT = ("param", "const", "state", "input", "loss")

@@ -6,6 +6,10 @@ becomes at most one IR node; patterns (erf-GELU, decomposed LayerNorm, MatMul + 
 fused afterwards by ``fusion``. Anything else raises UnsupportedOpError naming the op, the node
 and the supported set; nothing is skipped silently.
 
+Graphs need not be sorted (the nodes are put in dependency order first). A 0-d float
+initializer (an exponent, an epsilon, an attention scale stored by ONNX Runtime's optimizer or
+the dynamo exporter) is a constant, never a trained parameter.
+
 Two export artefacts are undone here:
 - torch deduplicates equal initializers (e.g. every LayerNorm's fresh weight of ones) and writes
   ``Identity(shared) -> name``; each such Identity becomes its own parameter (a copy), because
@@ -25,7 +29,7 @@ from . import fusion, shapes
 from .folding import FOLDABLE, MAX_FOLD_BYTES, attrs_of, fold
 from .ir import CompileError, Graph, Node, Tensor, UnsupportedOpError
 
-log = logging.getLogger("pt.compiler.onnx_import")
+log = logging.getLogger("et.compiler.onnx_import")
 
 OPSET_MIN, OPSET_MAX = 11, 21
 SUPPORTED_OPS = ("Conv", "MaxPool", "Relu", "Gelu", "Gemm", "MatMul", "Add", "Mul", "Sub", "Div",
@@ -33,6 +37,31 @@ SUPPORTED_OPS = ("Conv", "MaxPool", "Relu", "Gelu", "Gemm", "MatMul", "Add", "Mu
                  "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "LayerNormalization",
                  "Erf", "Identity", "Dropout", "Constant", "Shape", "Cast", "ConstantOfShape")
 MS_DOMAIN_OPS = ("Gelu",)
+
+
+def _ints(v) -> list[int]:
+    """An INT or INTS attribute as a list (exporters write a single axis either way)."""
+    return [int(v)] if isinstance(v, (int, np.integer)) else [int(x) for x in v]
+
+
+def topological(nodes, available: set[str]) -> list:
+    """The nodes in dependency order, keeping the file's order where it already is one. A node
+    whose input nobody produces is left where it stands: its import names the missing input."""
+    produced = {o for n in nodes for o in n.output if o}
+    have = set(available) | {""}
+    out, waiting = [], list(nodes)
+    while waiting:
+        rest = []
+        for n in waiting:
+            if all(i in have or i not in produced for i in n.input):
+                out.append(n)
+                have.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(waiting):  # a cycle: import them as they are, the first one fails
+            return out + rest
+        waiting = rest
+    return out
 
 
 def scope_of(node_name: str) -> str:
@@ -110,7 +139,7 @@ class _Importer:
         inits = {t.name for t in gp.initializer}
         for t in gp.initializer:
             v = numpy_helper.to_array(t)
-            if v.dtype.kind == "f":
+            if v.dtype.kind == "f" and v.ndim > 0:
                 self.g.add_tensor(Tensor(t.name, tuple(v.shape), "f32", "param",
                                          v.astype(np.float32).copy()))
             else:
@@ -119,7 +148,7 @@ class _Importer:
             if vi.name in inits:
                 continue
             self._add_input(vi)
-        for node in gp.node:
+        for node in topological(gp.node, inits | {vi.name for vi in gp.input}):
             self._node(node)
         self.g.outputs = [self.name(o.name) for o in gp.output]
         for o in self.g.outputs:
@@ -205,9 +234,10 @@ class _Importer:
         elif op == "Relu":
             self.emit("relu", ins, out)
         elif op == "Gelu":
-            if a.get("approximate", "none") != "none":
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "only the exact (erf) form")
-            self.emit("gelu", ins[:1], out)
+            form = a.get("approximate", "none")
+            if form not in ("none", "tanh"):
+                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "approximate must be none or tanh")
+            self.emit("gelu", ins[:1], out, **({"approximate": "tanh"} if form == "tanh" else {}))
         elif op == "Erf":
             self.emit("erf", ins, out)
         elif op == "Gemm":
@@ -225,7 +255,7 @@ class _Importer:
             self.emit("sqrt", ins, out)
         elif op == "ReduceMean":
             rank = len(self.shape(ins[0]))
-            axes = list(a.get("axes", [])) if self.opset < 18 or len(ins) < 2 else \
+            axes = _ints(a.get("axes", [])) if self.opset < 18 or len(ins) < 2 else \
                 [int(x) for x in self.const(ins[1], "ReduceMean axes").reshape(-1)]
             axes = sorted(x % rank for x in axes) if axes else list(range(rank))
             self.emit("reduce_mean", ins[:1], out, axes=axes, keepdims=int(a.get("keepdims", 1)))
@@ -305,7 +335,7 @@ class _Importer:
             ax = a.get("axis", 1) % (len(src) + 1) if src else 0
             new = (int(np.prod(src[:ax])), int(np.prod(src[ax:])))
         else:
-            axes = list(a.get("axes", [])) if self.opset < 13 or len(ins) < 2 else \
+            axes = _ints(a.get("axes", [])) if self.opset < 13 or len(ins) < 2 else \
                 [int(x) for x in self.const(ins[1], f"{op} axes").reshape(-1)]
             dummy = np.zeros(src, np.int8)
             new = (fold("Squeeze", [dummy, None], {"axes": axes}, 11) if op == "Squeeze"

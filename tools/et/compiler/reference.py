@@ -143,13 +143,23 @@ def layernorm_wgrad(a, dy, x):
     return out
 
 
-def gelu(x):
+_GELU_K = math.sqrt(2.0 / math.pi)  # the tanh form: 0.5 x (1 + tanh(k (x + 0.044715 x^3)))
+
+
+def gelu(x, approximate: str = "none"):
+    if approximate == "tanh":
+        x64 = x.astype(np.float64)
+        return (0.5 * x64 * (1.0 + np.tanh(_GELU_K * (x64 + 0.044715 * x64 ** 3)))).astype(F32)
     return (0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))).astype(F32)
 
 
-def gelu_igrad(dy, x):
+def gelu_igrad(dy, x, approximate: str = "none"):
     x64 = x.astype(np.float64)
-    d = 0.5 * (1.0 + erf(x64 / math.sqrt(2.0))) + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
+    if approximate == "tanh":
+        t = np.tanh(_GELU_K * (x64 + 0.044715 * x64 ** 3))
+        d = 0.5 * (1.0 + t) + 0.5 * x64 * (1.0 - t * t) * _GELU_K * (1.0 + 3 * 0.044715 * x64 * x64)
+    else:
+        d = 0.5 * (1.0 + erf(x64 / math.sqrt(2.0))) + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)
     return dy * d.astype(F32)
 
 
@@ -228,8 +238,8 @@ KERNELS = {
     "et_maxpool2d_bwd_igrad_f32": lambda n, g, dy, x: maxpool_igrad(n.attrs, dy, x),
     "et_relu_fwd_f32": lambda n, g, x: np.maximum(x, 0),
     "et_relu_bwd_igrad_f32": lambda n, g, dy, y: np.where(y > 0, dy, 0),
-    "et_gelu_fwd_f32": lambda n, g, x: gelu(x),
-    "et_gelu_bwd_igrad_f32": lambda n, g, dy, x: gelu_igrad(dy, x),
+    "et_gelu_fwd_f32": lambda n, g, x: gelu(x, n.attrs.get("approximate", "none")),
+    "et_gelu_bwd_igrad_f32": lambda n, g, dy, x: gelu_igrad(dy, x, n.attrs.get("approximate", "none")),
     "et_linear_fwd_f32": lambda n, g, *v: linear_fwd(n.attrs, *v),
     "et_linear_bwd_igrad_f32": lambda n, g, dy, w: linear_igrad(n.attrs, dy, w),
     "et_linear_bwd_wgrad_f32": lambda n, g, dy, x: linear_wgrad(n.attrs, dy, x),

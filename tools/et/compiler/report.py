@@ -20,12 +20,14 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               stream: bool = True) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory, schedule_updates_early
+    from .kernelmap import check_kernels
     proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []
     for s in strategies:
         g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()))
         build_training_graph(g, s, loss, hyper or Hyper())
+        check_kernels(g)
         schedule_updates_early(g)
         row = stats(g)
         plan = (planner.plan(g, tgt, strict=False) if planner

@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 
-log = logging.getLogger("pt.compiler.tiles")
+log = logging.getLogger("et.compiler.tiles")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SOURCES = ["tools/et/compiler/tileq.c", "kernels/gemm/gemm_plan.c", "kernels/conv2d/conv2d_plan.c"]

@@ -1,0 +1,125 @@
+"""Import fixes that need no new kernel (issue 17): 0-d float initializers are constants,
+division by a constant, the tanh GELU, unsorted graphs, INT-valued axes, and `plan` refusing
+what `train` refuses with the same words. Models are exported here with both of torch's
+exporters and trained against PyTorch autograd (tolerances as test_training_vs_torch's ten
+steps: loss 1e-4, gradients 1e-3, parameters 1e-5)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from compiler_helpers import compare_training, export, export_dynamo
+from et.compiler.codegen import GenSpec, compile_model
+from et.compiler.ir import CompileError
+from et.compiler.onnx_import import import_onnx
+from et.compiler.report import summarize
+
+EXPORTERS = {"torchscript": lambda m, x: export(m, x, opset=20), "dynamo": export_dynamo}
+
+
+class ScaledGelu(torch.nn.Module):
+    """An MLP with what ViT code writes: a scale by 1/sqrt(d) as a division, the tanh GELU."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = torch.nn.Linear(12, 16), torch.nn.Linear(16, 4)
+
+    def forward(self, x):
+        h = self.fc1(x) / math.sqrt(16.0) / 1.7   # 4 (exact reciprocal) and 1.7 (rounded)
+        return self.fc2(torch.nn.functional.gelu(h, approximate="tanh"))
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_scaled_tanh_gelu_trains_like_torch(exporter):
+    torch.manual_seed(11)
+    model = ScaledGelu().eval()
+    proto = EXPORTERS[exporter](model, torch.zeros(2, 12))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 12)).astype(np.float32)
+    res = compare_training(model, proto, "all", x, np.array([0, 1, 2, 3, 1]), "ce", 10)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+    g = res["graph"]
+    assert len(g.meta["trainable"]) == 4          # no scalar constant among them
+    assert sum(g[p].size for p in g.meta["trainable"]) == 12 * 16 + 16 + 16 * 4 + 4
+    ops = [n.op for n in g.nodes if n.phase == "fwd"]
+    assert "div" not in ops and ops.count("mul") >= 1
+    assert [n.attrs for n in g.nodes if n.op == "gelu" and n.phase == "fwd"] == [{"approximate": "tanh"}]
+
+
+def _decomposed_layernorm() -> onnx.ModelProto:
+    """Linear 6 -> 8, then LayerNorm written out with 0-d float initializers for the exponent
+    (2.0) and epsilon, as ONNX Runtime's optimizer stores them, and a 0-d scale; unsorted."""
+    rng = np.random.default_rng(4)
+    inits = [numpy_helper.from_array(rng.standard_normal((6, 8)).astype(np.float32), "W"),
+             numpy_helper.from_array(np.ones(8, np.float32), "gamma"),
+             numpy_helper.from_array(np.zeros(8, np.float32), "beta"),
+             numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+             numpy_helper.from_array(np.array(1e-5, np.float32), "eps"),
+             numpy_helper.from_array(np.array(0.125, np.float32), "scale")]
+    mk = helper.make_node
+    nodes = [mk("MatMul", ["x", "W"], ["h"], name="fc"),
+             mk("ReduceMean", ["h"], ["m"], name="mean", axes=[-1]),
+             mk("Sub", ["h", "m"], ["d"], name="sub"),
+             mk("Pow", ["d", "two"], ["d2"], name="pow"),
+             mk("ReduceMean", ["d2"], ["v"], name="var", axes=[-1]),
+             mk("Add", ["v", "eps"], ["ve"], name="addeps"),
+             mk("Sqrt", ["ve"], ["s"], name="sqrt"),
+             mk("Div", ["d", "s"], ["n"], name="div"),
+             mk("Mul", ["n", "gamma"], ["ng"], name="mulg"),
+             mk("Add", ["ng", "beta"], ["ln"], name="addb"),
+             mk("Mul", ["ln", "scale"], ["y"], name="scaled")]
+    order = [10, 3, 0, 7, 1, 9, 2, 5, 4, 8, 6]      # not a dependency order
+    g = helper.make_graph([nodes[i] for i in order], "ln",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_zero_d_initializers_are_constants_and_unsorted_graphs_import():
+    g = import_onnx(_decomposed_layernorm())
+    assert [n.op for n in g.nodes] == ["linear", "layernorm", "mul"]
+    assert sorted(t.name for t in g.params()) == ["W", "beta", "gamma"]
+    ln = next(n for n in g.nodes if n.op == "layernorm")
+    assert ln.attrs["eps"] == pytest.approx(1e-5)
+
+
+def test_axes_given_as_a_single_int():
+    w = numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
+    mk = helper.make_node
+    nodes = [mk("MatMul", ["x", "w"], ["h"], name="mm"),
+             mk("Unsqueeze", ["h"], ["u"], name="unsq", axes=1),
+             mk("Squeeze", ["u"], ["y"], name="sq", axes=1)]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])], [w])
+    g = import_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)]))
+    assert g[g.outputs[0]].shape == (2, 3)
+
+
+class Cat(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(8, 4), torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], dim=1)
+
+
+def test_plan_refuses_what_train_refuses(tmp_path):
+    """An op the importer takes but no kernel runs (Concat of activations) is refused when the
+    training graph is built, by `plan` and `train` alike, with one message; nothing is planned
+    as 'fits'."""
+    path = tmp_path / "cat.onnx"
+    onnx.save(export(Cat(), torch.zeros(1, 8)), str(path))
+    data = tmp_path / "d.npz"
+    np.savez(data, input=np.zeros((2, 8), np.float32), labels=np.array([0, 7]))
+    with pytest.raises(CompileError) as planned:
+        summarize(str(path), ["all"], loss="ce", target="qemu")
+    with pytest.raises(CompileError) as trained:
+        compile_model(GenSpec(model=str(path), data=str(data), strategy="all", target="qemu"))
+    assert str(planned.value) == str(trained.value)
+    assert "(op 'concat', fwd) has no C kernel (IR kernel et_concat_fwd_f32)" in str(planned.value)
