@@ -123,3 +123,40 @@ def test_plan_refuses_what_train_refuses(tmp_path):
         compile_model(GenSpec(model=str(path), data=str(data), strategy="all", target="qemu"))
     assert str(planned.value) == str(trained.value)
     assert "(op 'concat', fwd) has no C kernel (IR kernel et_concat_fwd_f32)" in str(planned.value)
+
+
+def test_opset_9_slice_takes_its_attributes():
+    w = numpy_helper.from_array(np.ones((6, 4), np.float32), "w")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+             helper.make_node("Slice", ["h"], ["y"], name="sl", starts=[1], ends=[3], axes=[1])]
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])], [w])
+    g = import_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)]))
+    (sl,) = [n for n in g.nodes if n.op == "slice"]
+    assert sl.attrs == {"axes": [1], "starts": [1], "ends": [3]} and g[g.outputs[0]].shape == (2, 2)
+
+
+class OldOpsetNet(torch.nn.Module):
+    """Conv, ReLU, max-pool, a reshape through Shape/Gather/Concat (folded), two linears."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 4, 3, padding=1)
+        self.fc1, self.fc2 = torch.nn.Linear(4 * 4 * 4, 10), torch.nn.Linear(10, 3)
+
+    def forward(self, x):
+        h = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+        h = h.reshape(h.shape[0], -1)           # Shape -> Gather/Slice -> Concat: folded
+        return self.fc2(torch.relu(self.fc1(h)))
+
+
+@pytest.mark.parametrize("opset", [7, 9, 10])
+def test_old_opsets_train_like_torch(opset):
+    torch.manual_seed(12)
+    model = OldOpsetNet().eval()
+    proto = export(model, torch.zeros(1, 2, 8, 8), opset=opset)
+    assert proto.opset_import[0].version == opset
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 2, 8, 8)).astype(np.float32)
+    res = compare_training(model, proto, "all", x, np.array([0, 1, 2, 1]), "ce", 10)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res

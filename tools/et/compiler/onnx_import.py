@@ -1,7 +1,8 @@
 """ONNX -> IR import: opset checks, constant and shape folding, op translation, fusion, shapes.
 
 Accepted: graphs as ``torch.onnx.export`` (TorchScript exporter) and ONNX Runtime's transformer
-optimizer write them, default-domain opsets 11..21 plus ``com.microsoft`` Gelu. One ONNX node
+optimizer write them, default-domain opsets 7..21 (attribute or input forms of axes, starts and
+ends, as each opset has them) plus ``com.microsoft`` Gelu. One ONNX node
 becomes at most one IR node; patterns (erf-GELU, decomposed LayerNorm, MatMul + bias Add) are
 fused afterwards by ``fusion``. Anything else raises UnsupportedOpError naming the op, the node
 and the supported set; nothing is skipped silently.
@@ -31,7 +32,7 @@ from .ir import CompileError, Graph, Node, Tensor, UnsupportedOpError
 
 log = logging.getLogger("et.compiler.onnx_import")
 
-OPSET_MIN, OPSET_MAX = 11, 21
+OPSET_MIN, OPSET_MAX = 7, 21
 SUPPORTED_OPS = ("Conv", "MaxPool", "Relu", "Gelu", "Gemm", "MatMul", "Add", "Mul", "Sub", "Div",
                  "Pow", "Sqrt", "ReduceMean", "Softmax", "Transpose", "Reshape", "Flatten",
                  "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "LayerNormalization",
@@ -188,6 +189,8 @@ class _Importer:
                 return self._translate(op, node, a)
             raise UnsupportedOpError(f"{node.domain}.{op}", self.node_name,
                                      list(SUPPORTED_OPS) + [f"com.microsoft.{o}" for o in MS_DOMAIN_OPS])
+        if op == "Slice" and self.opset < 10:   # starts, ends, axes were attributes then
+            node = self._slice_inputs(node, a)
         ins = [i for i in node.input]
         if op in ("Identity", "Dropout"):
             src = self.name(ins[0])
@@ -358,6 +361,17 @@ class _Importer:
             s, e, _ = slice(int(s), int(e)).indices(src[ax])
             ax_n.append(ax), st_n.append(s), en_n.append(max(s, e))
         self.emit("slice", ins[:1], out, axes=ax_n, starts=st_n, ends=en_n)
+
+    def _slice_inputs(self, node, a: dict):
+        """An opset 1-9 Slice (attributes) as the opset 10+ form (constant inputs)."""
+        extra = []
+        for key in ("starts", "ends", "axes"):
+            if key in a:
+                name = f"{node.output[0]}__{key}"
+                self.consts[name] = np.asarray(_ints(a[key]), np.int64)
+                extra.append(name)
+        return onnx.helper.make_node("Slice", [node.input[0]] + extra, list(node.output),
+                                     name=node.name)
 
     def _gather(self, ins, out, a) -> None:
         idx = self.const(ins[1], "the index of Gather (on an activation)")
