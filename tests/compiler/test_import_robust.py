@@ -160,3 +160,33 @@ def test_old_opsets_train_like_torch(opset):
     x = rng.standard_normal((4, 2, 8, 8)).astype(np.float32)
     res = compare_training(model, proto, "all", x, np.array([0, 1, 2, 1]), "ce", 10)
     assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+
+
+@pytest.fixture(scope="module")
+def tiny_cct_exports():
+    from et.models.cct import CCT
+    torch.manual_seed(1)
+    model = CCT(img=16, in_ch=3, channels=(8, 32), blocks=2, heads=4, mlp_ratio=2.0,
+                classes=5).eval()
+    example = torch.zeros(2, 3, 16, 16)
+    return model, {"torchscript": export(model, example), "dynamo": export_dynamo(model, example)}
+
+
+@pytest.mark.parametrize("strategy", ["last", "blocks:1", "lora:r=4", "lora:r=2,targets=q,v,fc1"])
+def test_dynamo_export_trains_like_torchscript_export(tiny_cct_exports, strategy):
+    """The dynamo exporter names nodes without module paths (they are in its metadata): blocks,
+    the head and LoRA targets are found as in the TorchScript export of the same module, and
+    both train like PyTorch."""
+    import copy
+
+    model, protos = tiny_cct_exports
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+    y = np.array([1, 4])
+    trained = {}
+    for kind, proto in protos.items():
+        res = compare_training(copy.deepcopy(model), proto, strategy, x, y, "ce", 3)
+        assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, (kind, res)
+        g = res["graph"]
+        trained[kind] = sorted(g[p].size for p in g.meta["trainable"])
+    assert trained["dynamo"] == trained["torchscript"]

@@ -19,6 +19,7 @@ Two export artefacts are undone here:
 """
 from __future__ import annotations
 
+import ast
 import logging
 import os
 
@@ -71,6 +72,25 @@ def scope_of(node_name: str) -> str:
     return ".".join(parts[:-1]) if node_name.startswith("/") else ""
 
 
+_NAME_SCOPES = "pkg.torch.onnx.name_scopes"  # the dynamo exporter's module path of a node
+
+
+def node_scope(node) -> str:
+    """The PyTorch module a node was exported from: the dynamo exporter's metadata
+    (``['', 'blocks.0', 'blocks.0.attn', 'blocks.0.attn.q', 'linear_6']`` -> 'blocks.0.attn.q'),
+    else the TorchScript exporter's node name (``scope_of``)."""
+    for prop in node.metadata_props:
+        if prop.key == _NAME_SCOPES:
+            try:
+                path = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                break
+            if isinstance(path, list) and len(path) >= 2 and all(isinstance(p, str) for p in path):
+                return path[-2]
+            break
+    return scope_of(node.name)
+
+
 class _Importer:
     def __init__(self, model: onnx.ModelProto, batch: int | None, max_fold_bytes: int):
         self.m = model
@@ -81,7 +101,10 @@ class _Importer:
         self.alias: dict[str, str] = {}
         self.opset = 0
         self.node_name = ""
+        self.node_scope = ""
         self.node_names: set[str] = set()
+        self.param_scope: dict[str, str] = {}          # parameter -> first module using it
+        self.untied: dict[tuple[str, str], str] = {}   # (parameter, module) -> its own copy
 
     # --- helpers --------------------------------------------------------------------------
     def name(self, n: str) -> str:
@@ -101,6 +124,32 @@ class _Importer:
             return n
         raise CompileError(f"node '{self.node_name}': input '{n}' is not defined")
 
+    _ROLES = {"layernorm": ("", "weight", "bias"), "linear": ("", "weight", "bias"),
+              "conv2d": ("", "weight", "bias")}
+
+    def _untie(self, n: str, op: str, k: int) -> str:
+        """A parameter the exporter shared between modules because its values were equal
+        (the dynamo exporter merges every fresh LayerNorm's ones and zeros into one
+        initializer, where the TorchScript exporter writes an Identity per module) gets a copy
+        per module, named ``<module>.weight`` / ``.bias``: the modules train separately, as in
+        PyTorch. A shared tensor whose values differ is a real tie and stays shared."""
+        t = self.g.tensors[n]
+        scope = self.node_scope
+        if t.kind != "param" or not scope or self.param_scope.setdefault(n, scope) == scope:
+            return n
+        flat = t.data.reshape(-1)
+        if flat.size == 0 or not np.all(flat == flat[0]):
+            return n
+        if (n, scope) not in self.untied:
+            role = self._ROLES.get(op, ())
+            base = f"{scope}.{role[k]}" if k < len(role) and role[k] else f"{scope}.{n}"
+            copy = self.g.fresh(base)
+            self.g.add_tensor(Tensor(copy, t.shape, "f32", "param", t.data.copy()))
+            self.untied[(n, scope)] = copy
+            log.info("parameter %s is shared by %s and %s with equal values: untied as %s",
+                     n, self.param_scope[n], scope, copy)
+        return self.untied[(n, scope)]
+
     def const(self, n: str, what: str) -> np.ndarray:
         n = self.name(n)
         if n not in self.consts:
@@ -113,8 +162,8 @@ class _Importer:
         while name in self.node_names:
             name = f"{self.node_name}_{op}_{len(self.node_names)}"
         self.node_names.add(name)
-        node = Node(op, [self.ref(i) for i in inputs], [out], attrs, name=name,
-                    scope=scope_of(self.node_name))
+        node = Node(op, [self._untie(self.ref(i), op, k) for k, i in enumerate(inputs)], [out],
+                    attrs, name=name, scope=self.node_scope)
         shp = shapes.infer(node, self.g)
         self.g.add_tensor(Tensor(out, shp[0], "f32", "act"))
         return self.g.add_node(node)
@@ -183,6 +232,7 @@ class _Importer:
 
     def _node(self, node) -> None:
         op, self.node_name = node.op_type, node.name or f"{node.op_type}_{len(self.g.nodes)}"
+        self.node_scope = node_scope(node)
         a = attrs_of(node)
         if node.domain not in ("", "ai.onnx"):
             if node.domain == "com.microsoft" and op in MS_DOMAIN_OPS:
