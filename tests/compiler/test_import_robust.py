@@ -190,3 +190,27 @@ def test_dynamo_export_trains_like_torchscript_export(tiny_cct_exports, strategy
         g = res["graph"]
         trained[kind] = sorted(g[p].size for p in g.meta["trainable"])
     assert trained["dynamo"] == trained["torchscript"]
+
+
+def test_blocks_are_the_repeated_list_not_the_largest():
+    """A CCT whose two-stage tokenizer (3->64->32 channels: 20,160 parameters) outweighs its
+    two transformer blocks (17,088 together; the list with the most parameters was taken for
+    the blocks before): the blocks are still blocks.0 and blocks.1 (the stages
+    differ in shape, the blocks repeat), and blocks:1 trains like PyTorch."""
+    from et.models.cct import CCT
+    from et.compiler.training import find_blocks
+
+    torch.manual_seed(2)
+    model = CCT(img=12, in_ch=3, channels=(64, 32), blocks=2, heads=2, mlp_ratio=2.0,
+                classes=4).eval()
+    proto = export(model, torch.zeros(1, 3, 12, 12))
+    g = import_onnx(proto)
+    tok = sum(p.size for p in g.params() if p.scope.startswith("tokenizer."))
+    blk = sum(p.size for p in g.params() if p.scope.startswith("blocks."))
+    assert tok > blk
+    assert find_blocks(g) == ("blocks", ["blocks.0", "blocks.1"])
+    x = np.random.default_rng(8).standard_normal((2, 3, 12, 12)).astype(np.float32)
+    res = compare_training(model, proto, "blocks:1", x, np.array([1, 3]), "ce", 3)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+    assert not any(res["graph"][p].scope.startswith("tokenizer")
+                   for p in res["graph"].meta["trainable"])

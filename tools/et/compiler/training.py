@@ -3,8 +3,8 @@
 Strategies (``--train``):
 - ``last``: the classifier only (weight and bias of the last layer with parameters);
 - ``blocks:K``: the last K transformer blocks plus the head (every parameterized layer after
-  the last block); blocks are the module-list children ``<prefix>.<i>`` holding the most
-  parameters (``blocks.0``, ``blocks.1`` for CCT);
+  the last block); blocks are the module-list children ``<prefix>.<i>`` that repeat one
+  structure and hold the most parameters (``blocks.0``, ``blocks.1`` for CCT; ``find_blocks``);
 - ``lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]``: rank-R adapters on the
   linear layers whose module name ends in one of ``targets`` (default q,k,v,o) in the last K
   blocks (default: all): y = x W + b + (alpha/R) (x A) B with A [in, R] ~ U(-1/sqrt(in),
@@ -114,19 +114,32 @@ def parse_strategy(text: str) -> Strategy:
     return Strategy("names", t, names=[x.strip() for x in t.split(",") if x.strip()])
 
 
+_LIST_ITEM = re.compile(r"^(.*?)\.(\d+)(\.|$)")
+
+
 def find_blocks(g: Graph) -> tuple[str, list[str]]:
-    """The module list of transformer blocks: (prefix, ['prefix.0', 'prefix.1', ...])."""
-    count: Counter = Counter()
+    """The model's blocks: (prefix, ['prefix.0', 'prefix.1', ...]).
+
+    Candidates are the module lists ``<prefix>.<i>`` of the parameters' modules. Blocks are
+    the list whose members repeat one structure (the same parameters, by module path inside
+    the member and shape; two members at least) holding the most parameters, so a tokenizer
+    whose stages differ in width is not taken for the blocks, however large. A model with no
+    repeated list falls back to the list holding the most parameters."""
+    size: Counter = Counter()
+    parts: dict[str, dict[int, list]] = {}
     for p in g.params():
-        m = re.match(r"^(.*?)\.(\d+)(\.|$)", p.scope)
+        m = _LIST_ITEM.match(p.scope)
         if m:
-            count[m.group(1)] += p.size
-    if not count:
+            prefix, i = m.group(1), int(m.group(2))
+            size[prefix] += p.size
+            inside = p.scope[len(f"{prefix}.{i}"):]
+            parts.setdefault(prefix, {}).setdefault(i, []).append((inside, p.shape))
+    if not size:
         return "", []
-    prefix = count.most_common(1)[0][0]
-    idx = sorted({int(m.group(1)) for p in g.params()
-                  for m in [re.match(rf"^{re.escape(prefix)}\.(\d+)(\.|$)", p.scope)] if m})
-    return prefix, [f"{prefix}.{i}" for i in idx]
+    repeated = [pre for pre, members in parts.items() if len(members) >= 2
+                and len({tuple(sorted(v)) for v in members.values()}) == 1]
+    prefix = max(repeated or size, key=lambda pre: size[pre])
+    return prefix, [f"{prefix}.{i}" for i in sorted(parts[prefix])]
 
 
 def _in_scope(scope: str, parents: list[str]) -> bool:
