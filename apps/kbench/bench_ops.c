@@ -491,10 +491,10 @@ static NOINLINE void report(int id, const row *rw, const errs *ep)
         const op_case *c = &g_cases[id];
         errs e = *ep;
         double f = (double)c->flop;
-        printf("@bench kernel=%s impl=ref shape=%s flop=%llu instr1=%llu fpi1=%.4f\n", c->name,
+        et_rec("@bench kernel=%s impl=ref shape=%s flop=%llu instr1=%llu fpi1=%.4f", c->name,
                c->shape, (unsigned long long)c->flop, (unsigned long long)rw->ref1, f / rw->ref1);
-        printf("@bench kernel=%s impl=et shape=%s flop=%llu instr1=%llu instr8=%llu fpi1=%.4f "
-               "fpi8=%.4f speedup=%.3f gain1=%.3f gain8=%.3f abs_err=%.3g rel_err=%.3g tol=%.3g\n",
+        et_rec("@bench kernel=%s impl=et shape=%s flop=%llu instr1=%llu instr8=%llu fpi1=%.4f "
+               "fpi8=%.4f speedup=%.3f gain1=%.3f gain8=%.3f abs_err=%.3g rel_err=%.3g tol=%.3g",
                c->name, c->shape, (unsigned long long)c->flop, (unsigned long long)rw->ins1,
                (unsigned long long)rw->ins8, f / rw->ins1, f / (8.0 * rw->ins8), rw->spd,
                (double)rw->ref1 / rw->ins1, (double)rw->ref1 / rw->ins8, e.abs, e.rel,

@@ -116,7 +116,7 @@ static int dma_bandwidth(void)
     cyc[3] = timed_copy(back, g_l3_bw);
     ok &= !memcmp(back, l2, BW_BYTES);
     for (int i = 0; i < 4; ++i)
-        printf("@bench kernel=%s impl=hal bytes=%u cycles=%llu bytes_per_cycle=%.3f\n", names[i],
+        et_rec("@bench kernel=%s impl=hal bytes=%u cycles=%llu bytes_per_cycle=%.3f", names[i],
                BW_BYTES, (unsigned long long)cyc[i], cyc[i] ? (double)BW_BYTES / (double)cyc[i] : 0.0);
     et_log_result("dma_roundtrip", ok, 0.0, 0.0);
     return ok;
@@ -157,8 +157,8 @@ int main(void)
                 fpc[ci][impl][q] = (double)flop / (double)m->cycles_max;
             }
             spd[ci][impl] = (double)m1.cycles_max / (double)m8.cycles_max;
-            printf("@bench kernel=%s impl=%s m=%u n=%u k=%u batch=%u flop=%llu instr1=%llu "
-                   "instr8=%llu fpi1=%.4f fpi8=%.4f fpc1=%.4f fpc8=%.4f speedup=%.3f\n", c->name,
+            et_rec("@bench kernel=%s impl=%s m=%u n=%u k=%u batch=%u flop=%llu instr1=%llu "
+                   "instr8=%llu fpi1=%.4f fpi8=%.4f fpc1=%.4f fpc8=%.4f speedup=%.3f", c->name,
                    impl_name[impl], c->m, c->n, c->k, c->batch, (unsigned long long)flop,
                    (unsigned long long)ins[ci][impl][0], (unsigned long long)ins[ci][impl][1],
                    fpi[ci][impl][0], fpi[ci][impl][1], fpc[ci][impl][0], fpc[ci][impl][1],

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /** @file et_log.h
- *  @brief Writers for the device log records (format: docs/devlog.md). Call from core 0.
+ *  @brief Writers for the device log records (format: docs/devlog.md). Call from one core at a
+ *         time (core 0 or the fabric controller): records are assembled in one buffer.
+ *
+ *  Every record is sealed: the writer appends ` q=<seq> c=<crc>` (its sequence number since
+ *  `@start`, and the CRC-32 of the line up to the seal), so that the host drops a record a noisy
+ *  link corrupted and counts the ones it lost.
  */
 #ifndef ET_LOG_H
 #define ET_LOG_H
@@ -10,7 +15,10 @@
 #include "hal_perf.h"
 
 /** Version of the device log format written by this SDK. */
-#define ET_LOG_VERSION 1
+#define ET_LOG_VERSION 2
+
+/** Longest record line the writers assemble (a longer one is cut and goes out unsealed). */
+#define ET_REC_MAX 2560
 
 /** One @perf record: a measured stretch of one core. Unused optional fields stay 0. */
 typedef struct {
@@ -35,6 +43,15 @@ void et_log_mem(const uint64_t peak[3]);
 void et_log_result(const char *name, int ok, double value, double ref);
 /** @brief `@done` with the exit code. */
 void et_log_done(int code);
+
+/** @brief One whole record: `fmt` starts with `@<type>` and has no newline; sealed and written. */
+void et_rec(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** @brief Start a record assembled piece by piece: `et_rec_begin`, `et_rec_add`..., `et_rec_end`. */
+void et_rec_begin(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** @brief Append formatted text to the record being assembled. */
+void et_rec_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** @brief Seal the record being assembled (sequence number, CRC-32) and write it with its newline. */
+void et_rec_end(void);
 
 /** @brief Difference b - a of two counter snapshots. */
 hal_perf_t et_perf_diff(const hal_perf_t *a, const hal_perf_t *b);

@@ -68,11 +68,11 @@ uint64_t et_prof_end(et_prof *p, const char *layer, const char *phase, unsigned 
     if (!p || !p->enabled) return 0;
     for (unsigned k = 0; k < p->ncores; ++k) {
         const hal_perf_t *d = &p->last[k];
-        printf("@perf layer=%s phase=%s core=%u cycles=%llu instret=%llu", layer, phase, k,
-               (unsigned long long)d->cycles, (unsigned long long)d->instret);
-        if (flop && k == 0) printf(" flop=%llu", (unsigned long long)flop);
-        if (step) printf(" step=%u", step);
-        putchar('\n');
+        et_rec_begin("@perf layer=%s phase=%s core=%u cycles=%llu instret=%llu", layer, phase, k,
+                     (unsigned long long)d->cycles, (unsigned long long)d->instret);
+        if (flop && k == 0) et_rec_add(" flop=%llu", (unsigned long long)flop);
+        if (step) et_rec_add(" step=%u", step);
+        et_rec_end();
     }
     return span;
 }

@@ -1,11 +1,17 @@
 """Parser of the device log format (docs/devlog.md): ``@<type> key=value ...`` records.
 
-Lines that are not records are free text and ignored. ``LogState`` follows a run line by line
-and knows whether it has started, ended (``@done``) or crashed (``@fault``).
+Lines that are not records are free text and ignored. Format 2 seals every record with
+`` q=<seq> c=<crc32>``: ``unseal`` checks it, so a record a noisy link changed is refused and
+a gap in the sequence numbers shows the records that were lost. ``LogState`` follows a run line
+by line, knows whether it has started, ended (``@done``) or crashed (``@fault``), and keeps its
+memory bounded whatever the log's length: ``@perf`` records are summed as they arrive
+(``PerfTotals``) and only the first records of each type are kept.
 """
 from __future__ import annotations
 
 import re
+import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 RECORD_TYPES = ("start", "perf", "loss", "mem", "result", "done", "fault", "bench", "train",
@@ -16,10 +22,14 @@ _FIELD_RE = re.compile(r"([a-z0-9_]+)=(\S+)")
 
 @dataclass
 class Record:
-    """One parsed record: its type and its fields as strings (use ``int``/``float`` to convert)."""
+    """One parsed record: its type and its fields as strings (use ``int``/``float`` to convert).
+
+    ``seq``: its sequence number (format 2, the seal's ``q``; the seal's fields are not in
+    ``fields``), None for an unsealed record."""
 
     type: str
     fields: dict[str, str]
+    seq: int | None = None
 
     def __getitem__(self, key: str) -> str:
         return self.fields[key]
@@ -36,33 +46,149 @@ class Record:
         return float(self.fields[key])
 
 
+# --- Seals (format 2) ----------------------------------------------------------------------
+_SEAL_RE = re.compile(r" q=([0-9]{1,10}) c=([0-9a-f]{8})$")
+_HALF_SEAL_RE = re.compile(r"(?:^|[ \t])(?:q|c)=")  # a seal field: sealed, though maybe broken
+SEALED, UNSEALED, BROKEN = "sealed", "unsealed", "broken"
+
+
+def seal_text(text: str, seq: int) -> str:
+    """``text`` (a record without newline) sealed as the firmware does (sdk/runtime/log.c)."""
+    body = f"{text} q={seq}"
+    return f"{body} c={zlib.crc32(body.encode('latin-1')):08x}"
+
+
+def unseal(text: str) -> tuple[str, str, int | None]:
+    """(record text without its seal, SEALED / UNSEALED / BROKEN, sequence number).
+
+    SEALED: the CRC-32 over the text up to `` c=`` matches. BROKEN: the record carries a seal
+    field (``q=`` or ``c=``) but no valid seal: changed on the way, never to be trusted."""
+    m = _SEAL_RE.search(text)
+    if m is None:
+        return text, (BROKEN if _HALF_SEAL_RE.search(text) else UNSEALED), None
+    body = text[:m.start(2) - 3]
+    try:
+        crc = zlib.crc32(body.encode("ascii"))
+    except UnicodeEncodeError:
+        return text, BROKEN, None
+    if crc != int(m.group(2), 16):
+        return text, BROKEN, None
+    return text[:m.start()], SEALED, int(m.group(1))
+
+
 def parse_line(line: str) -> Record | None:
-    """The record on this line, or None for free text and malformed records."""
-    m = _RECORD_RE.match(line)
+    """The record on this line, or None for free text, malformed records and broken seals."""
+    text, seal, seq = unseal(line.strip(" \t\r\n"))
+    if seal == BROKEN:
+        return None
+    m = _RECORD_RE.match(text)
     if not m:
         return None
-    return Record(m.group("type"), dict(_FIELD_RE.findall(m.group("fields"))))
+    return Record(m.group("type"), dict(_FIELD_RE.findall(m.group("fields"))), seq)
+
+
+KEEP_PER_TYPE = 100_000  # records of one type kept in LogState.records (the rest: counted)
+KEEP_PERF = 20_000  # @perf records kept as records (all of them are summed in PerfTotals)
+MAX_PERF_GROUPS = 4_000  # distinct (layer, phase) summed separately; the rest as one group
+_OPEN_MEASUREMENTS = 64  # per group: measurements still taking records (one per core)
+OTHER_LAYERS = "(other layers)"
+
+
+class PerfTotals:
+    """``@perf`` records summed as they arrive, in bounded memory (docs/devlog.md,
+    "Measurements"): per (layer, phase) the sum over measurements of the makespan (max cycles
+    over cores), instret max and sum, flop, dma_in, dma_out, the cores seen."""
+
+    def __init__(self):
+        self.groups: OrderedDict = OrderedDict()
+        self.step_ids: set[int] = set()
+        self.folded = 0  # (layer, phase) pairs summed into OTHER_LAYERS
+
+    def add(self, r: Record) -> None:
+        key = (r["layer"], r["phase"])
+        g = self.groups.get(key)
+        if g is None:
+            if len(self.groups) >= MAX_PERF_GROUPS:
+                self.folded += 1
+                key = (OTHER_LAYERS, r["phase"])
+                g = self.groups.get(key)
+            if g is None:
+                g = self.groups[key] = {"open": OrderedDict(), "at": {}, "done": [0] * 6,
+                                        "n": 0, "cores": set()}
+        core = r.int("core")
+        step = r.int("step") if "step" in r.fields else None
+        last = g["at"].get(core)
+        n = last[1] + 1 if last is not None and last[0] == step else 0
+        g["at"][core] = (step, n)
+        if step is not None:
+            self.step_ids.add(step)
+        g["cores"].add(core)
+        m = g["open"].get((step, n))
+        if m is None:
+            g["n"] += 1
+            m = g["open"][(step, n)] = [0, 0, 0, 0, 0, 0]
+            if len(g["open"]) > _OPEN_MEASUREMENTS:
+                _, old = g["open"].popitem(last=False)
+                g["done"] = [a + b for a, b in zip(g["done"], old)]
+        cyc, ins = r.int("cycles"), r.int("instret")
+        m[0] = max(m[0], cyc)
+        m[1] = max(m[1], ins)
+        m[2] += ins
+        m[3] += r.int("flop", 0)
+        m[4] += r.int("dma_in", 0)
+        m[5] += r.int("dma_out", 0)
+
+    def rows(self) -> list[dict]:
+        """One row per (layer, phase), in order of appearance (report.layer_rows)."""
+        out = []
+        for (layer, phase), g in self.groups.items():
+            tot = list(g["done"])
+            for m in g["open"].values():
+                tot = [a + b for a, b in zip(tot, m)]
+            row = {"layer": layer, "phase": phase, "measurements": g["n"]}
+            row.update(zip(("cycles", "instret_max", "instret_sum", "flop", "dma_in", "dma_out"), tot))
+            row["cores"] = len(g["cores"])
+            out.append(row)
+        return out
 
 
 @dataclass
 class LogState:
-    """Records of one run, in order, and its sentinels."""
+    """Records of one run, in order, and its sentinels, in bounded memory: every ``@perf`` is
+    summed in ``perf``; ``records`` keeps the first KEEP_PERF ``@perf`` records and the first
+    KEEP_PER_TYPE of every other type, ``not_kept`` counts the rest per type."""
 
     records: list[Record] = field(default_factory=list)
     started: bool = False
     exit_code: int | None = None  # from @done
     fault: Record | None = None
+    count: int = 0  # records taken, kept or not
+    perf: PerfTotals = field(default_factory=PerfTotals)
+    kept: dict = field(default_factory=dict)
+    not_kept: dict = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
         return self.exit_code is not None or self.fault is not None
+
+    def add(self, rec: Record) -> None:
+        """Take one trusted record (no sentinel logic)."""
+        self.count += 1
+        if rec.type == "perf":
+            self.perf.add(rec)
+        n = self.kept.get(rec.type, 0)
+        if n < (KEEP_PERF if rec.type == "perf" else KEEP_PER_TYPE):
+            self.kept[rec.type] = n + 1
+            self.records.append(rec)
+        else:
+            self.not_kept[rec.type] = self.not_kept.get(rec.type, 0) + 1
 
     def feed(self, line: str) -> Record | None:
         """Take one console line; returns the record it held, if any."""
         rec = parse_line(line)
         if rec is None:
             return None
-        self.records.append(rec)
+        self.add(rec)
         if rec.type == "start":
             self.started = True
         elif rec.type == "done":
@@ -117,12 +243,16 @@ REQUIRED_FIELDS = {
 }
 
 
+_U64 = 1 << 64  # counters are 64-bit on the device: a longer number is noise
+
+
 def _valid(kind: str, text: str) -> bool:
     try:
         if kind == _UINT:
-            return int(text, 0) >= 0
+            return len(text) <= 24 and 0 <= int(text, 0) < _U64
         if kind == _INT:
-            int(text, 0)
+            if len(text) > 24 or not -_U64 // 2 <= int(text, 0) < _U64 // 2:
+                return False
         elif kind == _FLOAT:
             float(text)
         elif kind == _NAME:
@@ -172,12 +302,17 @@ class Scan:
     noise: bool = False
     reason: str = ""
 
+    @property
+    def sealed(self) -> bool:
+        """The record carried a valid seal (format 2)."""
+        return self.record is not None and self.record.seq is not None
+
 
 def scan_line(line: str) -> Scan:
     """Find the trusted record of a console line that may carry noise (see the comment above).
 
-    The record is the last ``@type`` on the line whose rest parses strictly and passes
-    check_record(). Every other attempt at a record on the line counts as dropped: an ``@``
+    The record is the last ``@type`` on the line whose rest has no broken seal, parses strictly
+    and passes check_record(). Every other attempt at a record on the line counts as dropped: an ``@``
     opening the line, or an ``@type key=`` further on (free text that merely mentions ``@perf``
     stays free text). A line with no attempt at all is free text (``Scan(None)``).
     """
@@ -188,9 +323,16 @@ def scan_line(line: str) -> Scan:
     if line[lead:lead + 1] == "@" and lead not in attempts:
         attempts.insert(0, lead)  # '@' opening the line but no '@type' there: a broken record
     reason = ""
+    line = line.rstrip(" \t")
     for p in reversed(starts):
-        rec = _strict(line[p:])
-        why = "does not parse" if rec is None else check_record(rec)
+        text, seal, seq = unseal(line[p:])
+        if seal == BROKEN:
+            rec, why = None, "seal does not match"
+        else:
+            rec = _strict(text)
+            why = "does not parse" if rec is None else check_record(rec)
+            if rec is not None:
+                rec.seq = seq
         if why is None:
             before = [a for a in attempts if a < p]
             return Scan(rec, dropped=len(before), noise=bool(line[:p].strip()),

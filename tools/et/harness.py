@@ -74,6 +74,9 @@ class HarnessResult:
     warnings: list[str] = field(default_factory=list)
     stop_reason: str = ""
     reached: str = ""
+    lost: int = 0  # records missing from the sequence numbers (format 2)
+    duplicates: int = 0  # sealed records received twice (dropped)
+    sealed: bool = False  # the log is sealed (format 2): unsealed records were not trusted
 
     @property
     def done_code(self) -> int | None:
@@ -100,9 +103,10 @@ class HarnessResult:
                 "truncated": "log ended without @done"}[self.status]
         if self.status in ("timeout", "inactive", "truncated") and self.reached:
             what += f"; it had reached {self.reached}"
+        seal = f", {self.lost} lost" if self.sealed else ", unsealed log"
         return (f"harness: run {what}; exit code {self.exit_code}; {self.lines} lines, "
-                f"{len(self.records)} records, {self.dropped} dropped, {self.recovered} recovered "
-                f"from noise, {self.elapsed:.1f} s")
+                f"{self.state.count} records, {self.dropped} dropped{seal}, {self.recovered} "
+                f"recovered from noise, {self.elapsed:.1f} s")
 
 
 def done_exit_code(code: int) -> int:
@@ -141,9 +145,13 @@ class Harness:
         self.lines = self.text_lines = self.dropped = self.recovered = self.restarts = 0
         self.dropped_lines: list[str] = []
         self.warnings: list[str] = []
+        self.sealed = False
+        self.lost = self.duplicates = 0
+        self._next_seq: int | None = None
         self.train_steps: int | None = None
         self.last_loss: Record | None = None
         self.stop_reason = ""
+        self._last_type = ""
         self._t0 = time.monotonic()
         self._last_progress = 0.0
         self._live = False
@@ -167,11 +175,14 @@ class Harness:
             if not scan.dropped:
                 self.text_lines += 1
             return None
+        if not self._seal_ok(rec, line):
+            return None
         if scan.noise and not scan.dropped:
             self.recovered += 1
         if rec.type == "start" and self.state.started:
             self._restart(rec)
-        self.state.records.append(rec)
+        self.state.add(rec)
+        self._last_type = rec.type
         if rec.type == "start":
             self.state.started = True
             if "steps" in rec.fields:
@@ -187,6 +198,30 @@ class Harness:
         self._show_progress()
         return rec
 
+    def _seal_ok(self, rec: Record, line: str) -> bool:
+        """Sealed logs (format 2): take a record only with its seal and in sequence; count the
+        records a gap in the sequence numbers shows were lost. A crash report (@fault, written
+        by the trap handler unsealed) is always taken."""
+        if rec.type == "start" and rec.int("log", 1) >= 2 or rec.seq is not None:
+            self.sealed = True
+        if rec.seq is None:
+            if self.sealed and rec.type != "fault":
+                self._drop(line, 1, "unsealed record in a sealed log")
+                return False
+            return True
+        if rec.type == "start":
+            self._next_seq = None
+        expected = self._next_seq
+        if expected is not None and rec.seq < expected:
+            self.duplicates += 1
+            self._drop(line, 1, f"record q={rec.seq} again (expected q={expected})")
+            return False
+        if expected is not None and rec.seq > expected:
+            self.lost += rec.seq - expected
+            log.debug("%d record(s) lost before q=%d", rec.seq - expected, rec.seq)
+        self._next_seq = rec.seq + 1
+        return True
+
     def _drop(self, line: str, n: int, reason: str) -> None:
         self.dropped += n
         if len(self.dropped_lines) < _MAX_KEPT_DROPS:
@@ -196,7 +231,7 @@ class Harness:
     def _restart(self, rec: Record) -> None:
         self.restarts += 1
         msg = (f"a second @start ({' '.join(f'{k}={v}' for k, v in rec.fields.items())}) after "
-               f"{len(self.state.records)} records: the board restarted; the earlier records "
+               f"{self.state.count} records: the board restarted; the earlier records "
                "are discarded")
         self.warnings.append(msg)
         log.warning(msg)
@@ -257,9 +292,16 @@ class Harness:
             warnings.append("no output at all")
         elif not self.state.started and status != "fault":
             warnings.append("no @start record: the log may have been joined mid-run")
+        if self.lost:
+            warnings.append(f"{self.lost} record(s) lost: gaps in the sequence numbers")
+        if self.duplicates:
+            warnings.append(f"{self.duplicates} record(s) received twice, dropped")
+        for type_, n in self.state.not_kept.items():
+            warnings.append(f"{n} @{type_} record(s) summed or counted but not kept in memory")
         res = HarnessResult(status, code, self.state, time.monotonic() - self._t0, self.lines,
                             self.text_lines, self.dropped, self.recovered, self.restarts,
-                            list(self.dropped_lines), warnings, self.stop_reason, self.reached())
+                            list(self.dropped_lines), warnings, self.stop_reason, self.reached(),
+                            self.lost, self.duplicates, self.sealed)
         if self.progress:
             self._clear_live()
             stream = self.progress_stream or sys.stderr
@@ -276,8 +318,8 @@ class Harness:
             parts.append(f"step {self.last_loss['step']}{total}")
         elif self.train_steps:
             parts.append(f"no step of {self.train_steps} finished")
-        n = len(self.state.records)
-        last = f", the last @{self.state.records[-1].type}" if n else ""
+        n = self.state.count
+        last = f", the last @{self._last_type}" if n else ""
         parts.append(f"{n} records{last}")
         return ", ".join(parts)
 
@@ -289,7 +331,7 @@ class Harness:
             step = self.last_loss["step"]
             total = f"/{self.train_steps}" if self.train_steps else ""
             parts.append(f"step {step}{total}, loss {self.last_loss['value']}")
-        parts.append(f"{len(self.state.records)} records")
+        parts.append(f"{self.state.count} records")
         if self.dropped:
             parts.append(f"{self.dropped} dropped")
         return "harness: " + ", ".join(parts)
@@ -400,12 +442,40 @@ class _ListSource:
         return next(self._it, None)
 
 
-def file_source(path: str):
-    """read_line over a saved log; an unterminated last line is dropped (docs/devlog.md) and
-    counted by the harness."""
-    with open(path, "rb") as f:
-        lines, rest = split_log_bytes(f.read())
-    return _ListSource(lines, rest.decode("utf-8", "replace"))
+class file_source:  # noqa: N801 - used like a function: file_source(path)(timeout)
+    """read_line over a saved log, read in chunks (memory bounded whatever its size); an
+    unterminated last line is dropped (docs/devlog.md) and counted by the harness."""
+
+    CHUNK = 1 << 20
+    MAX_LINE = 1 << 16  # a longer "line" is cut here (no record is that long)
+
+    def __init__(self, path: str):
+        self._f = open(path, "rb")  # noqa: SIM115 - closed at the end of the stream
+        self._lines: list[str] = []
+        self._pos = 0
+        self._rest = b""
+        self.partial = ""
+
+    def __call__(self, timeout=None) -> str | None:
+        while self._pos >= len(self._lines):
+            if self._f.closed:
+                return None
+            chunk = self._f.read(self.CHUNK)
+            if not chunk:
+                self._f.close()
+                self.partial = self._rest.decode("utf-8", "replace")
+                return None
+            data = self._rest + chunk
+            if data.endswith(b"\r"):  # a '\r\n' may be split across chunks
+                data, tail = data[:-1], b"\r"
+            else:
+                tail = b""
+            self._lines, rest = split_log_bytes(data)
+            self._rest = rest[:self.MAX_LINE] + tail
+            self._pos = 0
+        line = self._lines[self._pos]
+        self._pos += 1
+        return line
 
 
 class PipePort:

@@ -71,35 +71,15 @@ def _ratio(a, b):
 
 
 def layer_rows(state) -> list[dict]:
-    """One row per (layer, phase) in order of appearance. A measurement is one record per core;
-    when a (layer, phase, core) repeats, each occurrence (or each ``step=``) is a measurement of
-    its own, also within one ``step=`` (a layer run in chunks, e.g. a streamed SGD update, logs
-    one record per core and chunk). ``cycles`` is the sum over measurements of the makespan (max
-    over cores)."""
-    groups: dict = {}
-    for r in state.of_type("perf"):
-        key = (r["layer"], r["phase"])
-        g = groups.setdefault(key, {"meas": {}, "count": {}})
-        at = (r.int("core"), r.int("step") if "step" in r.fields else None)
-        n = g["count"][at] = g["count"].get(at, -1) + 1
-        g["meas"].setdefault((at[1], n), []).append(r)
-    rows = []
-    for (layer, phase), g in groups.items():
-        row = {"layer": layer, "phase": phase, "measurements": len(g["meas"]), "cycles": 0,
-               "instret_max": 0, "instret_sum": 0, "flop": 0, "dma_in": 0, "dma_out": 0}
-        cores = set()
-        for recs in g["meas"].values():
-            row["cycles"] += max(r.int("cycles") for r in recs)
-            row["instret_max"] += max(r.int("instret") for r in recs)
-            row["instret_sum"] += sum(r.int("instret") for r in recs)
-            row["flop"] += sum(r.int("flop", 0) for r in recs)
-            row["dma_in"] += sum(r.int("dma_in", 0) for r in recs)
-            row["dma_out"] += sum(r.int("dma_out", 0) for r in recs)
-            cores |= {r.int("core") for r in recs}
-        row["cores"] = len(cores)
+    """One row per (layer, phase) in order of appearance (summed as the records arrived:
+    devlog.PerfTotals). A measurement is one record per core; when a (layer, phase, core)
+    repeats, each occurrence (or each ``step=``) is a measurement of its own, also within one
+    ``step=`` (a layer run in chunks, e.g. a streamed SGD update, logs one record per core and
+    chunk). ``cycles`` is the sum over measurements of the makespan (max over cores)."""
+    rows = state.perf.rows()
+    for row in rows:
         row["dma_bytes"] = row["dma_in"] + row["dma_out"]
         row["flop_per_cycle"] = _ratio(row["flop"], row["cycles"])
-        rows.append(row)
     return rows
 
 
@@ -135,7 +115,7 @@ def build_report(run, freq_mhz: float = SIRACUSA_CLUSTER_MHZ) -> dict:
     work = [r for r in rows if r["phase"] != "total"] or rows
     overall = _sum_rows(work)
     steps, batch = _train_params(state)
-    step_ids = {r.int("step") for r in state.of_type("perf") if "step" in r.fields}
+    step_ids = state.perf.step_ids
     measured = len(step_ids) if step_ids else steps
     step = {"steps": steps, "batch": batch, "steps_measured": measured,
             "cycles_per_step": None, "seconds_per_step": None, "images_per_s": None,
@@ -181,13 +161,14 @@ def build_report(run, freq_mhz: float = SIRACUSA_CLUSTER_MHZ) -> dict:
         rep["run"] = {"status": res.status, "exit_code": res.exit_code, "done_code": res.done_code,
                       "fault": dict(res.fault.fields) if res.fault else None,
                       "elapsed_s": round(res.elapsed, 3), "lines": res.lines,
-                      "records": len(res.records), "dropped": res.dropped,
+                      "records": state.count, "dropped": res.dropped, "lost": res.lost,
+                      "duplicates": res.duplicates, "sealed": res.sealed,
                       "recovered": res.recovered, "restarts": res.restarts,
                       "warnings": res.warnings, "dropped_lines": res.dropped_lines[:10]}
     else:
         rep["run"] = {"status": "done" if state.exit_code is not None else
                       "fault" if state.fault else "truncated", "done_code": state.exit_code,
-                      "records": len(state.records)}
+                      "records": state.count}
     return rep
 
 
@@ -221,7 +202,9 @@ def format_report(rep: dict) -> str:
     line = f"run: {run['status']}"
     if "exit_code" in run:
         line += (f", exit code {run['exit_code']}; {run['lines']} lines, {run['records']} records, "
-                 f"{run['dropped']} dropped, {run['recovered']} recovered from noise")
+                 f"{run['dropped']} dropped, "
+                 + (f"{run['lost']} lost (sealed log)" if run.get("sealed") else "unsealed log")
+                 + f", {run['recovered']} recovered from noise")
     out.append(line)
     for w in run.get("warnings", []):
         out.append(f"warning: {w}")

@@ -19,14 +19,36 @@ def _pyplot():
     return plt
 
 
+MAX_BARS = 40  # layers drawn one bar each; the rest share one bar
+
+
+def _top_layers(rows: list[dict], limit: int) -> tuple[list[dict], list[str]]:
+    """The rows of the ``limit - 1`` layers with the most cycles (in order of appearance) and
+    one bar "(N other layers)" summing the rest, when there are more than ``limit`` layers."""
+    total: dict[str, int] = {}
+    for r in rows:
+        total[r["layer"]] = total.get(r["layer"], 0) + r["cycles"]
+    layers = list(total)
+    if len(layers) <= limit:
+        return rows, layers
+    keep = set(sorted(layers, key=lambda k: -total[k])[:limit - 1])
+    other = f"({len(layers) - len(keep)} other layers)"
+    folded: dict[str, dict] = {}
+    out = [r for r in rows if r["layer"] in keep]
+    for r in rows:
+        if r["layer"] not in keep:
+            f = folded.setdefault(r["phase"], {"layer": other, "phase": r["phase"], "cycles": 0})
+            f["cycles"] += r["cycles"]
+    return out + list(folded.values()), [k for k in layers if k in keep] + [other]
+
+
 def plot_cycles(rep: dict, path: str) -> bool:
     """Stacked bar per layer, one segment per phase (fwd, bwd, update, ...), in cycles per step
     when the steps are known, else the cycles of the whole log."""
     plt = _pyplot()
     from matplotlib import ticker
-    rows = rep["layers"]
+    rows, layers = _top_layers(rep["layers"], MAX_BARS)
     per = rep["step"]["steps_measured"] or 1
-    layers = list(dict.fromkeys(r["layer"] for r in rows))
     # 'total' measures a whole stretch: stacked on top of fwd/bwd/update it would count twice
     phases = [p for p in rep["phases"] if p != "total"] or list(rep["phases"])
     horizontal = len(layers) > 10  # many layers: one row each, names stay readable
@@ -40,9 +62,11 @@ def plot_cycles(rep: dict, path: str) -> bool:
         else:
             bottom = [0.0] * len(layers)
             others = iter(_OTHER_COLORS * 10)
+            cyc: dict = {}
+            for r in rows:
+                cyc[(r["layer"], r["phase"])] = cyc.get((r["layer"], r["phase"]), 0) + r["cycles"]
             for p in phases:
-                vals = [sum(r["cycles"] for r in rows if r["layer"] == lay and r["phase"] == p) / per
-                        for lay in layers]
+                vals = [cyc.get((lay, p), 0) / per for lay in layers]
                 style = dict(label=p, color=PHASE_COLORS.get(p) or next(others), edgecolor="white",
                              linewidth=0.5)
                 if horizontal:

@@ -17,6 +17,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from ..devlog import BROKEN, unseal
 from .codegen import GenSpec, compile_model, load_data
 from .ir import CompileError
 
@@ -43,6 +44,8 @@ def parse_log(lines) -> dict:
     done = None
     for line in lines:
         line = line.rstrip("\r\n")
+        if line.startswith("@") and unseal(line.rstrip(" \t"))[1] == BROKEN:
+            raise TrainError(f"corrupted record in the log (its seal does not match): {line[:60]!r}")
         if m := _LOSS.match(line):
             loss[int(m.group(1))] = float(m.group(2))
         elif m := _TENSOR.match(line):
