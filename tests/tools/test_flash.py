@@ -94,6 +94,42 @@ def test_wrong_architecture(tmp_path, hello):
         load_image(rv64)
 
 
+def test_files_that_are_no_elf_say_what_they_are(tmp_path, hello):
+    data = bytearray(open(hello, "rb").read())
+    data[5] = 2                                   # EI_DATA: big-endian
+    big = tmp_path / "big.elf"
+    big.write_bytes(bytes(data))
+    for path, want in ((str(big), "big-endian ELF"), (str(tmp_path), "is a directory"),
+                       ("/dev/null", "not a regular file")):
+        with pytest.raises(ImageError, match=want):
+            load_image(path)
+
+
+class CutPort(FakePort):
+    """The loader answers IDENTIFY, then the link is cut (pyserial's error on a closed socket)."""
+
+    def write(self, data):
+        if data[:2] == SYNC and data[2] != CMD_IDENTIFY:
+            import serial
+            raise serial.SerialException("write failed: socket disconnected")
+        super().write(data)
+
+
+def test_a_link_cut_mid_load_is_one_clear_error(hello):
+    with pytest.raises(FlashError, match=r"serial link failed during loading \(write failed: "
+                                         r"socket disconnected\); nothing was started"):
+        flash_port(CutPort(), load_image(hello), progress=False)
+
+
+@pytest.mark.parametrize("url", ["socket://127.0.0.1:99999", "socket://127.0.0.1"])
+def test_bad_port_urls_are_named(hello, url):
+    r = subprocess.run([sys.executable, FLASH, "--port", url, hello], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"cannot open {url}: a socket:// URL needs host:port with a port in 1..65535" \
+        in r.stderr, r.stderr
+
+
 def test_segment_outside_the_region_is_refused_before_any_write(tmp_path):
     elf = _asm_elf(tmp_path, 0x81000000)  # where the bootloader lives
     port = FakePort()

@@ -59,13 +59,21 @@ def load_image(path: str) -> Image:
     from elftools.common.exceptions import ELFError, ELFParseError
     from elftools.elf.elffile import ELFFile
 
-    if not os.path.isfile(path):
+    if os.path.isdir(path):
+        raise ImageError(f"{path} is a directory, not an ELF file")
+    if not os.path.exists(path):
         raise ImageError(f"no such file: {path}")
+    if not os.path.isfile(path):
+        raise ImageError(f"{path} is not a regular file (a device or a pipe), not an ELF file")
     size = os.path.getsize(path)
     try:
         with open(path, "rb") as f:
-            if f.read(4) != b"\x7fELF":
-                raise ImageError(f"{path}: not an ELF file")
+            ident = f.read(6)
+            if ident[:4] != b"\x7fELF":
+                raise ImageError(f"{path}: not an ELF file" + (" (empty)" if not size else ""))
+            if ident[5:6] == b"\x02":
+                raise ImageError(f"{path}: big-endian ELF; the board needs a little-endian "
+                                 "32-bit RISC-V ELF (rv32)")
             f.seek(0)
             elf = ELFFile(f)
             if elf.elfclass != 32:

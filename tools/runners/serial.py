@@ -74,6 +74,9 @@ def flash_port(port, image: Image, progress: bool = True, retries: int = 16,
         link.start(image.entry)
     except (LinkError, ImageError) as e:
         raise FlashError(str(e)) from None
+    except OSError as e:  # pyserial's SerialException: the link was cut, the port went away
+        raise FlashError(f"the serial link failed during loading ({e}); nothing was started"
+                         ) from None
     dt = time.monotonic() - t0
     st = link.stats
     summary = {"board": info.board, "bytes": image.load_bytes, "seconds": dt,
@@ -90,10 +93,29 @@ def open_port(url: str, baud: int):
         import serial  # pyserial
     except ImportError:
         raise FlashError("pyserial is not installed (pip install pyserial)") from None
+    _check_url(url)
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=0.2)
     except (serial.SerialException, ValueError, OSError) as e:
         raise FlashError(f"cannot open {url}: {e}") from None
+
+
+def _check_url(url: str) -> None:
+    """A ``socket://`` or ``rfc2217://`` URL needs host:port with a port in 1..65535 (pyserial
+    says less clear things about it)."""
+    from urllib.parse import urlsplit
+
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in ("socket", "rfc2217"):
+        return
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        port, parts = -1, None
+    if parts is None or not parts.hostname or port is None or not 1 <= port <= 65535:
+        raise FlashError(f"cannot open {url}: a {scheme}:// URL needs host:port with a port in "
+                         "1..65535 (e.g. socket://127.0.0.1:4321)")
 
 
 class SerialRunner(Runner):
