@@ -42,13 +42,18 @@ static void rec_vadd(const char *fmt, va_list ap)
     }
 }
 
+static void rec_vbegin(const char *fmt, va_list ap)
+{
+    s_len = 0;
+    s_cut = 0;
+    rec_vadd(fmt, ap);
+}
+
 void et_rec_begin(const char *fmt, ...)
 {
     va_list ap;
-    s_len = 0;
-    s_cut = 0;
     va_start(ap, fmt);
-    rec_vadd(fmt, ap);
+    rec_vbegin(fmt, ap);
     va_end(ap);
 }
 
@@ -81,10 +86,8 @@ void et_rec_end(void)
 void et_rec(const char *fmt, ...)
 {
     va_list ap;
-    s_len = 0;
-    s_cut = 0;
     va_start(ap, fmt);
-    rec_vadd(fmt, ap);
+    rec_vbegin(fmt, ap);
     va_end(ap);
     et_rec_end();
 }
