@@ -307,19 +307,14 @@ def _run_qemu_loaded(build: Build, prog: str):
 def _run_host(build: Build, prog: str):
     """The native program, its stdout read by the harness as a board's UART would be."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
-    from runners.monitor import LineRecorder
+    from runners.monitor import monitor_group
 
-    from .harness import Harness, PipePort, serial_source
     from .procgroup import ProcessGroup
 
-    with ProcessGroup([os.path.abspath(prog)], stdout=subprocess.PIPE) as group:
-        source = LineRecorder(serial_source(None, port=PipePort(group.proc.stdout)))
-        result = Harness(timeout=build.timeout, echo=True, inactivity=build.idle,
-                         meter=group.cpu_seconds).run(source)
-        if result.status in ("done", "fault", "truncated"):  # a program still running 5 s
-            group.wait(timeout=5)                               # after its log ended is stopped
+    group = ProcessGroup([os.path.abspath(prog)], stdout=subprocess.PIPE)
+    result, lines = monitor_group(group, build.timeout, echo=True, idle=build.idle)
     code = group.proc.returncode if result.status == "done" else result.exit_code
-    return code, result, source.lines
+    return code, result, lines
 
 
 def _run_gvsoc(build: Build, prog: str):

@@ -151,19 +151,8 @@ class GvsocRunner(Runner):
 
 
 def run_monitored(group, timeout: float, echo: bool = True, idle: float | None = 120.0):
-    """Read a started simulation's log with the harness: (HarnessResult, lines). Its idle
-    limit is measured in the simulation's CPU time (et.harness). The whole process group is
-    stopped if it is still running 5 s after its log ended, or at once when a limit was hit."""
-    from et.harness import Harness, PipePort, serial_source
+    """Read a started simulation's log with the harness: (HarnessResult, lines); its idle
+    limit counts the simulation's CPU time (runners.monitor.monitor_group)."""
+    from .monitor import monitor_group
 
-    from .monitor import LineRecorder
-
-    source = LineRecorder(serial_source(None, port=PipePort(group.proc.stdout)))
-    try:
-        result = Harness(timeout=timeout, echo=echo, meter=group.cpu_seconds,
-                         inactivity=idle).run(source)
-        if result.status in ("done", "fault", "truncated"):
-            group.wait(timeout=5)
-    finally:
-        group.stop()
-    return result, source.lines
+    return monitor_group(group, timeout, echo=echo, idle=idle)

@@ -35,3 +35,21 @@ def monitor(port, timeout: float, echo: bool = True, idle: float | None = 120.0,
     result = Harness(timeout=timeout, echo=echo, inactivity=idle,
                      meter=meter).run(source)
     return result, source.lines
+
+
+def monitor_group(group, timeout: float, echo: bool = True, idle: float | None = 120.0):
+    """Read the device log a started process (an et.procgroup.ProcessGroup: a simulator, the
+    native program) writes on its stdout: (HarnessResult, lines). The idle limit counts the
+    group's CPU time. The group is stopped at the end: 5 s after its log ended, at once when a
+    limit stopped the run."""
+    from et.harness import Harness, PipePort, serial_source
+
+    source = LineRecorder(serial_source(None, port=PipePort(group.proc.stdout)))
+    try:
+        result = Harness(timeout=timeout, echo=echo, inactivity=idle,
+                         meter=group.cpu_seconds).run(source)
+        if result.status in ("done", "fault", "truncated"):
+            group.wait(timeout=5)
+    finally:
+        group.stop()
+    return result, source.lines
