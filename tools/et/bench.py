@@ -79,14 +79,16 @@ INSTRUMENTS = {  # target -> how its counters are named in the documents
 }
 
 
-def _scons(spec_path: str, cores: int, log, target: str, lock) -> tuple[int, str]:
+def _scons(spec_path: str, cores: int, log, target: str, lock, limit: float) -> tuple[int, str]:
     """Build the row in the folder ``lock`` holds (et.buildlock), handing scons the lock."""
-    args = ["-Q", f"target={target}", "app=train", f"cores={cores}", f"builddir={lock.build_dir}"]
-    cmd = ["scons", *args] if shutil.which("scons") else [sys.executable, "-m", "SCons", *args]
-    proc = subprocess.run(cmd, cwd=ROOT, env=lock.lock_env(dict(os.environ, ET_TRAIN_SPEC=spec_path)),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          pass_fds=(lock.fd,))
-    log.write(f"$ ET_TRAIN_SPEC={spec_path} {' '.join(cmd)}\n{proc.stdout}\n")
+    from .compiler.trainrun import TrainError, scons_in
+
+    args = [f"target={target}", "app=train", f"cores={cores}"]
+    try:
+        proc = scons_in(lock, spec_path, args, limit)
+    except TrainError as e:
+        raise BenchError(str(e)) from None
+    log.write(f"$ ET_TRAIN_SPEC={spec_path} {' '.join(proc.args)}\n{proc.stdout}\n")
     return proc.returncode, proc.stdout
 
 
@@ -132,7 +134,7 @@ def measure(row: Row, cores: int, steps: int, workdir: str, timeout: float, log,
     with open(spec_path, "w") as f:
         json.dump({k: v for k, v in asdict(spec).items() if k not in ("capacities", "target")}, f)
     with claim(os.path.join("build", target, "train"), say=progress_line) as lock:
-        code, out = _scons(spec_path, cores, log, target, lock)
+        code, out = _scons(spec_path, cores, log, target, lock, timeout)
         if code != 0:
             raise BenchError(_compile_error(out))
         elf = os.path.join(ROOT, lock.build_dir, "train.elf")

@@ -433,15 +433,6 @@ def split_log_bytes(data: bytes) -> tuple[list[str], bytes]:
     return [ln.decode("utf-8", "replace") for ln in lines], rest
 
 
-class _ListSource:
-    def __init__(self, lines, partial: str = ""):
-        self._it = iter(lines)
-        self.partial = partial  # an unterminated last line, handed to the harness to drop
-
-    def __call__(self, timeout=None) -> str | None:
-        return next(self._it, None)
-
-
 class file_source:  # noqa: N801 - used like a function: file_source(path)(timeout)
     """read_line over a saved log, read in chunks (memory bounded whatever its size); an
     unterminated last line is dropped (docs/devlog.md) and counted by the harness."""

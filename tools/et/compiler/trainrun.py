@@ -125,16 +125,13 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
     spec_path = _write_spec(spec)
     with claim(os.path.join("build", spec.target, "train"), say=_say) as lock:
         build_dir = os.path.join(ROOT, lock.build_dir)
-        cmd = scons_command("-Q", f"target={spec.target}", "app=train", "run=1",
-                            f"timeout={timeout:g}", f"idle={idle or 0:g}",
-                            f"builddir={lock.build_dir}")
-        for level, size in (spec.capacities or {}).items():
-            cmd.append(f"{level.lower()}={int(size)}")
-        env = lock.lock_env(dict(os.environ, ET_TRAIN_SPEC=spec_path))
+        args = [f"target={spec.target}", "app=train", "run=1", f"timeout={timeout:g}",
+                f"idle={idle or 0:g}"]
+        args += [f"{level.lower()}={int(size)}" for level, size in (spec.capacities or {}).items()]
         logpath = os.path.join(build_dir, "run.log")
         if os.path.exists(logpath):               # a failed build must not leave the last run's log
             os.remove(logpath)
-        proc = _scons(cmd, env, lock.fd, timeout + 600)
+        proc = scons_in(lock, spec_path, args, timeout + 600)
         if verbose:
             print(proc.stdout)
         os.makedirs(build_dir, exist_ok=True)
@@ -195,14 +192,17 @@ def _write_spec(spec: GenSpec) -> str:
     return spec_path
 
 
-def _scons(cmd: list[str], env: dict, lock_fd: int, limit: float) -> subprocess.CompletedProcess:
-    """Run scons in a process group of its own, handing it the build folder's lock; a scons
-    that outlives ``limit`` seconds (the run's own limits stop it first) is ended with every
-    process it started."""
+def scons_in(lock, spec_path: str, args: list[str], limit: float) -> subprocess.CompletedProcess:
+    """``scons -Q builddir=<the locked folder> ARGS`` for the training spec at ``spec_path``,
+    in a process group of its own, handed the build folder's lock (et.buildlock); a scons that
+    outlives ``limit`` seconds (a run's own limits stop it first) is ended with every process
+    it started (TrainError)."""
     from ..procgroup import ProcessGroup
 
+    cmd = scons_command("-Q", f"builddir={lock.build_dir}", *args)
+    env = lock.lock_env(dict(os.environ, ET_TRAIN_SPEC=spec_path))
     with ProcessGroup(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                      pass_fds=(lock_fd,)) as group:
+                      pass_fds=(lock.fd,)) as group:
         try:
             out, _ = group.proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -233,6 +233,6 @@ def main_train(a) -> int:
     return 0
 
 
-__all__ = ["TrainError", "parse_log", "run_training", "main_train"]
+__all__ = ["TrainError", "parse_log", "run_training", "scons_in", "main_train"]
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use tools/edgetune.py train")
