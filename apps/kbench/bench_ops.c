@@ -11,10 +11,8 @@
  * address L3 (HyperRAM is behind the uDMA), so this part is built for host and qemu only; on
  * siracusa kbench measures the GEMM part (main.c) and says that this part was left out.
  *
- * FLOP conventions (per case, `flop` column): arithmetic ops of the math definition, each
- * fmul/fadd/fsub/fdiv/compare-max = 1 and each libm-class function (exp, erf, tanh, log, sqrt)
- * = 1; pure data movement (permute, copies, zeroing) = 0. Details at each case below.
- * Convolutions: 2 * MACs (bias adds not counted), dB: one add per dY element. */
+ * FLOP per case (`flop` column): the constants of et_flop.h, the one convention the compiler's
+ * reports and the benchmark use too (generated from the op registry, tools/et/compiler/ops/). */
 #include "bench_ops.h"
 
 #include <math.h>
@@ -25,6 +23,7 @@
 #include "et_activations.h"
 #include "et_conv2d.h"
 #include "et_elementwise.h"
+#include "et_flop.h"
 #include "et_layernorm.h"
 #include "et_log.h"
 #include "et_lora.h"
@@ -72,57 +71,55 @@ typedef struct {
 } op_case;
 
 #define CONV1_MAC (64ull * 32 * 32 * 3 * 9)
+#define CONV1_Y (64ull * 32 * 32)
 #define CONV2_MAC (128ull * 16 * 16 * 64 * 9)
+#define CONV2_Y (128ull * 16 * 16)
 #define NA (64u * 128u)
 #define RB_N (48u * 32u * 32u) /* ReLU bwd: x + dy of 64x32x32 (512 KiB) do not fit the L2 left */ /* 64 tokens x 128 dims */
 static const op_case g_cases[NCASES] = {
-    [C1_FWD] = {"conv_3_64_fwd", "1x3x32x32_k3p1_co64", 2 * CONV1_MAC, 1e-4f},
-    [C1_DX] = {"conv_3_64_dx", "1x3x32x32_k3p1_co64", 2 * CONV1_MAC, 1e-4f},
-    [C1_DW] = {"conv_3_64_dw", "1x3x32x32_k3p1_co64", 2 * CONV1_MAC, 1e-4f},
-    [C1_DB] = {"conv_3_64_db", "1x64x32x32", 64ull * 1024, 1e-4f},
-    [C2_FWD] = {"conv_64_128_fwd", "1x64x16x16_k3p1_co128", 2 * CONV2_MAC, 1e-4f},
-    [C2_DX] = {"conv_64_128_dx", "1x64x16x16_k3p1_co128", 2 * CONV2_MAC, 1e-4f},
-    [C2_DW] = {"conv_64_128_dw", "1x64x16x16_k3p1_co128", 2 * CONV2_MAC, 1e-4f},
-    [C2_DB] = {"conv_64_128_db", "1x128x16x16", 128ull * 256, 1e-4f},
-    /* max-pool: 8 compares per output (nominal 3x3 window); bwd: 1 add per output */
-    [MP_FWD] = {"maxpool_fwd", "64x32x32_k3s2p1", 64ull * 256 * 8, 0.0f},
-    [MP_BWD] = {"maxpool_bwd", "64x32x32_k3s2p1", 64ull * 256, 0.0f},
-    /* ReLU: 1 op per element (max / select) */
-    [RELU_FWD] = {"relu_fwd", "64x32x32", 65536, 0.0f},
-    [RELU_BWD] = {"relu_bwd", "48x32x32(L2_budget)", RB_N, 0.0f},
-    /* GELU per element: erf fwd 5 (scale, erf, +1, *x, *0.5), erf bwd 11 (cdf 4, pdf 4 with exp,
-     * x*pdf, +, *dy); tanh fwd 9 (x^3 2, *k1, +x, *k0, tanh, +1, *x, *0.5), tanh bwd 18 */
-    [GE_FWD] = {"gelu_erf_fwd", "64x128", 5ull * NA, 1e-5f},
-    [GE_BWD] = {"gelu_erf_bwd", "64x128", 11ull * NA, 1e-5f},
-    [GT_FWD] = {"gelu_tanh_fwd", "64x128", 9ull * NA, 1e-5f},
-    [GT_BWD] = {"gelu_tanh_bwd", "64x128", 18ull * NA, 1e-5f},
-    /* softmax per element: fwd 5 (max, sub, exp, sum, scale), bwd 4 (dot 2, sub, mul) */
-    [SM_FWD] = {"softmax_fwd", "2x64x64", 5ull * 8192, 1e-5f},
-    [SM_BWD] = {"softmax_bwd", "2x64x64", 4ull * 8192, 1e-5f},
-    /* layernorm per element: fwd 8 (mean 1, var 3, normalize+affine 4), bwd 13 (dx 10, dgamma 2,
-     * dbeta 1); per-row sqrt/div not counted */
-    [LN_FWD] = {"layernorm_fwd", "64x128", 8ull * NA, 1e-4f},
-    [LN_BWD] = {"layernorm_bwd", "64x128", 13ull * NA, 1e-4f},
-    /* broadcast add/mul of a [128] row: fwd 1 per element; add bwd: db column sum 1 (da = dy copy
-     * 0); mul bwd 3 (da = dy*b, db += dy*a) */
-    [ADD_FWD] = {"add_bcast_fwd", "64x128+128", NA, 1e-6f},
-    [ADD_BWD] = {"add_bcast_bwd", "64x128+128", NA, 1e-5f},
-    [MUL_FWD] = {"mul_bcast_fwd", "64x128*128", NA, 1e-6f},
-    [MUL_BWD] = {"mul_bcast_bwd", "64x128*128", 3ull * NA, 1e-5f},
+    /* convolutions: a multiply-add per MAC; the bias gradient one add per dY element */
+    [C1_FWD] = {"conv_3_64_fwd", "1x3x32x32_k3p1_co64", ET_FLOP_MAC * CONV1_MAC + ET_FLOP_BIAS * CONV1_Y, 1e-4f},
+    [C1_DX] = {"conv_3_64_dx", "1x3x32x32_k3p1_co64", ET_FLOP_MAC * CONV1_MAC, 1e-4f},
+    [C1_DW] = {"conv_3_64_dw", "1x3x32x32_k3p1_co64", ET_FLOP_MAC * CONV1_MAC, 1e-4f},
+    [C1_DB] = {"conv_3_64_db", "1x64x32x32", ET_FLOP_BIAS * CONV1_Y, 1e-4f},
+    [C2_FWD] = {"conv_64_128_fwd", "1x64x16x16_k3p1_co128", ET_FLOP_MAC * CONV2_MAC + ET_FLOP_BIAS * CONV2_Y, 1e-4f},
+    [C2_DX] = {"conv_64_128_dx", "1x64x16x16_k3p1_co128", ET_FLOP_MAC * CONV2_MAC, 1e-4f},
+    [C2_DW] = {"conv_64_128_dw", "1x64x16x16_k3p1_co128", ET_FLOP_MAC * CONV2_MAC, 1e-4f},
+    [C2_DB] = {"conv_64_128_db", "1x128x16x16", ET_FLOP_BIAS * CONV2_Y, 1e-4f},
+    /* max-pool 3x3: 8 compares per output; backward: 1 add per output */
+    [MP_FWD] = {"maxpool_fwd", "64x32x32_k3s2p1", 64ull * 256 * 8 * ET_FLOP_MAXPOOL_COMPARE, 0.0f},
+    [MP_BWD] = {"maxpool_bwd", "64x32x32_k3s2p1", 64ull * 256 * ET_FLOP_MAXPOOL_SCATTER, 0.0f},
+    [RELU_FWD] = {"relu_fwd", "64x32x32", 65536ull * ET_FLOP_RELU, 0.0f},
+    [RELU_BWD] = {"relu_bwd", "48x32x32(L2_budget)", (uint64_t)RB_N * ET_FLOP_RELU, 0.0f},
+    [GE_FWD] = {"gelu_erf_fwd", "64x128", (uint64_t)ET_FLOP_GELU_ERF_FWD * NA, 1e-5f},
+    [GE_BWD] = {"gelu_erf_bwd", "64x128", (uint64_t)ET_FLOP_GELU_ERF_BWD * NA, 1e-5f},
+    [GT_FWD] = {"gelu_tanh_fwd", "64x128", (uint64_t)ET_FLOP_GELU_TANH_FWD * NA, 1e-5f},
+    [GT_BWD] = {"gelu_tanh_bwd", "64x128", (uint64_t)ET_FLOP_GELU_TANH_BWD * NA, 1e-5f},
+    [SM_FWD] = {"softmax_fwd", "2x64x64", (uint64_t)ET_FLOP_SOFTMAX_FWD * 8192, 1e-5f},
+    [SM_BWD] = {"softmax_bwd", "2x64x64", (uint64_t)ET_FLOP_SOFTMAX_BWD * 8192, 1e-5f},
+    /* layernorm backward: dx, dgamma and dbeta in one call; per-row sqrt/div not counted */
+    [LN_FWD] = {"layernorm_fwd", "64x128", (uint64_t)ET_FLOP_LAYERNORM_FWD * NA, 1e-4f},
+    [LN_BWD] = {"layernorm_bwd", "64x128",
+                (uint64_t)(ET_FLOP_LAYERNORM_DX + ET_FLOP_LAYERNORM_DGAMMA + ET_FLOP_LAYERNORM_DBETA) * NA, 1e-4f},
+    /* broadcast add/mul of a [128] row: fwd 1 per element; add bwd: db column sum (da = dy
+     * copy 0); mul bwd: da = dy*b (1), db = sum dy*a (2) */
+    [ADD_FWD] = {"add_bcast_fwd", "64x128+128", (uint64_t)ET_FLOP_ELEM * NA, 1e-6f},
+    [ADD_BWD] = {"add_bcast_bwd", "64x128+128", (uint64_t)ET_FLOP_ELEM * NA, 1e-5f},
+    [MUL_FWD] = {"mul_bcast_fwd", "64x128*128", (uint64_t)ET_FLOP_ELEM * NA, 1e-6f},
+    [MUL_BWD] = {"mul_bcast_bwd", "64x128*128", 3ull * ET_FLOP_ELEM * NA, 1e-5f},
     /* head split [T=64,H=2,Dh=64] -> [H,T,Dh] and its backward: data movement, 0 FLOP */
     [PERM_FWD] = {"permute_fwd", "64x2x64_0213", 0, 0.0f},
     [PERM_BWD] = {"permute_bwd", "64x2x64_0213", 0, 0.0f},
-    /* cross-entropy: fwd 4 per logit (max, sub, exp, sum) + 3 per row (log, +max, -x[label]);
-     * bwd 6 per logit (max, sub, exp, sum, scale, -onehot). MSE: fwd 3 / element, bwd 2 */
-    [XE_FWD] = {"xent_fwd", "8x10", 4ull * 80 + 3 * 8, 1e-5f},
-    [XE_BWD] = {"xent_bwd", "8x10", 6ull * 80, 1e-5f},
-    [MSE_FWD] = {"mse_fwd", "640", 3ull * 640, 1e-5f},
-    [MSE_BWD] = {"mse_bwd", "640", 2ull * 640, 1e-6f},
-    /* SGD momentum + weight decay: 6 per parameter */
-    [SGD_STEP] = {"sgd_momentum", "128x128", 6ull * 16384, 1e-6f},
-    /* LoRA: 2 * MACs of its GEMMs + 1 add per accumulated output (scale multiplies not counted) */
-    [LORA_FWD] = {"lora_fwd", "64x128_r4", 4ull * 64 * 128 * 4 + NA, 1e-4f},
-    [LORA_BWD] = {"lora_bwd", "64x128_r4", 8ull * 64 * 128 * 4 + NA, 1e-4f},
+    [XE_FWD] = {"xent_fwd", "8x10", (uint64_t)ET_FLOP_XENT_FWD * 80 + ET_FLOP_XENT_FWD_ROW * 8, 1e-5f},
+    [XE_BWD] = {"xent_bwd", "8x10", (uint64_t)ET_FLOP_XENT_BWD * 80, 1e-5f},
+    [MSE_FWD] = {"mse_fwd", "640", (uint64_t)ET_FLOP_MSE_FWD * 640, 1e-5f},
+    [MSE_BWD] = {"mse_bwd", "640", (uint64_t)ET_FLOP_MSE_BWD * 640, 1e-6f},
+    /* SGD with momentum and weight decay */
+    [SGD_STEP] = {"sgd_momentum", "128x128",
+                  (uint64_t)(ET_FLOP_SGD_STEP + ET_FLOP_SGD_DECAY + ET_FLOP_SGD_MOMENTUM) * 16384, 1e-6f},
+    /* LoRA: its GEMMs' multiply-adds + 1 add per accumulated output (scale multiplies not counted) */
+    [LORA_FWD] = {"lora_fwd", "64x128_r4", ET_FLOP_MAC * 2ull * 64 * 128 * 4 + ET_FLOP_ELEM * NA, 1e-4f},
+    [LORA_BWD] = {"lora_bwd", "64x128_r4", ET_FLOP_MAC * 4ull * 64 * 128 * 4 + ET_FLOP_ELEM * NA, 1e-4f},
 };
 
 static void fill(float *p, unsigned n, unsigned seed)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bench_ops.h"
+#include "et_flop.h"
 #include "et_gemm.h"
 #include "et_log.h"
 #include "hal.h"
@@ -137,7 +138,7 @@ int main(void)
         unsigned elems_y = c->batch * c->m * c->n;
         fill(g_a, c->batch * c->m * c->k, 11u + ci);
         fill(g_b, c->batch * c->k * c->n, 977u + ci);
-        uint64_t flop = 2ull * c->batch * c->m * c->n * c->k;
+        uint64_t flop = (uint64_t)ET_FLOP_MAC * c->batch * c->m * c->n * c->k;
         for (int impl = 0; impl < 2; ++impl) {
             meas m1, m8;
             const unsigned ncs[2] = {1, 8};
@@ -180,7 +181,7 @@ int main(void)
            "F/c 1", "F/c 8", "gain8");
     for (unsigned ci = 0; ci < ncases; ++ci) {
         const bench_case *c = &g_cases[ci];
-        double mflop = 2.0 * c->batch * c->m * c->n * c->k / 1e6;
+        double mflop = (double)ET_FLOP_MAC * c->batch * c->m * c->n * c->k / 1e6;
         printf("%-26s %8.3f %9llu %9llu %6.3f %6.3f %7.3f %7.3f %6.2f | %10llu %6.3f %7.3f %5.1fx\n",
                c->name, mflop, (unsigned long long)ins[ci][0][0], (unsigned long long)ins[ci][0][1],
                fpi[ci][0][0], fpi[ci][0][1], fpc[ci][0][0], fpc[ci][0][1], spd[ci][0],

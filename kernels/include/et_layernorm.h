@@ -37,19 +37,21 @@ et_status et_layernorm_fwd_f32(const et_ctx *ctx, const float *x, const float *g
                                size_t dim, float eps);
 
 /**
- * @brief LayerNorm backward: dx, and optionally dgamma and dbeta (overwritten, not accumulated).
+ * @brief LayerNorm backward: any of dx, dgamma and dbeta (overwritten, not accumulated). The
+ *        weight gradients alone (dx NULL) read neither gamma nor rows of dx: the training
+ *        graph's weight-gradient call.
  * @param[in]  ctx    execution context
  * @param[in]  x      forward input, fp32 [rows, dim]
- * @param[in]  gamma  scale, fp32 [dim], or NULL for 1
+ * @param[in]  gamma  scale, fp32 [dim], or NULL for 1 (unused when dx is NULL)
  * @param[in]  mean   saved mean, fp32 [rows]
  * @param[in]  rstd   saved rstd, fp32 [rows]
  * @param[in]  dy     gradient of y, fp32 [rows, dim]
- * @param[out] dx     gradient of x, fp32 [rows, dim] (must not alias x or dy)
+ * @param[out] dx     gradient of x, fp32 [rows, dim] (must not alias x or dy), or NULL to skip
  * @param[out] dgamma gradient of gamma, fp32 [dim], or NULL to skip
  * @param[out] dbeta  gradient of beta, fp32 [dim], or NULL to skip
  * @param[in]  rows   number of rows (> 0)
  * @param[in]  dim    normalized length (> 0)
- * @return ET_OK or ET_ERR_ARG.
+ * @return ET_OK or ET_ERR_ARG (also when dx, dgamma and dbeta are all NULL).
  */
 et_status et_layernorm_bwd_f32(const et_ctx *ctx, const float *x, const float *gamma,
                                const float *mean, const float *rstd, const float *dy, float *dx,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* LayerNorm backward: dx by rows, then dgamma/dbeta by column ranges (see et_layernorm.h).
+/* LayerNorm backward: dx by rows, then dgamma/dbeta by column ranges (see et_layernorm.h); each
+ * part only when its outputs are asked for.
  * Pointer-bumped unrolled loops, the gamma == NULL case hoisted out of the element loops, and
  * dgamma/dbeta for 8 columns at a time (mean/rstd loaded once per row and block); every sum
  * keeps the order of the plain loops. */
@@ -168,7 +169,7 @@ static void ln_bwd_worker(void *arg)
     size_t lo, hi, n = j->dim;
     float inv_n = 1.0f / (float)n;
     et_team_range(j->rows, id, nc, &lo, &hi);
-    for (size_t r = lo; r < hi; ++r) {
+    for (size_t r = lo; j->dx && r < hi; ++r) {
         if (j->gamma)
             ln_bwd_row_g(j->x + r * n, j->dy + r * n, j->gamma, j->dx + r * n, n, inv_n,
                          j->mean[r], j->rstd[r]);
@@ -185,7 +186,8 @@ et_status et_layernorm_bwd_f32(const et_ctx *ctx, const float *x, const float *g
                                const float *mean, const float *rstd, const float *dy, float *dx,
                                float *dgamma, float *dbeta, size_t rows, size_t dim)
 {
-    if (!ctx || !x || !mean || !rstd || !dy || !dx || !rows || !dim) return ET_ERR_ARG;
+    if (!ctx || !x || !mean || !rstd || !dy || !rows || !dim) return ET_ERR_ARG;
+    if (!dx && !dgamma && !dbeta) return ET_ERR_ARG;
     unsigned nc = et_team_cores(ctx);
     if (!nc) return ET_ERR_ARG;
     ln_bwd_job j = {x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, dim};

@@ -122,7 +122,7 @@ def test_plan_refuses_what_train_refuses(tmp_path):
     with pytest.raises(CompileError) as trained:
         compile_model(GenSpec(model=str(path), data=str(data), strategy="all", target="qemu"))
     assert str(planned.value) == str(trained.value)
-    assert "(op 'concat', fwd) has no C kernel (IR kernel et_concat_fwd_f32)" in str(planned.value)
+    assert "(op 'concat', fwd call, fwd) has no C kernel; the code generator supports: add/fwd" in str(planned.value)
 
 
 def test_opset_9_slice_takes_its_attributes():

@@ -49,6 +49,10 @@ def test_layernorm(backend, rng, shape, affine):
     if affine:
         _close(dg, gt.grad.numpy(), "dgamma")
         _close(db, bt.grad.numpy(), "dbeta")
+    # the weight gradients alone (dx NULL, gamma unused): bit-identical to the full call's
+    (dg2, db2), _ = backend.call("layernorm.bwd", [r, d],
+                                 [x, None, mean, rstd, dy, None, Out((d,)), Out((d,))])
+    assert np.array_equal(dg2, dg) and np.array_equal(db2, db)
 
 
 def test_layernorm_bad_arguments(backend):
@@ -65,3 +69,6 @@ def test_layernorm_bad_arguments(backend):
     (out,), perf = backend.call("layernorm.bwd", [2, 3], [x, None, None, x, x, Out(init=s), None, None],
                                 check=False)
     assert perf.status == -1 and np.array_equal(out, s)
+    # nothing asked for (dx, dgamma and dbeta NULL)
+    _, perf = backend.call("layernorm.bwd", [2, 3], [x, None, x, x, x, None, None, None], check=False)
+    assert perf.status == -1

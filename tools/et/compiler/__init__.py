@@ -4,10 +4,12 @@ Modules, one responsibility each:
 - ``ir``: the typed graph (Graph, Node, Tensor) and the compiler's exceptions;
 - ``onnx_import``: ONNX -> IR (opset handling, op translation), with ``folding`` (constants and
   shape arithmetic) and ``fusion`` (decomposed LayerNorm, erf-GELU, MatMul+Add -> linear);
-- ``shapes``: static shape inference and FLOP counts of the IR's ops;
+- ``ops``: the op registry, one entry per op (import rule, shapes, FLOP, gradient rule, numpy
+  reference, C binding), which every other stage reads;
 - ``training``: strategies, LoRA insertion, loss, backward derivation and the SGD update;
-- ``autodiff``: the per-op backward rules the training module applies;
+- ``autodiff``: the backward walk that applies each op's gradient rule;
 - ``reference``: numpy executor of a training step (the oracle for the generated C);
+- ``kernelmap``: the machinery the registry's C emitters write with; ``codegen``: the program;
 - ``memory``: the static memory plan (v1) behind the ``MemoryPlanner`` interface;
 - ``report``: per-strategy summary tables.
 """

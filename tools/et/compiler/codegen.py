@@ -30,10 +30,10 @@ import numpy as np
 
 from ..targets import KIB, Target, get_target
 from .ir import CompileError, DoesNotFitError, Graph
-from .kernelmap import CodegenError, Emitter, check_kernels, numel
+from .kernelmap import CodegenError, Emitter, numel
 from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
-from .shapes import flops
+from .ops import check_kernels, flops, op
 from .tiles import query as kernel_tiles
 from .tiling import tile_flop, tile_info, tile_loop, tile_rows
 from .training import Hyper, build_training_graph, stats
@@ -373,49 +373,47 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     # a write-back runs while the next kernel node computes; that node waits for it at its end
     wb_wait = {t["last"] for e in elist for t in e["tensors"] if t["write_back"]}
 
-    def copies_in(j: int) -> list[str]:
+    def copies_in(j: int, comment: str = "") -> dict:
+        """The L3 -> L2 copies of streaming entry j (template macro dma_in)."""
         e = elist[j]
-        out = ["net_wait(g_wb, NET_MAXT);"]
-        for i, t in enumerate(e["tensors"]):
-            if t["copy_in"]:
-                out.append(f"NET_DMA(g_in[{j % 2}][{i}], g_arena + {t['arena_offset']}, "
-                           f"{names(t['tensor'])}, {t['size']}u); /* {t['tensor']}: L3 -> L2 */")
-        return out
+        return {"slot": j % 2, "comment": comment,
+                "copies": [{"id": i, "off": t["arena_offset"], "c": names(t["tensor"]),
+                            "size": t["size"], "name": t["tensor"]}
+                           for i, t in enumerate(e["tensors"]) if t["copy_in"]]}
 
-    def sgd_chunks(k: int, n, e: dict, c) -> tuple[list[str], list[str]]:
-        """A streamed SGD update, chunk by chunk: copy in, update, write back."""
-        total = numel(g[n.inputs[0]].shape)
-        step = e["chunk"] // 4
+    def sgd_chunks(n, e: dict, c) -> dict:
+        """A streamed SGD update, chunk by chunk: copy in, update, write back (template macro
+        chunk_loop); the emitter's row-tiled call runs on the chunk's L2 copies."""
         stg = {t["tensor"]: t for t in e["tensors"]}
-        pre = [f"for (size_t o_ = 0; o_ < {total}u; o_ += {step}u) {{",
-               f"    size_t n_ = {total}u - o_ < {step}u ? {total}u - o_ : {step}u;",
-               "    net_wait(g_wb, NET_MAXT);"]
-        post = []
+        ch = {"total": numel(g[n.inputs[0]].shape), "step": e["chunk"] // 4, "copies": [],
+              "wbs": []}
         args = []
         for i, t in enumerate(n.inputs[:3]):
             r = roots.get(t, t)
             if r in stg:
-                off = stg[r]["arena_offset"]
-                pre.append(f"    NET_DMA(g_in[0][{i}], g_arena + {off}, {names(r)} + o_, "
-                           f"n_ * sizeof(float)); /* {r}: L3 -> L2 */")
-                args.append(f"(float *)(g_arena + {off})")
+                rec = {"id": i, "off": stg[r]["arena_offset"], "c": names(r), "name": r}
+                ch["copies"].append(rec)
                 if stg[r]["write_back"]:
-                    post.append(f"    NET_DMA(g_wb[{i}], {names(r)} + o_, g_arena + {off}, "
-                                f"n_ * sizeof(float)); /* {r}: L2 -> L3 */")
+                    ch["wbs"].append(rec)
+                args.append(f"(float *)(g_arena + {rec['off']})")
             else:
                 args.append(f"{ptr(t)} + o_")
         if len(args) < 3:
             args.append("NULL")
-        pre.append("    net_wait(g_in[0], NET_MAXT);")
-        c.calls = [f"et_sgd_step_f32({em.ctx}, &sgd{k}, {args[0]}, {args[1]}, {args[2]}, n_)"]
-        if c.tile:   # the chunk, tile by tile through L1: the emitter's tiling, chunk pointers
-            streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
-            c.tile = replace(c.tile, rows=step, streams=streams, rows_c="(unsigned)n_")
-        post.append("}")
-        return pre, post
+        call = c.tile.call.replace("@CTX@", em.ctx).replace("@NR@", "n_")
+        for i, a in enumerate(args):
+            call = call.replace(f"@P{i}@", a)
+        c.calls = [call]
+        streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
+        c.tile = replace(c.tile, rows=ch["step"], streams=streams, rows_c="(unsigned)n_")
+        return ch
 
-    def stream_code(k: int) -> tuple[list[str], list[str], list[dict]]:
-        pre, post, xfers = [], [], []
+    def stream_code(k: int) -> tuple[dict, list[dict]]:
+        """What node k's block does around its call for L3 streaming (template macro
+        staged): its copies in (unless prefetched), the wait for them, the next streaming
+        node's prefetch, the write-backs; and the transfers for memplan.json."""
+        st = {"own": None, "wait_in": None, "prefetch": None, "wait_wb": k in wb_wait, "wbs": []}
+        xfers = []
         if k in entries:
             j, e = entries[k]
             if e["chunk"]:
@@ -424,14 +422,14 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                           "during_node": k} for t in e["tensors"]
                          for a, b, do in (("L3", "L2", t["copy_in"]), ("L2", "L3", t["write_back"]))
                          if do]
-                return [], [], xfers
+                return {"own": None, "wait_in": None, "prefetch": None, "wait_wb": False,
+                        "wbs": []}, xfers
             if e["prefetch"] is None:
-                pre = copies_in(j)
-            pre.append(f"net_wait(g_in[{j % 2}], NET_MAXT);")
-            for i, t in enumerate(e["tensors"]):
-                if t["write_back"]:
-                    post.append(f"NET_DMA(g_wb[{i}], {names(t['tensor'])}, g_arena + "
-                                f"{t['arena_offset']}, {t['size']}u); /* {t['tensor']}: L2 -> L3 */")
+                st["own"] = copies_in(j)
+            st["wait_in"] = j % 2
+            st["wbs"] = [{"id": i, "c": names(t["tensor"]), "off": t["arena_offset"],
+                          "size": t["size"], "name": t["tensor"]}
+                         for i, t in enumerate(e["tensors"]) if t["write_back"]]
             xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": "L3", "to": "L2",
                       "l2_offset": t["arena_offset"], "issued_before_node": k
                       if e["prefetch"] is None else e["prefetch"]}
@@ -441,11 +439,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                       for t in e["tensors"] if t["write_back"]]
         if k in prefetch_at:
             jn = prefetch_at[k]
-            pre.append(f"/* prefetch for [{elist[jn]['node']}] {elist[jn]['name']} */")
-            pre += copies_in(jn)
-        if k in wb_wait:  # the previous node's write-backs, before this node's own
-            post.insert(0, "net_wait(g_wb, NET_MAXT); /* write-backs of the node before */")
-        return pre, post, xfers
+            st["prefetch"] = copies_in(jn, f"prefetch for [{elist[jn]['node']}] {elist[jn]['name']}")
+        return st, xfers
 
     def l3_time(xfers: list[dict]) -> dict:
         """L3 bytes the node moves and the cycles they take at the target's HyperRAM bandwidth."""
@@ -455,13 +450,15 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         cyc = (rd / bw_r if bw_r else 0.0) + (wr / bw_w if bw_w else 0.0)
         return {"l3_read_bytes": rd, "l3_write_bytes": wr, "l3_cycles": round(cyc)} if rd or wr else {}
 
-    ln_stats: dict[str, tuple[str, str, int]] = {}
+    # per-row statistics a forward call keeps for its backward (layernorm: mean, 1/std), in
+    # static L2 buffers named after the output they belong to
+    row_stats: dict[str, tuple[str, str, int]] = {}
     for n in g.nodes:
-        if n.op == "layernorm" and n.phase == "fwd":
-            k = len(ln_stats)
-            rows = numel(g[n.inputs[0]].shape[:-1])
-            ln_stats[n.outputs[0]] = (f"ln{k}_mean", f"ln{k}_rstd", rows)
-    em = Emitter(g, ptr, lambda y: ln_stats[y][:2])
+        rows = op(n.op).row_stats(n, g) if n.phase == "fwd" and op(n.op).row_stats else 0
+        if rows:
+            k = len(row_stats)
+            row_stats[n.outputs[0]] = (f"ln{k}_mean", f"ln{k}_rstd", rows)
+    em = Emitter(g, ptr, lambda y: row_stats[y][:2])
     blocks = []
     node_info = []
     l1_cap = tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core - L1_MARGIN
@@ -472,7 +469,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             node_info.append({"index": k, "name": n.name, "op": n.op, "phase": n.phase,
                               "view": True, "kernels": [], "l1_scratch": 0, "transfers": []})
             continue
-        pre, post, xfers = stream_code(k)
+        stream, xfers = stream_code(k)
+        chunk = None
         stage_now.clear()
         chunked = k in entries and entries[k][1]["chunk"]
         if k in entries:  # a chunked SGD's pointers are replaced by its chunk loop below
@@ -483,19 +481,19 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         phase = "fwd" if n.phase == "loss" else n.phase
         flop_c = f"{flops(n, g)}u"
         if chunked:
-            pre, post = sgd_chunks(k, n, entries[k][1], c)
+            chunk = sgd_chunks(n, entries[k][1], c)
             # one @perf record per chunk: each carries its chunk's share of the node's FLOP
             total = numel(g[n.inputs[0]].shape)
             per, rest = divmod(flops(n, g), total)
             assert rest == 0, f"{n.name}: FLOP {flops(n, g)} not a multiple of {total} elements"
             flop_c = f"{per}u * (uint32_t)n_"
-        tiled, l1_tiles = [], None
+        tiled, l1_tiles = None, None
         if c.tile and spec.l1_tiling == "on":
             tr = tile_rows(c.tile, l1_cap)
             if tr:
                 f_tile = (f"{per}u * tl_.nr" if chunked
                           else tile_flop(flops(n, g), c.tile.rows))
-                tiled = tile_loop(c.tile, tr, k, layer, phase, f_tile)
+                tiled = tile_loop(c.tile, tr, f_tile)
                 whole = replace(c.tile, rows=total) if chunked else c.tile
                 l1_tiles = tile_info(whole, tr)
                 if chunked:
@@ -504,7 +502,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                           "variant": n.variant, "kernels": list(c.kernels),
                           "inputs": list(n.inputs), "outputs": list(n.outputs),
                           "l1_scratch": l1_cap if c.scratch else 0,
-                          "l1_scratch_query": list(c.scratch),
+                          "l1_scratch_query": [s.want for s in c.scratch],
                           "l2_l1_min_bytes": sum(g[t].nbytes for t in dict.fromkeys(
                               n.inputs + n.outputs)),
                           "staged": [t["tensor"] for t in entries[k][1]["tensors"]]
@@ -519,7 +517,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                        "scratch": c.scratch, "comment": f"{n.op} {n.phase}"
                        f"{'/' + n.variant if n.variant else ''}: {shapes} -> {outs}",
                        "dump_grad": [(names(n.inputs[1]), numel(g[n.inputs[1]].shape), gname)
-                                     for _, gname in dump], "pre": pre, "post": post,
+                                     for _, gname in dump], "stream": stream, "chunk": chunk,
                        "tiled": tiled})
     # the GEMM/conv calls' own L1 tiles, from the kernels' planners (tiles.py)
     asked = [(info, kq) for info in node_info for kq in info.get("kernel_tiles", [])]
@@ -536,9 +534,6 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     for n in g.nodes:
         if n.is_view:
             aliases[n.outputs[0]] = n.inputs[0]
-    if em.l1_need > l1_cap:
-        raise CodegenError(f"layernorm backward needs {em.l1_need} bytes of L1 scratch, "
-                           f"{l1_cap} available")
     trainable = list(g.meta["trainable"])
     params = [t for t in persistent if t.kind in ("param", "const")]
     pdecl = [{"c": names(t.name), "n": max(1, numel(t.shape)), "level": plan.placements[t.name].level,
@@ -581,10 +576,10 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     while tail > nfwd and g.nodes[tail - 1].phase == "update":
         tail -= 1
     ctx = dict(spec=spec, g=g, blocks=blocks, arena_defs=arena_defs, alias_defs=alias_defs,
-               params=pdecl, state=sdecl, ln=list(ln_stats.values()), dumps=dumps, info=info,
+               params=pdecl, state=sdecl, row_stats=list(row_stats.values()), dumps=dumps, info=info,
                fwd=blocks[:nfwd], bwd=blocks[nfwd:tail], upd=blocks[tail:], data=data,
                x=names(g.inputs[0]), y=names(g.inputs[1]), loss_c=names("loss"),
-               l1_bytes=l1_cap, ln_l1=em.l1_need, max_t=max_t, streaming=bool(elist), loss_kind=loss, dump_mode=mode, prof=prof,
+               l1_bytes=l1_cap, max_t=max_t, streaming=bool(elist), loss_kind=loss, dump_mode=mode, prof=prof,
                x_data=c_floats(data["x"]),
                y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]))
     os.makedirs(outdir, exist_ok=True)

@@ -83,10 +83,10 @@ class Tensor:
 
 @dataclass
 class Node:
-    """One kernel call: ``op`` (IR op name), ``phase`` and ``variant`` select the C function.
-
-    The C function is ``et_<op>_<phase>[_<variant>]_f32`` (e.g. et_linear_bwd_wgrad_f32);
-    view ops (reshape) have no function and alias their input's buffer.
+    """One kernel call: ``op`` (IR op name, a key of the op registry, ops/), ``phase`` and
+    ``variant`` (igrad, wgrad, ...) select which of the op's calls it is (``key``); the registry
+    holds its reference, FLOP count and C emitter. View ops (reshape) alias their input's
+    buffer and cost no call.
     """
 
     op: str
@@ -98,22 +98,16 @@ class Node:
     variant: str = ""
     scope: str = ""
 
-    VIEW_OPS = frozenset({"reshape"})
+    @property
+    def key(self) -> str:
+        """The op's call this node makes: its variant, else ``fwd`` (the op's own call, also
+        for backward and update nodes that are ordinary forward ops: transpose back, add)."""
+        return self.variant or "fwd"
 
     @property
     def is_view(self) -> bool:
-        return self.op in self.VIEW_OPS
-
-    @property
-    def kernel(self) -> str | None:
-        if self.is_view:
-            return None
-        if self.op == "sgd":
-            return "et_sgd_step_f32"
-        # backward nodes without a variant are ordinary forward ops (transpose back, add, ...)
-        ph = "bwd" if self.phase == "bwd" and self.variant else "fwd"
-        parts = ["et", self.op, ph] + ([self.variant] if self.variant else [])
-        return "_".join(parts) + "_f32"
+        from .ops import op
+        return op(self.op).view
 
     def __repr__(self) -> str:
         return f"Node({self.name}: {self.op}/{self.phase}{'/' + self.variant if self.variant else ''})"
@@ -194,5 +188,6 @@ class Graph:
         lines = []
         for i, n in enumerate(self.nodes):
             outs = ", ".join(f"{o}{list(self.tensors[o].shape)}" for o in n.outputs)
-            lines.append(f"{i:4d} {n.phase:6s} {n.kernel or '(view)':32s} {n.name}: {outs}")
+            call = "(view)" if n.is_view else f"{n.op}/{n.key}"
+            lines.append(f"{i:4d} {n.phase:6s} {call:24s} {n.name}: {outs}")
         return "\n".join(lines)

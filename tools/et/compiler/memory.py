@@ -30,14 +30,12 @@ from dataclasses import dataclass, field
 
 from ..targets import KIB, Target, get_target
 from .ir import DoesNotFitError, Graph
+from .ops import call_of
 
 log = logging.getLogger("et.compiler.memory")
 
 ALIGN = 16
 PERSISTENT = ("param", "const", "state", "input", "loss")
-INPLACE = {("relu", "fwd", ""), ("add", "fwd", ""), ("mul", "fwd", ""), ("sub", "fwd", ""),
-           ("add", "bwd", ""), ("mul", "bwd", ""), ("relu", "bwd", "igrad"),
-           ("gelu", "bwd", "igrad")}
 
 
 def _align(n: int) -> int:
@@ -162,7 +160,7 @@ class ArenaPlanner(MemoryPlanner):
                 continue
             src = n.inputs[0] if n.inputs else None
             share = src is not None and g[src].kind not in PERSISTENT and (
-                n.is_view or ((n.op, n.phase, n.variant) in INPLACE
+                n.is_view or (call_of(n).inplace
                               and g[src].nbytes == g[n.outputs[0]].nbytes
                               and max(last_use.get(m, -1) for m in members.get(find(src), [src]))
                               <= k))

@@ -1,9 +1,10 @@
 """ONNX -> IR import: opset checks, constant and shape folding, op translation, fusion, shapes.
 
-Accepted: graphs as ``torch.onnx.export`` (TorchScript exporter) and ONNX Runtime's transformer
+Accepted: graphs as ``torch.onnx.export`` (both exporters) and ONNX Runtime's transformer
 optimizer write them, default-domain opsets 7..21 (attribute or input forms of axes, starts and
-ends, as each opset has them) plus ``com.microsoft`` Gelu. One ONNX node
-becomes at most one IR node; patterns (erf-GELU, decomposed LayerNorm, MatMul + bias Add) are
+ends, as each opset has them) plus ``com.microsoft`` Gelu. This module walks the graph and
+resolves aliases and constants; each runtime op is translated by its entry in the op registry
+(ops/), which checks the op's limits. One ONNX node becomes at most one IR node (Gather: two); patterns (erf-GELU, decomposed LayerNorm, MatMul + bias Add) are
 fused afterwards by ``fusion``. Anything else raises UnsupportedOpError naming the op, the node
 and the supported set; nothing is skipped silently.
 
@@ -27,23 +28,18 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from . import fusion, shapes
+from . import fusion, ops
 from .folding import FOLDABLE, MAX_FOLD_BYTES, attrs_of, fold
 from .ir import CompileError, Graph, Node, Tensor, UnsupportedOpError
 
 log = logging.getLogger("et.compiler.onnx_import")
 
 OPSET_MIN, OPSET_MAX = 7, 21
-SUPPORTED_OPS = ("Conv", "MaxPool", "Relu", "Gelu", "Gemm", "MatMul", "Add", "Mul", "Sub", "Div",
-                 "Pow", "Sqrt", "ReduceMean", "Softmax", "Transpose", "Reshape", "Flatten",
-                 "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather", "LayerNormalization",
-                 "Erf", "Identity", "Dropout", "Constant", "Shape", "Cast", "ConstantOfShape")
-MS_DOMAIN_OPS = ("Gelu",)
-
-
-def _ints(v) -> list[int]:
-    """An INT or INTS attribute as a list (exporters write a single axis either way)."""
-    return [int(v)] if isinstance(v, (int, np.integer)) else [int(x) for x in v]
+# the ops the registry imports (ops/), plus those resolved here: aliases and constant folding
+SUPPORTED_OPS = tuple(sorted(set(ops.onnx_ops()) | {"Identity", "Dropout", "Constant", "Shape",
+                                                   "Cast", "ConstantOfShape"}))
+MS_DOMAIN_OPS = tuple(sorted(ops.MS_ONNX))
+_ints = ops.base.ints
 
 
 def topological(nodes, available: set[str]) -> list:
@@ -103,6 +99,7 @@ class _Importer:
         self.node_name = ""
         self.node_scope = ""
         self.node_names: set[str] = set()
+        self.onnx_op = ""
         self.param_scope: dict[str, str] = {}          # parameter -> first module using it
         self.untied: dict[tuple[str, str], str] = {}   # (parameter, module) -> its own copy
 
@@ -164,7 +161,7 @@ class _Importer:
         self.node_names.add(name)
         node = Node(op, [self._untie(self.ref(i), op, k) for k, i in enumerate(inputs)], [out],
                     attrs, name=name, scope=self.node_scope)
-        shp = shapes.infer(node, self.g)
+        shp = ops.infer(node, self.g)
         self.g.add_tensor(Tensor(out, shp[0], "f32", "act"))
         return self.g.add_node(node)
 
@@ -173,6 +170,10 @@ class _Importer:
         if n in self.g.tensors:
             return self.g[n].shape
         return tuple(self.consts[n].shape)
+
+    def unsupported(self, detail: str = ""):
+        """Refuse the node being imported: UnsupportedOpError naming it, its op and ``detail``."""
+        raise UnsupportedOpError(self.onnx_op, self.node_name, SUPPORTED_OPS, detail)
 
     def is_const(self, n: str) -> bool:
         return n == "" or self.name(n) in self.consts
@@ -235,8 +236,9 @@ class _Importer:
         self.node_scope = node_scope(node)
         a = attrs_of(node)
         if node.domain not in ("", "ai.onnx"):
-            if node.domain == "com.microsoft" and op in MS_DOMAIN_OPS:
-                return self._translate(op, node, a)
+            if node.domain == "com.microsoft" and op in ops.MS_ONNX:
+                self.onnx_op = f"com.microsoft.{op}"
+                return ops.MS_ONNX[op].importer(self, op, node, a)
             raise UnsupportedOpError(f"{node.domain}.{op}", self.node_name,
                                      list(SUPPORTED_OPS) + [f"com.microsoft.{o}" for o in MS_DOMAIN_OPS])
         if op == "Slice" and self.opset < 10:   # starts, ends, axes were attributes then
@@ -260,158 +262,12 @@ class _Importer:
             self.consts[node.output[0]] = fold(op, vals, a, self.opset,
                                                max_bytes=self.max_fold_bytes, node=self.node_name)
             return
-        if op not in SUPPORTED_OPS:
-            raise UnsupportedOpError(op, self.node_name, SUPPORTED_OPS)
-        self._translate(op, node, a)
+        self.onnx_op = op
+        if op not in ops.ONNX:
+            self.unsupported()
+        ops.ONNX[op].importer(self, op, node, a)
 
-    # --- translation of the runtime ops ---------------------------------------------------
-    def _translate(self, op: str, node, a: dict) -> None:
-        ins, out = list(node.input), node.output[0]
-        nn = self.node_name
-        if op == "Conv":
-            if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "only group=1, dilation 1")
-            if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or len(self.shape(ins[0])) != 4:
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "only 2-D convolution with explicit pads")
-            self.emit("conv2d", [i for i in ins if i], out, strides=list(a.get("strides", [1, 1])),
-                      pads=list(a.get("pads", [0, 0, 0, 0])))
-        elif op == "MaxPool":
-            if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1, 1])) \
-                    or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") \
-                    or (len(node.output) > 1 and node.output[1]):
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS,
-                                         "only ceil_mode=0, dilation 1, explicit pads, no Indices")
-            k = list(a["kernel_shape"])
-            self.emit("maxpool2d", ins[:1], out, kernel=k, strides=list(a.get("strides", k)),
-                      pads=list(a.get("pads", [0, 0, 0, 0])))
-        elif op == "Relu":
-            self.emit("relu", ins, out)
-        elif op == "Gelu":
-            form = a.get("approximate", "none")
-            if form not in ("none", "tanh"):
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "approximate must be none or tanh")
-            self.emit("gelu", ins[:1], out, **({"approximate": "tanh"} if form == "tanh" else {}))
-        elif op == "Erf":
-            self.emit("erf", ins, out)
-        elif op == "Gemm":
-            self._gemm(ins, out, a)
-        elif op == "MatMul":
-            self._matmul(ins, out)
-        elif op in ("Add", "Sub", "Mul", "Div"):
-            self.emit(op.lower(), ins, out)
-        elif op == "Pow":
-            e = self.const(ins[1], "the exponent of Pow")
-            if e.size != 1:
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "only a scalar exponent")
-            self.emit("pow", ins[:1], out, exponent=float(e.reshape(-1)[0]))
-        elif op == "Sqrt":
-            self.emit("sqrt", ins, out)
-        elif op == "ReduceMean":
-            rank = len(self.shape(ins[0]))
-            axes = _ints(a.get("axes", [])) if self.opset < 18 or len(ins) < 2 else \
-                [int(x) for x in self.const(ins[1], "ReduceMean axes").reshape(-1)]
-            axes = sorted(x % rank for x in axes) if axes else list(range(rank))
-            self.emit("reduce_mean", ins[:1], out, axes=axes, keepdims=int(a.get("keepdims", 1)))
-        elif op == "Softmax":
-            rank = len(self.shape(ins[0]))
-            axis = a.get("axis", -1 if self.opset >= 13 else 1) % rank
-            if axis != rank - 1:
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "only over the last axis")
-            self.emit("softmax", ins, out, axis=-1)
-        elif op == "Transpose":
-            rank = len(self.shape(ins[0]))
-            self.emit("transpose", ins, out, perm=list(a.get("perm", range(rank - 1, -1, -1))))
-        elif op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze"):
-            self._reshape(op, ins, out, a)
-        elif op == "LayerNormalization":
-            rank = len(self.shape(ins[0]))
-            if a.get("axis", -1) % rank != rank - 1:
-                raise UnsupportedOpError(op, nn, SUPPORTED_OPS, "only over the last axis")
-            if len(ins) < 3 or not ins[2]:
-                d = self.shape(ins[0])[-1]
-                self.consts[out + "_zero_bias"] = np.zeros(d, np.float32)
-                ins = ins[:2] + [out + "_zero_bias"]
-            self.emit("layernorm", ins[:3], out, eps=float(a.get("epsilon", 1e-5)), axis=-1)
-        elif op == "Concat":
-            rank = len(self.shape(ins[0]))
-            self.emit("concat", ins, out, axis=a["axis"] % rank)
-        elif op == "Slice":
-            self._slice(ins, out)
-        elif op == "Gather":
-            self._gather(ins, out, a)
-        else:
-            raise UnsupportedOpError(op, nn, SUPPORTED_OPS)
-
-    def _gemm(self, ins, out, a) -> None:
-        nn = self.node_name
-        if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
-            raise UnsupportedOpError("Gemm", nn, SUPPORTED_OPS, "only alpha=beta=1, transA=0")
-        w = self.name(ins[1])
-        if w not in self.g.tensors or self.g[w].kind != "param":
-            raise UnsupportedOpError("Gemm", nn, SUPPORTED_OPS, "B must be an initializer")
-        bias = None
-        if len(ins) > 2 and ins[2]:
-            bias = self.ref(ins[2])
-            n = self.g[w].shape[0 if a.get("transB", 0) else 1]
-            if self.g[bias].size != n:
-                raise UnsupportedOpError("Gemm", nn, SUPPORTED_OPS, "only a per-column bias C")
-            if self.g[bias].shape != (n,):
-                self.g[bias].shape = (n,)
-                self.g[bias].data = self.g[bias].data.reshape(n)
-        self.emit("linear", [ins[0], w] + ([bias] if bias else []), out,
-                  trans_w=int(a.get("transB", 0)), bias=bool(bias))
-
-    def _matmul(self, ins, out) -> None:
-        b = self.name(ins[1])
-        prod = self.g.producers().get(b)
-        if b in self.g.tensors and self.g[b].kind == "param" and len(self.g[b].shape) == 2:
-            self.emit("linear", [ins[0], b], out, trans_w=0, bias=False)
-        elif prod is not None and prod.op == "transpose" and prod.attrs["perm"] == [1, 0] \
-                and self.g[prod.inputs[0]].kind == "param":
-            self.emit("linear", [ins[0], prod.inputs[0]], out, trans_w=1, bias=False)
-        elif b in self.consts:
-            raise UnsupportedOpError("MatMul", self.node_name, SUPPORTED_OPS,
-                                     "constant right operand (not an initializer)")
-        else:
-            sa, sb = self.shape(ins[0]), self.shape(ins[1])
-            if len(sa) != len(sb) or len(sa) < 2:
-                raise UnsupportedOpError("MatMul", self.node_name, SUPPORTED_OPS,
-                                         f"operands {list(sa)} x {list(sb)}: equal ranks >= 2 only")
-            self.emit("matmul", ins, out, trans_b=0)
-
-    def _reshape(self, op, ins, out, a) -> None:
-        src = self.shape(ins[0])
-        if op == "Reshape":
-            shp = self.const(ins[1], "the target shape of Reshape")
-            new = fold("Reshape", [np.zeros(src, np.int8), shp], a, self.opset).shape
-        elif op == "Flatten":
-            ax = a.get("axis", 1) % (len(src) + 1) if src else 0
-            new = (int(np.prod(src[:ax])), int(np.prod(src[ax:])))
-        else:
-            axes = _ints(a.get("axes", [])) if self.opset < 13 or len(ins) < 2 else \
-                [int(x) for x in self.const(ins[1], f"{op} axes").reshape(-1)]
-            dummy = np.zeros(src, np.int8)
-            new = (fold("Squeeze", [dummy, None], {"axes": axes}, 11) if op == "Squeeze"
-                   else fold("Unsqueeze", [dummy, None], {"axes": axes}, 11)).shape
-        self.emit("reshape", ins[:1], out, shape=[int(d) for d in new])
-
-    def _slice(self, ins, out) -> None:
-        src = self.shape(ins[0])
-        starts = self.const(ins[1], "Slice starts").reshape(-1)
-        ends = self.const(ins[2], "Slice ends").reshape(-1)
-        axes = self.const(ins[3], "Slice axes").reshape(-1) if len(ins) > 3 and ins[3] \
-            else np.arange(len(starts))
-        steps = self.const(ins[4], "Slice steps").reshape(-1) if len(ins) > 4 and ins[4] \
-            else np.ones(len(starts), np.int64)
-        if np.any(steps != 1):
-            raise UnsupportedOpError("Slice", self.node_name, SUPPORTED_OPS, "only step 1")
-        ax_n, st_n, en_n = [], [], []
-        for s, e, ax in zip(starts, ends, axes):
-            ax = int(ax) % len(src)
-            s, e, _ = slice(int(s), int(e)).indices(src[ax])
-            ax_n.append(ax), st_n.append(s), en_n.append(max(s, e))
-        self.emit("slice", ins[:1], out, axes=ax_n, starts=st_n, ends=en_n)
-
+    # --- opset normalization ----------------------------------------------------------
     def _slice_inputs(self, node, a: dict):
         """An opset 1-9 Slice (attributes) as the opset 10+ form (constant inputs)."""
         extra = []
@@ -423,30 +279,13 @@ class _Importer:
         return onnx.helper.make_node("Slice", [node.input[0]] + extra, list(node.output),
                                      name=node.name)
 
-    def _gather(self, ins, out, a) -> None:
-        idx = self.const(ins[1], "the index of Gather (on an activation)")
-        src = self.shape(ins[0])
-        ax = a.get("axis", 0) % len(src)
-        if idx.size != 1:
-            raise UnsupportedOpError("Gather", self.node_name, SUPPORTED_OPS,
-                                     "only a single constant index on an activation")
-        i = int(idx.reshape(-1)[0]) % src[ax]
-        tmp = self.g.fresh(out + "_slice")
-        self.emit("slice", ins[:1], tmp, axes=[ax], starts=[i], ends=[i + 1])
-        new = list(src)
-        if idx.ndim == 0:
-            del new[ax]
-        self.node_name = self.node_name + "_reshape"
-        self.emit("reshape", [tmp], out, shape=new)
-
     # --- final checks ---------------------------------------------------------------------
     def _check_final(self) -> None:
         for n in self.g.nodes:
-            if n.op not in shapes.FORWARD_OPS:
-                onnx_op = {"erf": "Erf"}.get(n.op, n.op)
-                raise UnsupportedOpError(onnx_op, n.name, SUPPORTED_OPS,
-                                         "only as part of the erf-GELU pattern"
-                                         if n.op == "erf" else "")
+            d = ops.op(n.op)
+            if d.fusion_only:
+                raise UnsupportedOpError(d.onnx[0] if d.onnx else n.op, n.name, SUPPORTED_OPS,
+                                         d.fusion_only)
 
     def _assign_scopes(self) -> None:
         for n in self.g.nodes:

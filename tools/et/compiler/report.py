@@ -20,7 +20,7 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               stream: bool = True) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory, schedule_updates_early
-    from .kernelmap import check_kernels
+    from .ops import check_kernels
     proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []

@@ -29,31 +29,19 @@ def tile_rows(tile: RowTile, budget: int) -> int:
     return max(0, min(tile.rows, room // (2 * per_row)))
 
 
-def tile_loop(tile: RowTile, rows_per_tile: int, idx: int, layer: str, phase: str,
-              flop_c: str) -> list[str]:
-    """C statements: the kernel call once per L1 tile (``flop_c``: the FLOP of one tile, C)."""
+def tile_loop(tile: RowTile, rows_per_tile: int, flop_c: str) -> dict:
+    """The template's tile loop (net.c.j2, macro tile_loop) for ``tile``: its streams, rows,
+    rows per tile, the statements and the call with the tile's pointers (``tl_.p[i]``), and
+    ``flop_c``, the FLOP of one tile (C)."""
     def sub(text: str) -> str:
         for i in range(len(tile.streams)):
             text = text.replace(f"@P{i}@", f"tl_.p[{i}]")
         return text.replace("@NR@", "tl_.nr").replace("@CTX@", "&tl_.ctx")
 
-    streams = ", ".join(f"{{(void *)({p}), {b}u, {d}}}" for _, p, b, d in tile.streams)
-    rows = tile.rows_c or f"{tile.rows}u"
-    return [
-        f"et_tile_stream ts_[{len(tile.streams)}] = {{{streams}}};",
-        "et_tiler tl_;",
-        f"et_status st_ = et_tile_begin(&tl_, &g_ctx, ts_, {len(tile.streams)}u, {rows}, "
-        f"{rows_per_tile}u);",
-        "while (st_ == ET_OK && et_tile_next(&tl_)) {",
-        *[f"    {sub(p)}" for p in tile.pre],
-        f"    NET_TCALL(\"{layer}\", \"{phase}\", step, {flop_c},",
-        f"              {sub(tile.call)});",
-        "    et_tile_done(&tl_);",
-        "}",
-        "st_ = et_tile_end(&tl_, st_);",
-        f"if (st_ != ET_OK) return net_fail({idx}, \"{layer}\", \"{phase}\", "
-        f"\"{tile.kernel} (L1 tiles)\", st_);",
-    ]
+    return {"streams": [{"ptr": p, "bytes": b, "dir": d} for _, p, b, d in tile.streams],
+            "rows": tile.rows_c or f"{tile.rows}u", "per_tile": rows_per_tile,
+            "pre": [sub(p) for p in tile.pre], "call": sub(tile.call), "flop": flop_c,
+            "kernel": tile.kernel}
 
 
 def tile_flop(flop: int, rows: int) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .autodiff import Differ
 from .ir import CompileError, Graph, Node, StrategyError, Tensor
-from .shapes import flops
+from .ops import flops
 
 STRATEGY_HELP = ("last | blocks:K | lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]"
                  " | all | NAME[,NAME...]")
@@ -316,4 +316,4 @@ def stats(g: Graph) -> dict:
             "flop_bwd": f["bwd"], "flop_update": f["update"],
             "trainable": sum(t.size for t in tr), "grad_bytes": sum(t.nbytes for t in tr),
             "params": sum(t.size for t in g.params()), "kernel_calls":
-            sum(1 for n in g.nodes if n.kernel)}
+            sum(1 for n in g.nodes if not n.is_view)}

@@ -1,0 +1,103 @@
+"""Average pooling the way edge CNNs and ViTs write it: nn.AdaptiveAvgPool2d(1) (GlobalAveragePool
+or ReduceMean, by exporter), nn.AvgPool2d over the whole map (ResNet-8, DS-CNN), a mean over
+the spatial axes and a ViT's token mean. Each trains like PyTorch with both exporters (numpy
+reference), and the generated C on host matches the reference."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from codegen_helpers import check_against_reference
+from compiler_helpers import compare_training, export, export_dynamo
+from et.compiler.codegen import GenSpec
+from et.compiler.ir import UnsupportedOpError
+from et.compiler.onnx_import import import_onnx
+from et.compiler.trainrun import run_training
+
+EXPORTERS = {"torchscript": lambda m, x: export(m, x, opset=17), "dynamo": export_dynamo}
+
+
+class PoolCNN(nn.Module):
+    def __init__(self, pool: str):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 4)
+        self.pool = pool
+        self.adaptive, self.avg = nn.AdaptiveAvgPool2d(1), nn.AvgPool2d(6)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        if self.pool == "adaptive":
+            h = self.adaptive(h).flatten(1)
+        elif self.pool == "avgpool":
+            h = self.avg(h).flatten(1)
+        else:
+            h = h.mean(dim=(2, 3))
+        return self.fc(h)
+
+
+class TokenMean(nn.Module):
+    """A ViT head: tokens [B, T, D] averaged over T, then a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.fc = nn.Linear(5, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.embed(x)).mean(1))
+
+
+def _cnn_data():
+    rng = np.random.default_rng(7)
+    return rng.standard_normal((4, 3, 6, 6)).astype(np.float32), np.array([0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+@pytest.mark.parametrize("pool", ["adaptive", "avgpool", "mean"])
+def test_global_average_pooling_trains_like_torch(exporter, pool):
+    torch.manual_seed(2)
+    model = PoolCNN(pool).eval()
+    proto = EXPORTERS[exporter](model, torch.zeros(2, 3, 6, 6))
+    x, y = _cnn_data()
+    res = compare_training(model, proto, "all", x, y, "ce", 5)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+    means = [n for n in res["graph"].nodes if n.op == "reduce_mean" and n.phase == "fwd"]
+    assert len(means) == 1 and means[0].attrs["axes"] == [2, 3]
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_token_mean_trains_like_torch(exporter):
+    torch.manual_seed(3)
+    model = TokenMean().eval()
+    proto = EXPORTERS[exporter](model, torch.zeros(2, 6, 5))
+    x = np.random.default_rng(8).standard_normal((3, 6, 5)).astype(np.float32)
+    res = compare_training(model, proto, "all", x, np.array([0, 2, 1]), "ce", 5)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+
+
+@pytest.mark.parametrize("pool", ["adaptive", "avgpool", "mean"])
+def test_global_average_pooling_runs_in_c(tmp_path, pool):
+    torch.manual_seed(4)
+    path = tmp_path / "pool.onnx"
+    onnx.save(export(PoolCNN(pool), torch.zeros(1, 3, 6, 6)), str(path))
+    x, y = _cnn_data()
+    data = tmp_path / "d.npz"
+    np.savez(data, input=x, labels=y)
+    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
+                   batch=2, steps=2, target="host", grads=True)
+    res = run_training(spec, "")
+    check_against_reference(spec, res["arrays"])
+
+
+def test_windowed_average_pooling_is_refused_at_import():
+    """A window smaller than the map has no kernel yet: refused at import, naming the limit."""
+    class Windowed(nn.Module):
+        def forward(self, x):
+            return nn.functional.avg_pool2d(x, 2)
+
+    with pytest.raises(UnsupportedOpError) as e:
+        import_onnx(export(Windowed(), torch.zeros(1, 3, 6, 6)))
+    assert "'AveragePool'" in str(e.value) and "whole unpadded input" in str(e.value)
