@@ -45,7 +45,7 @@ static int op_linear_igrad(const kt_call *c)
 {
     KT_EXPECT(c, 4, 3);
     et_linear_args l = linear_args(c);
-    return et_linear_bwd_igrad_f32(c->ctx, &l, c->t[0], c->t[1], c->t[2]);
+    return et_linear_bwd_igrad_f32(c->ctx, &l, c->t[1], c->t[0], c->t[2]);
 }
 KT_OP("linear.bwd_igrad", op_linear_igrad);
 
@@ -54,7 +54,7 @@ static int op_linear_wgrad(const kt_call *c)
 {
     KT_EXPECT(c, 4, 3);
     et_linear_args l = linear_args(c);
-    return et_linear_bwd_wgrad_f32(c->ctx, &l, c->t[0], c->t[1], c->t[2]);
+    return et_linear_bwd_wgrad_f32(c->ctx, &l, c->t[1], c->t[0], c->t[2]);
 }
 KT_OP("linear.bwd_wgrad", op_linear_wgrad);
 

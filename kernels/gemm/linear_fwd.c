@@ -15,8 +15,8 @@ et_status et_linear_fwd_f32(const et_ctx *ctx, const et_linear_args *l, const fl
     return et_gemm_fwd_f32(ctx, &g, x, w, b, y);
 }
 
-et_status et_linear_bwd_igrad_f32(const et_ctx *ctx, const et_linear_args *l, const float *dy,
-                                  const float *w, float *dx)
+et_status et_linear_bwd_igrad_f32(const et_ctx *ctx, const et_linear_args *l, const float *w,
+                                  const float *dy, float *dx)
 {
     if (bad(l)) return ET_ERR_ARG;
     et_gemm_args g = et_gemm_args_init(l->rows, l->in, l->out, 0, 0);
@@ -24,8 +24,8 @@ et_status et_linear_bwd_igrad_f32(const et_ctx *ctx, const et_linear_args *l, co
     return et_gemm_fwd_f32(ctx, &g, dy, w, NULL, dx);
 }
 
-et_status et_linear_bwd_wgrad_f32(const et_ctx *ctx, const et_linear_args *l, const float *dy,
-                                  const float *x, float *dw)
+et_status et_linear_bwd_wgrad_f32(const et_ctx *ctx, const et_linear_args *l, const float *x,
+                                  const float *dy, float *dw)
 {
     if (bad(l)) return ET_ERR_ARG;
     et_gemm_args g = et_gemm_args_init(l->out, l->in, l->rows, 1, 0);

@@ -7,9 +7,9 @@
  *  Reductions of the backward passes are split so that each core owns whole outputs (columns
  *  for ET_BCAST_ROW, rows for ET_BCAST_COL), which keeps them independent of the core count;
  *  only ET_BCAST_SCALAR combines per-core partial sums (fp summation order differs).
- *  The kernels stream operands where they are (L2 or L1): one touch per element, no reuse,
- *  so L1 staging would only add copies. ctx->l1 is unused. Called from core 0 outside a fork;
- *  outputs untouched on ET_ERR_ARG.
+ *  The kernels read and write operands where they are (L2 or L1) and use no L1 scratch
+ *  (ctx->l1 is unused); a training program runs them on L1 copies of their rows, tile by tile
+ *  (sdk/include/et_tile.h). Called from core 0 outside a fork; outputs untouched on ET_ERR_ARG.
  */
 #ifndef ET_ELEMENTWISE_H
 #define ET_ELEMENTWISE_H

@@ -91,23 +91,23 @@ et_status et_linear_fwd_f32(const et_ctx *ctx, const et_linear_args *args, const
 
 /**
  * @brief Input gradient: dX = dY·W (+ dX when accumulate).
- * @param[in]     dy [rows][out] fp32
  * @param[in]     w  [out][in] fp32
+ * @param[in]     dy [rows][out] fp32
  * @param[in,out] dx [rows][in] fp32
  * @return ET_OK or ET_ERR_ARG (dx untouched). Other parameters as et_linear_fwd_f32().
  */
 et_status et_linear_bwd_igrad_f32(const et_ctx *ctx, const et_linear_args *args,
-                                  const float *dy, const float *w, float *dx);
+                                  const float *w, const float *dy, float *dx);
 
 /**
  * @brief Weight gradient: dW = dY^T·X (+ dW when accumulate).
- * @param[in]     dy [rows][out] fp32
  * @param[in]     x  [rows][in] fp32 (the forward input)
+ * @param[in]     dy [rows][out] fp32
  * @param[in,out] dw [out][in] fp32
  * @return ET_OK or ET_ERR_ARG (dw untouched). Other parameters as et_linear_fwd_f32().
  */
 et_status et_linear_bwd_wgrad_f32(const et_ctx *ctx, const et_linear_args *args,
-                                  const float *dy, const float *x, float *dw);
+                                  const float *x, const float *dy, float *dw);
 
 /**
  * @brief Bias gradient: db[j] = sum over rows of dY[r][j] (+ db when accumulate). The rows are

@@ -54,7 +54,7 @@ typedef struct {
     et_ctx ctx;                    /**< context for the kernel: the rest of the L1 scratch */
     /* private */
     const et_tile_stream *s;
-    unsigned ns, rows, tile_rows, cur, err;
+    unsigned ns, rows, tile_rows, cur;
     uint8_t *buf[ET_TILE_MAX_STREAMS][2];
     hal_dma_id in_id[2][ET_TILE_MAX_STREAMS], out_id[2][ET_TILE_MAX_STREAMS];
 } et_tiler;
@@ -75,7 +75,7 @@ et_status et_tile_begin(et_tiler *t, const et_ctx *ctx, const et_tile_stream *s,
 /**
  * @brief Move to the next tile: wait for its inputs (and for the write-back that last used its
  *        output buffers), start fetching the tile after it, set p[], r0 and nr.
- * @return 1 while there is a tile to compute, 0 at the end (or after a refused DMA copy).
+ * @return 1 while there is a tile to compute, 0 at the end.
  */
 int et_tile_next(et_tiler *t);
 
@@ -83,10 +83,11 @@ int et_tile_next(et_tiler *t);
 void et_tile_done(et_tiler *t);
 
 /**
- * @brief Wait for every outstanding copy.
+ * @brief Wait for every outstanding copy. A copy the target cannot make never gets here: like
+ *        every DMA of the program it is an @fault record that ends the run (hal_dma.h).
  * @param[in] t   tiler state
- * @param[in] st  the status of the kernel calls so far (returned unless a copy failed)
- * @return st, or ET_ERR_HW when the DMA refused a copy.
+ * @param[in] st  the status of the kernel calls so far
+ * @return st.
  */
 et_status et_tile_end(et_tiler *t, et_status st);
 

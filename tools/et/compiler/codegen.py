@@ -12,10 +12,7 @@ and plans memory; ``generate(spec, outdir)`` also writes, from the jinja2 templa
 - ``main.c``: the bundled data set (the samples the run uses, in L3) and the training loop.
 ``meta.json`` records what the host needs to read the log back (tensor names and shapes).
 
-Update scheduling: each SGD node is moved to just after the last node that reads its parameter
-or gradient (the "update as soon as the gradient is complete" schedule); the math is unchanged
-(nothing reads a parameter after its update), the reference runs the same order, and gradients
-no longer all live until the end of the step, which is what lets full backprop fit in L2.
+The training graph's SGD nodes come scheduled early (training.schedule_updates_early).
 """
 from __future__ import annotations
 
@@ -36,7 +33,7 @@ from .onnx_import import import_onnx
 from .ops import check_kernels, flops, op
 from .tiles import query as kernel_tiles
 from .tiling import tile_flop, tile_info, tile_loop, tile_rows
-from .training import Hyper, build_training_graph, stats
+from .training import Hyper, build_training_graph, schedule_updates_early, stats
 
 log = logging.getLogger("et.compiler.codegen")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -165,18 +162,6 @@ def resolve_target(spec: GenSpec) -> Target:
 
 def guess_loss(g: Graph) -> str:
     return "mse" if tuple(g[g.outputs[0]].shape) == tuple(g[g.inputs[0]].shape) else "ce"
-
-
-def schedule_updates_early(g: Graph) -> None:
-    """Move every SGD node right after the last other node touching its parameter or gradient."""
-    ups = [n for n in g.nodes if n.phase == "update"]
-    rest = [n for n in g.nodes if n.phase != "update"]
-    for u in ups:
-        touched = set(u.inputs)
-        pos = max((k for k, n in enumerate(rest) if touched & (set(n.inputs) | set(n.outputs))),
-                  default=len(rest) - 1)
-        rest.insert(pos + 1, u)
-    g.nodes = rest
 
 
 def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Target]:

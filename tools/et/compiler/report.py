@@ -8,7 +8,7 @@ import onnx
 from ..targets import Target, get_target
 from .memory import PERSISTENT, MemoryPlanner, staging_entries
 from .onnx_import import import_onnx, load_model
-from .training import Hyper, build_training_graph, stats
+from .training import Hyper, build_training_graph, schedule_updates_early, stats
 
 # the CCT strategies of the paper (TrainDeeploy) and of issue 7's table
 ALL_STRATEGIES = ["last", "blocks:1", "blocks:2", "lora:r=4,blocks=1", "lora:r=4", "all"]
@@ -19,7 +19,7 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               hyper: Hyper | None = None, planner: MemoryPlanner | None = None,
               stream: bool = True) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
-    from .codegen import L1_MARGIN, plan_memory, schedule_updates_early
+    from .codegen import L1_MARGIN, plan_memory
     from .ops import check_kernels
     proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target

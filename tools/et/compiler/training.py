@@ -306,6 +306,21 @@ def build_training_graph(g: Graph, strategy: str, loss: str = "ce",
     return g
 
 
+def schedule_updates_early(g: Graph) -> None:
+    """Move every SGD node right after the last other node touching its parameter or gradient:
+    the "update as soon as the gradient is complete" schedule. The math is unchanged (nothing
+    reads a parameter after its update), the reference runs the same order, and gradients no
+    longer all live until the end of the step, which is what lets full backprop fit in L2."""
+    ups = [n for n in g.nodes if n.phase == "update"]
+    rest = [n for n in g.nodes if n.phase != "update"]
+    for u in ups:
+        touched = set(u.inputs)
+        pos = max((k for k, n in enumerate(rest) if touched & (set(n.inputs) | set(n.outputs))),
+                  default=len(rest) - 1)
+        rest.insert(pos + 1, u)
+    g.nodes = rest
+
+
 def stats(g: Graph) -> dict:
     """FLOP per phase, trainable parameters and gradient bytes of a training graph."""
     f = Counter()

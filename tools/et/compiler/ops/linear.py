@@ -192,7 +192,7 @@ def emit_linear_igrad(e, idx, n):  # inputs [dy, w] -> dx
     dy, w, dx = n.inputs[0], n.inputs[1], n.outputs[0]
     if n.attrs.get("trans_w"):
         a, rows, k, nn = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
-        e.call(c, "et_linear_bwd_igrad_f32", f"&{a}", e.p(dy), e.p(w), e.p(dx))
+        e.call(c, "et_linear_bwd_igrad_f32", f"&{a}", e.p(w), e.p(dy), e.p(dx))
         c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))
         c.kernel_q.append(("et_linear_bwd_igrad_f32", ("gemm", rows, k, nn, 1, 0, 0)))
     else:  # dX [rows][in] = dY [rows][out] . W^T, W stored [in][out]
@@ -212,7 +212,7 @@ def emit_linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
     if n.attrs.get("dw", True):
         dw = e.p(outs.pop(0))
         if n.attrs.get("trans_w"):   # dW [out][in] = dY^T X
-            e.call(c, "et_linear_bwd_wgrad_f32", f"&{a}", e.p(dy), e.p(x), dw)
+            e.call(c, "et_linear_bwd_wgrad_f32", f"&{a}", e.p(x), e.p(dy), dw)
             c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))
             c.kernel_q.append(("et_linear_bwd_wgrad_f32", ("gemm", nn, k, rows, 1, 1, 0)))
         else:  # dW [in][out] = X^T . dY
