@@ -38,12 +38,15 @@ class Differ:
         return name
 
     def emit(self, op: str, inputs: list[str], outputs: list[str], fwd: Node,
-             variant: str = "", **attrs) -> Node:
+             variant: str = "", tensors: dict | None = None, **attrs) -> Node:
+        """A backward call of ``fwd``'s op: its attributes plus ``attrs``; ``tensors``: the
+        forward tensors it relates to by role (``Node.fwd``: x, w, y, ...)."""
         a = dict(fwd.attrs)
         a.update(attrs)
-        return self.g.add_node(Node(op, inputs, outputs, a, name=f"{fwd.name}/bwd{('_' + variant) if variant else ''}"
-                                    + ("" if "operand" not in attrs else str(attrs["operand"])),
-                                    phase="bwd", variant=variant, scope=fwd.scope))
+        name = f"{fwd.name}/bwd{('_' + variant) if variant else ''}" + \
+            ("" if "operand" not in attrs else str(attrs["operand"]))
+        return self.g.add_node(Node(op, inputs, outputs, a, name=name, phase="bwd",
+                                    variant=variant, scope=fwd.scope, fwd=dict(tensors or {})))
 
     def contribute(self, of: str, g_name: str, fwd: Node) -> None:
         """Add a gradient contribution to tensor ``of`` (an add node if it already has one)."""

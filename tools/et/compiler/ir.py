@@ -97,6 +97,8 @@ class Node:
     phase: str = "fwd"
     variant: str = ""
     scope: str = ""
+    # a backward call's forward tensors by role (x, w, y; a, b for matmul): its geometry
+    fwd: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -115,12 +115,12 @@ def weighted_grad(d, n: Node, dy: str) -> None:
     geo = dict(x=x, w=w, y=n.outputs[0])
     if d.want(x):
         dx = d.new_grad(x)
-        d.emit(n.op, [dy, w], [dx], n, "igrad", **geo)
+        d.emit(n.op, [dy, w], [dx], n, "igrad", tensors=geo)
         d.contribute(x, dx, n)
     need_w, need_b = d.want(w), bool(b) and d.want(b)
     if need_w or need_b:
         outs = ([d.new_grad(w)] if need_w else []) + ([d.new_grad(b)] if need_b else [])
-        d.emit(n.op, [dy, x], outs, n, "wgrad", dw=need_w, db=need_b, **geo)
+        d.emit(n.op, [dy, x], outs, n, "wgrad", tensors=geo, dw=need_w, db=need_b)
         if need_w:
             d.contribute(w, outs[0], n)
         if need_b:
@@ -134,6 +134,6 @@ def unary_grad(saved: str) -> Callable:
         x = n.inputs[0]
         dx = d.new_grad(x)
         keep = n.inputs[0] if saved == "x" else n.outputs[0]
-        d.emit(n.op, [dy, keep], [dx], n, "igrad", x=x, y=n.outputs[0])
+        d.emit(n.op, [dy, keep], [dx], n, "igrad", tensors=dict(x=x, y=n.outputs[0]))
         d.contribute(x, dx, n)
     return rule

@@ -59,7 +59,7 @@ def ref_fwd(node, g, x, w, b=None):
 
 
 def ref_igrad(node, g, dy, w):
-    n, c, h, wd = g[node.attrs["x"]].shape
+    n, c, h, wd = g[node.fwd["x"]].shape
     f, _, kh, kw = w.shape
     st, p = node.attrs["strides"], node.attrs["pads"]
     ho, wo = dy.shape[2:]
@@ -74,7 +74,7 @@ def ref_igrad(node, g, dy, w):
 
 def ref_wgrad(node, g, dy, x):
     a = node.attrs
-    wshape = g[a["w"]].shape
+    wshape = g[node.fwd["w"]].shape
     cols, _ = _cols(x, wshape[2:], a["strides"], a["pads"])
     dy2 = dy.transpose(0, 2, 3, 1).reshape(-1, wshape[0])
     res = ((dy2.T @ cols).reshape(wshape), dy2.sum(0))
@@ -83,7 +83,7 @@ def ref_wgrad(node, g, dy, x):
 
 # --- FLOP ------------------------------------------------------------------------------------
 def _mac(node, g):
-    w, y = g[node.attrs.get("w", node.inputs[1])].shape, g[node.attrs.get("y", node.outputs[0])].shape
+    w, y = g[node.fwd.get("w", node.inputs[1])].shape, g[node.fwd.get("y", node.outputs[0])].shape
     return numel(y) * w[1] * w[2] * w[3], numel(y)
 
 
@@ -128,7 +128,7 @@ def emit_fwd(e, idx, n):
 
 def emit_igrad(e, idx, n):
     c = CCall()
-    a, dims = _args(e, idx, n, c, n.attrs["x"], n.attrs["w"])
+    a, dims = _args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
     e.call(c, "et_conv2d_bwd_igrad_f32", f"&{a}", e.p(n.inputs[1]), e.p(n.inputs[0]), e.p(n.outputs[0]))
     c.scratch.append(scratch("et_conv2d_scratch_size", a))
     c.kernel_q.append(("et_conv2d_bwd_igrad_f32", ("conv", 1) + dims))
@@ -137,7 +137,7 @@ def emit_igrad(e, idx, n):
 
 def emit_wgrad(e, idx, n):
     c = CCall()
-    a, dims = _args(e, idx, n, c, n.attrs["x"], n.attrs["w"])
+    a, dims = _args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
     dy, x = e.p(n.inputs[0]), e.p(n.inputs[1])
     outs = list(n.outputs)
     if n.attrs.get("dw", True):

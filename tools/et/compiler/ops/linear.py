@@ -111,7 +111,7 @@ def ref_matmul_igrad(node, g, dy, other):
 
 # --- FLOP ------------------------------------------------------------------------------------
 def _lin_geo(node, g):
-    x, y = g[node.attrs.get("x", node.inputs[0])].shape, g[node.attrs.get("y", node.outputs[0])].shape
+    x, y = g[node.fwd.get("x", node.inputs[0])].shape, g[node.fwd.get("y", node.outputs[0])].shape
     return numel(y) * x[-1], numel(y)
 
 
@@ -131,7 +131,7 @@ def flop_linear_wgrad(node, g):
 
 
 def flop_matmul(node, g):
-    a, y = g[node.attrs.get("a", node.inputs[0])].shape, g[node.attrs.get("y", node.outputs[0])].shape
+    a, y = g[node.fwd.get("a", node.inputs[0])].shape, g[node.fwd.get("y", node.outputs[0])].shape
     return MAC * numel(y) * a[-1]
 
 
@@ -191,7 +191,7 @@ def emit_linear_igrad(e, idx, n):  # inputs [dy, w] -> dx
     c = CCall()
     dy, w, dx = n.inputs[0], n.inputs[1], n.outputs[0]
     if n.attrs.get("trans_w"):
-        a, rows, k, nn = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
+        a, rows, k, nn = _lin_args(e, idx, c, n.fwd["x"], n.fwd["y"])
         e.call(c, "et_linear_bwd_igrad_f32", f"&{a}", e.p(w), e.p(dy), e.p(dx))
         c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))
         c.kernel_q.append(("et_linear_bwd_igrad_f32", ("gemm", rows, k, nn, 1, 0, 0)))
@@ -205,10 +205,10 @@ def emit_linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
     c = CCall()
     dy, x = n.inputs
     outs = list(n.outputs)
-    xs, ys = e.shape(n.attrs["x"]), e.shape(n.attrs["y"])
+    xs, ys = e.shape(n.fwd["x"]), e.shape(n.fwd["y"])
     rows, k, nn = numel(xs[:-1]), xs[-1], ys[-1]
     if n.attrs.get("trans_w") or n.attrs.get("db"):
-        a, *_ = _lin_args(e, idx, c, n.attrs["x"], n.attrs["y"])
+        a, *_ = _lin_args(e, idx, c, n.fwd["x"], n.fwd["y"])
     if n.attrs.get("dw", True):
         dw = e.p(outs.pop(0))
         if n.attrs.get("trans_w"):   # dW [out][in] = dY^T X
@@ -247,9 +247,9 @@ def emit_matmul(e, idx, n):
 def emit_matmul_igrad(e, idx, n):  # inputs [dy, other] -> d(operand)
     c = CCall()
     dy, other, out = n.inputs[0], n.inputs[1], n.outputs[0]
-    a, b = n.attrs["a"], n.attrs["b"]
+    a, b = n.fwd["a"], n.fwd["b"]
     tb = int(bool(n.attrs.get("trans_b")))
-    m, k, nn, nb, ab, bb = _mm_dims(e, a, b, n.attrs["y"], tb)
+    m, k, nn, nb, ab, bb = _mm_dims(e, a, b, n.fwd["y"], tb)
     if n.attrs["operand"] == 0:  # dA [m][k] = dY [m][n] . op(B)^T
         batched(e, c, idx, "a", m, k, nn, 0, 1 - tb, e.p(dy), e.p(other), e.p(out), nb, nb, bb, ab)
     elif tb:  # dB [n][k] = dY^T . A
@@ -265,7 +265,7 @@ def grad_matmul(d, n, dy) -> None:
     for k, t in enumerate((a, b)):
         if d.want(t):
             dt = d.new_grad(t)
-            d.emit("matmul", [dy, b if k == 0 else a], [dt], n, "igrad", operand=k, **geo)
+            d.emit("matmul", [dy, b if k == 0 else a], [dt], n, "igrad", tensors=geo, operand=k)
             d.contribute(t, dt, n)
 
 

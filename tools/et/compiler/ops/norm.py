@@ -56,12 +56,12 @@ def grad(d, n, dy) -> None:
     geo = dict(x=x, y=n.outputs[0])
     if d.want(x):
         dx = d.new_grad(x)
-        d.emit("layernorm", [dy, x, gamma], [dx], n, "igrad", **geo)
+        d.emit("layernorm", [dy, x, gamma], [dx], n, "igrad", tensors=geo)
         d.contribute(x, dx, n)
     need_g, need_b = d.want(gamma), d.want(beta)
     if need_g or need_b:
         outs = ([d.new_grad(gamma)] if need_g else []) + ([d.new_grad(beta)] if need_b else [])
-        d.emit("layernorm", [dy, x], outs, n, "wgrad", dw=need_g, db=need_b, **geo)
+        d.emit("layernorm", [dy, x], outs, n, "wgrad", tensors=geo, dw=need_g, db=need_b)
         if need_g:
             d.contribute(gamma, outs[0], n)
         if need_b:
@@ -69,7 +69,7 @@ def grad(d, n, dy) -> None:
 
 
 def _n(n, g):
-    return numel(g[n.attrs.get("x", n.inputs[0])].shape)
+    return numel(g[n.fwd.get("x", n.inputs[0])].shape)
 
 
 def emit_fwd(e, idx, n):
@@ -90,8 +90,8 @@ def emit_fwd(e, idx, n):
 
 def emit_igrad(e, idx, n):  # inputs [dy, x, gamma] -> dx
     c = CCall()
-    xs = e.shape(n.attrs["x"])
-    mean, rstd = e.row_stats(n.attrs["y"])
+    xs = e.shape(n.fwd["x"])
+    mean, rstd = e.row_stats(n.fwd["y"])
     dy, x, gm = (e.p(i) for i in n.inputs)
     e.call(c, "et_layernorm_bwd_f32", x, gm, mean, rstd, dy, e.p(n.outputs[0]), "NULL", "NULL",
            str(numel(xs[:-1])), str(xs[-1]))
@@ -108,8 +108,8 @@ def emit_wgrad(e, idx, n):  # inputs [dy, x] -> [dgamma][, dbeta]
     """dgamma = sum(dy * xhat) and dbeta = sum(dy): the kernel's column sums alone (dx = NULL),
     which read no gamma (it may live in L3, where Siracusa's cores cannot read it)."""
     c = CCall()
-    xs = e.shape(n.attrs["x"])
-    mean, rstd = e.row_stats(n.attrs["y"])
+    xs = e.shape(n.fwd["x"])
+    mean, rstd = e.row_stats(n.fwd["y"])
     outs = list(n.outputs)
     dg = e.p(outs.pop(0)) if n.attrs.get("dw", True) else "NULL"
     db = e.p(outs.pop(0)) if n.attrs.get("db", True) else "NULL"

@@ -89,7 +89,7 @@ def emit_fwd(e, idx, n):
 def emit_igrad(e, idx, n):  # inputs [dy, x] -> dx
     c = CCall()
     dy, x, dx = n.inputs[0], n.inputs[1], n.outputs[0]
-    a = _args(e, idx, n, c, n.attrs["x"])
+    a = _args(e, idx, n, c, n.fwd["x"])
     e.call(c, "et_maxpool2d_bwd_f32", f"&{a}", e.p(x), "NULL", e.p(dy), e.p(dx))
     xs, ys = e.shape(x), e.shape(dy)
     e.tiled(c, xs[0] * xs[1], [(x, 4 * xs[2] * xs[3], IN), (dy, 4 * ys[2] * ys[3], IN),
@@ -129,7 +129,7 @@ def infer_mean(node, g):
 
 
 def ref_mean_igrad(n, g, dy):
-    a, xshape = n.attrs, g[n.attrs["x"]].shape
+    a, xshape = n.attrs, g[n.fwd["x"]].shape
     k = numel([xshape[i] for i in a["axes"]])
     if not a["keepdims"]:
         for ax in sorted(a["axes"]):
@@ -140,7 +140,7 @@ def ref_mean_igrad(n, g, dy):
 def grad_mean(d, n, dy) -> None:
     x = n.inputs[0]
     dx = d.new_grad(x)
-    d.emit("reduce_mean", [dy], [dx], n, "igrad", x=x)
+    d.emit("reduce_mean", [dy], [dx], n, "igrad", tensors=dict(x=x))
     d.contribute(x, dx, n)
 
 
@@ -161,7 +161,7 @@ def emit_mean(e, idx, n):
 def emit_mean_igrad(e, idx, n):  # inputs [dy] -> dx
     c = CCall()
     e.call(c, "et_avgpool_bwd_f32", e.p(n.inputs[0]), e.p(n.outputs[0]),
-           *_outer_len_inner(e.shape(n.attrs["x"]), n.attrs["axes"]))
+           *_outer_len_inner(e.shape(n.fwd["x"]), n.attrs["axes"]))
     return c
 
 

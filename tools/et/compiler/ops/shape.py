@@ -154,7 +154,7 @@ def _index(a, rank):
 
 
 def slice_igrad(n, g, dy):
-    xshape = g[n.attrs["x"]].shape
+    xshape = g[n.fwd["x"]].shape
     out = np.zeros(xshape, F32)
     out[_index(n.attrs, len(xshape))] = dy
     return out
@@ -163,7 +163,7 @@ def slice_igrad(n, g, dy):
 def grad_slice(d, n, dy) -> None:
     x = n.inputs[0]
     dx = d.new_grad(x)
-    d.emit("slice", [dy], [dx], n, "igrad", x=x)
+    d.emit("slice", [dy], [dx], n, "igrad", tensors=dict(x=x))
     d.contribute(x, dx, n)
 
 
