@@ -46,7 +46,10 @@ def tile_loop(tile: RowTile, rows_per_tile: int, flop_c: str) -> dict:
 
 def tile_flop(flop: int, rows: int) -> str:
     """C: the FLOP of the current tile, a share of ``flop`` over ``rows`` rows that adds up to
-    exactly ``flop`` over the tiles."""
+    exactly ``flop`` over the tiles: FLOP per row times the tile's rows when every row does
+    the same work (one multiply), else the difference of two rounded 64-bit shares."""
+    if flop % rows == 0:
+        return f"{flop // rows}u * tl_.nr"
     return (f"(uint32_t)(((uint64_t){flop}u * (tl_.r0 + tl_.nr)) / {rows}u - "
             f"((uint64_t){flop}u * tl_.r0) / {rows}u)")
 
