@@ -58,3 +58,39 @@ static int op_cv_scratch(const kt_call *c)
     return ET_OK;
 }
 KT_OP("conv2d.scratch", op_cv_scratch);
+
+/* depthwise: ints planes, c, c0, h, w, kh, kw, sh, sw, ph, pw */
+static et_dwconv2d_args dw_args(const int32_t *i)
+{
+    et_dwconv2d_args a = {(size_t)i[0], (size_t)i[1], (size_t)i[2], (size_t)i[3], (size_t)i[4],
+                          (size_t)i[5], (size_t)i[6], (size_t)i[7], (size_t)i[8], (size_t)i[9],
+                          (size_t)i[10]};
+    return a;
+}
+
+/* tensors: x, w, b (or NULL), y */
+static int op_dw_fwd(const kt_call *c)
+{
+    KT_EXPECT(c, 11, 4);
+    et_dwconv2d_args a = dw_args(c->ints);
+    return et_dwconv2d_fwd_f32(c->ctx, &a, c->t[0], c->t[1], c->t[2], c->t[3]);
+}
+KT_OP("dwconv2d.fwd", op_dw_fwd);
+
+/* tensors: w, dy, dx */
+static int op_dw_igrad(const kt_call *c)
+{
+    KT_EXPECT(c, 11, 3);
+    et_dwconv2d_args a = dw_args(c->ints);
+    return et_dwconv2d_bwd_igrad_f32(c->ctx, &a, c->t[0], c->t[1], c->t[2]);
+}
+KT_OP("dwconv2d.bwd_igrad", op_dw_igrad);
+
+/* tensors: x, dy, dw (or NULL), db (or NULL) */
+static int op_dw_wgrad(const kt_call *c)
+{
+    KT_EXPECT(c, 11, 4);
+    et_dwconv2d_args a = dw_args(c->ints);
+    return et_dwconv2d_bwd_wgrad_f32(c->ctx, &a, c->t[0], c->t[1], c->t[2], c->t[3]);
+}
+KT_OP("dwconv2d.bwd_wgrad", op_dw_wgrad);

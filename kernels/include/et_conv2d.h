@@ -99,4 +99,64 @@ et_status et_conv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, co
 et_status et_conv2d_bwd_bgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *dy,
                                   float *db);
 
+/* --- depthwise convolution (groups = channels, one filter per channel) ---------------------- */
+
+/**
+ * Geometry of a depthwise 2-D convolution over `planes` planes of h x w (NCHW: n * c planes):
+ * plane p is channel (c0 + p) % c, filtered by its own kh x kw weights w[channel] and bias
+ * b[channel] (PyTorch nn.Conv2d with groups = in_channels = out_channels). A training program
+ * runs it plane range by plane range through L1 (et_tile.h) with `planes` and `c0` of the
+ * range; a whole call has planes = n * c, c0 = 0.
+ *
+ * Each plane is computed by one core (planes split over the cores), operands are used where
+ * they are (L2 or L1) and ctx->l1 is unused; results do not depend on the core count.
+ */
+typedef struct {
+    size_t planes, c, c0; /**< planes, channels (> 0), channel of plane 0 (< c) */
+    size_t h, w;          /**< plane size (> 0) */
+    size_t kh, kw;        /**< filter size (> 0) */
+    size_t sh, sw;        /**< stride (> 0) */
+    size_t ph, pw;        /**< zero padding, ph < kh and pw < kw */
+} et_dwconv2d_args;
+
+/** @brief Output height (h + 2 ph - kh) / sh + 1, or 0 if the geometry is invalid. */
+size_t et_dwconv2d_out_h(const et_dwconv2d_args *a);
+/** @brief Output width, or 0 if the geometry is invalid. */
+size_t et_dwconv2d_out_w(const et_dwconv2d_args *a);
+
+/**
+ * @brief Depthwise forward: y[p] = x[p] (*) w[ch(p)] + b[ch(p)].
+ * @param[in]  x fp32 [planes, h, w]
+ * @param[in]  w fp32 [c, kh, kw]
+ * @param[in]  b fp32 [c], or NULL
+ * @param[out] y fp32 [planes, ho, wo]
+ * @return ET_OK or ET_ERR_ARG (NULL x/w/y, invalid geometry, bad ncores).
+ */
+et_status et_dwconv2d_fwd_f32(const et_ctx *ctx, const et_dwconv2d_args *a, const float *x,
+                              const float *w, const float *b, float *y);
+
+/**
+ * @brief Depthwise input gradient: dx[p] = sum of w[ch(p)] * dy[p] over the windows covering
+ *        each input (overwritten).
+ * @param[in]  w  fp32 [c, kh, kw]
+ * @param[in]  dy fp32 [planes, ho, wo]
+ * @param[out] dx fp32 [planes, h, w] (must not alias dy)
+ * @return ET_OK or ET_ERR_ARG.
+ */
+et_status et_dwconv2d_bwd_igrad_f32(const et_ctx *ctx, const et_dwconv2d_args *a, const float *w,
+                                    const float *dy, float *dx);
+
+/**
+ * @brief Depthwise weight and bias gradients, each summed over all planes of its channel in
+ *        plane order (overwritten): dw[ch] = sum_p dy[p] (x) x[p], db[ch] = sum_p sum dy[p].
+ *        Channels are split over the cores.
+ * @param[in]  x  fp32 [planes, h, w] (the forward input)
+ * @param[in]  dy fp32 [planes, ho, wo]
+ * @param[out] dw fp32 [c, kh, kw], or NULL to skip
+ * @param[out] db fp32 [c], or NULL to skip
+ * @return ET_OK or ET_ERR_ARG (also when dw and db are both NULL).
+ */
+et_status et_dwconv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_dwconv2d_args *a, const float *x,
+                                    const float *dy, float *dw, float *db);
+
 #endif /* ET_CONV2D_H */

@@ -143,3 +143,80 @@ def test_conv2d_null_and_small_l1(backend, rng):
     (out,), perf = backend.call("conv2d.fwd", list(case), [x, w, None, Out(init=sentinel)],
                                 check=False, l1_bytes=256)
     assert perf.status == -1 and np.array_equal(out, sentinel)
+
+
+# --- depthwise (groups = channels): n, c, h, w, kh, kw, sh, sw, ph, pw ------------------------
+DW_CASES = [
+    (1, 8, 8, 8, 3, 3, 1, 1, 1, 1),      # MobileNet / DS-CNN 3x3, same padding
+    (2, 5, 9, 7, 3, 3, 2, 2, 1, 1),      # stride 2, batch 2, odd sizes
+    (1, 3, 10, 6, 5, 3, 1, 2, 2, 0),     # rectangular filter and stride, one-sided padding
+    (3, 2, 5, 5, 1, 1, 1, 1, 0, 0),      # 1x1
+]
+
+
+def _dw(case, rng):
+    n, c, h, wd, kh, kw, sh, sw, ph, pw = case
+    x = rng.standard_normal((n, c, h, wd)).astype(np.float32)
+    w = rng.standard_normal((c, 1, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride=(sh, sw), padding=(ph, pw), groups=c)
+    dy = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    y.backward(torch.tensor(dy, dtype=torch.float64))
+    ints = [n * c, c, 0, h, wd, kh, kw, sh, sw, ph, pw]
+    return x, w, b, dy, ints, (y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy())
+
+
+@pytest.mark.parametrize("case", DW_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_depthwise_all_directions(backend, case, rng):
+    if backend.is_qemu and case != DW_CASES[1]:
+        pytest.skip("host-only shape (qemu runs a representative subset)")
+    n, c, h, wd, kh, kw = case[:6]
+    x, w, b, dy, ints, (y_ref, dx_ref, dw_ref, db_ref) = _dw(case, rng)
+    (y,), _ = backend.call("dwconv2d.fwd", ints, [x, w, b, Out(y_ref.shape)])
+    _close(y, y_ref, kh * kw, "fwd")
+    (dx,), _ = backend.call("dwconv2d.bwd_igrad", ints, [w, dy, Out(x.shape)])
+    _close(dx, dx_ref, kh * kw, "dX")
+    terms = n * dy.shape[2] * dy.shape[3]
+    (dw, db), _ = backend.call("dwconv2d.bwd_wgrad", ints, [x, dy, Out(w.shape), Out((c,))])
+    _close(dw, dw_ref, terms, "dW")
+    _close(db, db_ref, terms, "db")
+    (db2,), _ = backend.call("dwconv2d.bwd_wgrad", ints, [x, dy, None, Out((c,))])
+    assert np.array_equal(db2, db)
+
+
+def test_depthwise_plane_ranges_and_core_count(backend, rng):
+    """A call on a range of planes (planes, c0: how a training program tiles it through L1)
+    gives exactly those planes of the whole call; 1 and 8 cores agree bit for bit."""
+    if backend.is_qemu:
+        pytest.skip("host check")
+    case = DW_CASES[1]
+    x, w, b, dy, ints, (y_ref, *_) = _dw(case, rng)
+    n, c = case[:2]
+    (y8,), _ = backend.call("dwconv2d.fwd", ints, [x, w, b, Out(y_ref.shape)], ncores=8)
+    (y1,), _ = backend.call("dwconv2d.fwd", ints, [x, w, b, Out(y_ref.shape)], ncores=1)
+    assert np.array_equal(y1, y8)
+    planes = x.reshape(n * c, *x.shape[2:])
+    for p0, cnt in ((3, 4), (1, 9)):   # start mid-image, run across the image boundary
+        sub = [cnt, c, p0 % c] + ints[3:]
+        (ys,), _ = backend.call("dwconv2d.fwd", sub, [planes[p0:p0 + cnt], w, b,
+                                                        Out((cnt,) + y_ref.shape[2:])])
+        assert np.array_equal(ys, y8.reshape(n * c, *y_ref.shape[2:])[p0:p0 + cnt])
+
+
+def test_depthwise_bad_arguments(backend):
+    if backend.is_qemu:
+        pytest.skip("host check")
+    x = np.ones((2, 4, 4), np.float32)
+    w = np.ones((2, 3, 3), np.float32)
+    s = np.full(2 * 2 * 2, 7.0, np.float32)
+    for ints in ([2, 2, 2, 4, 4, 3, 3, 1, 1, 1, 1],    # c0 >= c
+                 [2, 2, 0, 4, 4, 3, 3, 1, 1, 3, 1],    # padding >= filter
+                 [2, 2, 0, 4, 4, 3, 3, 0, 1, 1, 1]):   # stride 0
+        (out,), perf = backend.call("dwconv2d.fwd", ints, [x, w, None, Out(init=s)], check=False)
+        assert perf.status == -1 and np.array_equal(out, s)
+    _, perf = backend.call("dwconv2d.bwd_wgrad", [2, 2, 0, 4, 4, 3, 3, 1, 1, 1, 1],
+                           [x, x, None, None], check=False)
+    assert perf.status == -1

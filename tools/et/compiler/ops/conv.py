@@ -1,25 +1,35 @@
-"""conv2d (ONNX Conv, NCHW, group 1): import, shapes, FLOP, gradient, numpy reference, C calls
-(kernels/include/et_conv2d.h). Pads are [top, left, bottom, right]; the C kernel pads both
-sides equally."""
+"""conv2d (ONNX Conv, NCHW, group 1) and dwconv2d (depthwise: group = input channels = output
+channels, as MobileNet and DS-CNN use it): import, shapes, FLOP, gradient, numpy reference, C
+calls (kernels/include/et_conv2d.h). Pads are [top, left, bottom, right]; the C kernels pad both
+sides equally. dwconv2d runs through L1 plane range by plane range (et_tile.h)."""
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import CompileError
-from ..kernelmap import CCall, CodegenError, scratch
+from ..kernelmap import IN, OUT, WHOLE, CCall, CodegenError, scratch
 from .base import BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
 
 
 
 def import_conv(imp, op, node, a) -> None:
     ins = list(node.input)
-    if a.get("group", 1) != 1 or any(d != 1 for d in a.get("dilations", [1, 1])):
-        imp.unsupported("only group=1, dilation 1")
+    group = int(a.get("group", 1))
+    if any(d != 1 for d in a.get("dilations", [1, 1])):
+        imp.unsupported("only dilation 1")
     if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or len(imp.shape(ins[0])) != 4:
         imp.unsupported("only 2-D convolution with explicit pads")
-    imp.emit("conv2d", [i for i in ins if i], node.output[0], strides=list(a.get("strides", [1, 1])),
-             pads=list(a.get("pads", [0, 0, 0, 0])))
+    c_in, c_out = imp.shape(ins[0])[1], imp.shape(ins[1])[0]
+    depthwise = group > 1 and group == c_in == c_out
+    if group != 1 and not depthwise:
+        imp.unsupported(f"group={group} with {c_in} input and {c_out} output channels: only "
+                        "group=1 or depthwise (group = input channels = output channels)")
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    if depthwise and (pads[0] != pads[2] or pads[1] != pads[3]):
+        imp.unsupported(f"asymmetric pads {pads} (the kernel pads both sides equally)")
+    imp.emit("dwconv2d" if depthwise else "conv2d", [i for i in ins if i], node.output[0],
+             strides=list(a.get("strides", [1, 1])), pads=pads)
 
 
 def infer(node, g):
@@ -150,9 +160,103 @@ def emit_wgrad(e, idx, n):
     return c
 
 
+# --- dwconv2d: one filter per channel -------------------------------------------------------
+def infer_dw(node, g):
+    n, c, h, w = g[node.inputs[0]].shape
+    f, cw, kh, kw = g[node.inputs[1]].shape
+    if (f, cw) != (c, 1):
+        raise CompileError(f"{where(node)}: depthwise weight {[f, cw, kh, kw]} for {c} channels")
+    st, p = node.attrs["strides"], node.attrs["pads"]
+    return [(n, c, conv_out(h, kh, st[0], p[0], p[2]), conv_out(w, kw, st[1], p[1], p[3]))]
+
+
+def ref_dw_fwd(node, g, x, w, b=None):
+    a = node.attrs
+    win = windows(x, w.shape[2:], a["strides"], a["pads"])          # [N, C, Ho, Wo, kh, kw]
+    y = np.einsum("ncyxij,cij->ncyx", win, w[:, 0])
+    return y + b[None, :, None, None] if b is not None else y
+
+
+def ref_dw_igrad(node, g, dy, w):
+    n, c, h, wd = g[node.fwd["x"]].shape
+    kh, kw = w.shape[2:]
+    st, p = node.attrs["strides"], node.attrs["pads"]
+    ho, wo = dy.shape[2:]
+    dxp = np.zeros((n, c, h + p[0] + p[2], wd + p[1] + p[3]), F32)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i:i + st[0] * ho:st[0], j:j + st[1] * wo:st[1]] += dy * w[None, :, 0, i, j, None, None]
+    return dxp[:, :, p[0]:p[0] + h, p[1]:p[1] + wd]
+
+
+def ref_dw_wgrad(node, g, dy, x):
+    a = node.attrs
+    wshape = g[node.fwd["w"]].shape
+    win = windows(x, wshape[2:], a["strides"], a["pads"])
+    res = (np.einsum("ncyxij,ncyx->cij", win, dy)[:, None], dy.sum((0, 2, 3)))
+    return [o for o, keep in zip(res, (a["dw"], a["db"])) if keep]
+
+
+def _dw_args(e, idx, n, c, x, w):
+    xs, ws = e.shape(x), e.shape(w)
+    st, p = n.attrs["strides"], n.attrs["pads"]
+    name = f"dw{idx}"
+    c.decls.append(f"static const et_dwconv2d_args {name} = {{.planes = {xs[0] * xs[1]}, "
+                   f".c = {xs[1]}, .c0 = 0, .h = {xs[2]}, .w = {xs[3]}, .kh = {ws[2]}, "
+                   f".kw = {ws[3]}, .sh = {st[0]}, .sw = {st[1]}, .ph = {p[0]}, .pw = {p[1]}}};")
+    return name, xs
+
+
+def _dw_pre(a: str, channels: int) -> list[str]:
+    """The plane range of the current L1 tile: its count and the channel of its first plane."""
+    return [f"et_dwconv2d_args a_ = {a};", "a_.planes = @NR@;",
+            f"a_.c0 = tl_.r0 % {channels}u;"]
+
+
+def emit_dw_fwd(e, idx, n):
+    c = CCall()
+    x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
+    a, xs = _dw_args(e, idx, n, c, x, w)
+    b = n.inputs[2] if len(n.inputs) > 2 else None
+    e.call(c, "et_dwconv2d_fwd_f32", f"&{a}", e.p(x), e.p(w), e.p(b) if b else "NULL", e.p(y))
+    ys = e.shape(y)
+    streams = [(x, 4 * xs[2] * xs[3], IN), (y, 4 * ys[2] * ys[3], OUT),
+               (w, 4 * numel(e.shape(w)), WHOLE)] + ([(b, 4 * xs[1], WHOLE)] if b else [])
+    e.tiled(c, xs[0] * xs[1], streams,
+            ["&a_", "@P0@", "@P2@", "@P3@" if b else "NULL", "@P1@"], _dw_pre(a, xs[1]))
+    return c
+
+
+def emit_dw_igrad(e, idx, n):  # inputs [dy, w] -> dx
+    c = CCall()
+    dy, w, dx = n.inputs[0], n.inputs[1], n.outputs[0]
+    a, xs = _dw_args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
+    e.call(c, "et_dwconv2d_bwd_igrad_f32", f"&{a}", e.p(w), e.p(dy), e.p(dx))
+    ys = e.shape(dy)
+    e.tiled(c, xs[0] * xs[1], [(dy, 4 * ys[2] * ys[3], IN), (dx, 4 * xs[2] * xs[3], OUT),
+                               (w, 4 * numel(e.shape(w)), WHOLE)],
+            ["&a_", "@P2@", "@P0@", "@P1@"], _dw_pre(a, xs[1]))
+    return c
+
+
+def emit_dw_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
+    c = CCall()
+    a, _ = _dw_args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
+    outs = list(n.outputs)
+    dw = e.p(outs.pop(0)) if n.attrs.get("dw", True) else "NULL"
+    db = e.p(outs.pop(0)) if n.attrs.get("db") else "NULL"
+    e.call(c, "et_dwconv2d_bwd_wgrad_f32", f"&{a}", e.p(n.inputs[1]), e.p(n.inputs[0]), dw, db)
+    return c
+
+
 OPS = [OpDef(
     "conv2d", infer, onnx=("Conv",), importer=import_conv, grad=weighted_grad,
     calls={"fwd": Call(ref_fwd, flop_fwd, emit_fwd, ("et_conv2d_fwd_f32",)),
            "igrad": Call(ref_igrad, flop_igrad, emit_igrad, ("et_conv2d_bwd_igrad_f32",)),
            "wgrad": Call(ref_wgrad, flop_wgrad, emit_wgrad,
-                         ("et_conv2d_bwd_wgrad_f32", "et_conv2d_bwd_bgrad_f32"))})]
+                         ("et_conv2d_bwd_wgrad_f32", "et_conv2d_bwd_bgrad_f32"))}),
+    OpDef(
+    "dwconv2d", infer_dw, grad=weighted_grad,   # imported from Conv by import_conv
+    calls={"fwd": Call(ref_dw_fwd, flop_fwd, emit_dw_fwd, ("et_dwconv2d_fwd_f32",)),
+           "igrad": Call(ref_dw_igrad, flop_igrad, emit_dw_igrad, ("et_dwconv2d_bwd_igrad_f32",)),
+           "wgrad": Call(ref_dw_wgrad, flop_wgrad, emit_dw_wgrad, ("et_dwconv2d_bwd_wgrad_f32",))})]

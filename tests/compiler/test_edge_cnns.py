@@ -1,0 +1,144 @@
+"""MLPerf Tiny's CNNs as their users write them in PyTorch: ResNet-8 (residual blocks, AvgPool
+over the whole map), DS-CNN and a MobileNetV1-style stack (depthwise separable convolutions,
+global average pooling), at reduced sizes.
+
+Without BatchNorm each trains like PyTorch autograd with both exporters (numpy reference, every
+strategy that applies). With BatchNorm in eval mode, both exporters fold it into the
+convolution: EdgeTune then trains the folded convolutions (a different parameterization from
+PyTorch's conv + BatchNorm affine, so compared with the reference, not with autograd); the
+generated C matches the reference on host and qemu."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from codegen_helpers import check_against_reference
+from compiler_helpers import compare_training, export, export_dynamo
+from et.compiler.codegen import GenSpec
+from et.compiler.trainrun import run_training
+
+EXPORTERS = {"torchscript": lambda m, x: export(m, x, opset=17), "dynamo": export_dynamo}
+
+
+def conv_bn(cin, cout, k, stride=1, groups=1, bn=True):
+    conv = nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=not bn)
+    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU()) if bn else nn.Sequential(conv, nn.ReLU())
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, stride, bn=True):
+        super().__init__()
+        norm = nn.BatchNorm2d if bn else lambda c: nn.Identity()
+        self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1), norm(cout)
+        self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1), norm(cout)
+        self.sc = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else None
+
+    def forward(self, x):
+        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
+        return torch.relu(y + (self.sc(x) if self.sc is not None else x))
+
+
+class ResNet8(nn.Module):
+    """MLPerf Tiny image classification (16/32/64 channels), on 16x16 inputs."""
+
+    def __init__(self, bn=True, classes=10):
+        super().__init__()
+        self.stem = conv_bn(3, 16, 3, bn=bn)
+        self.blocks = nn.Sequential(ResBlock(16, 16, 1, bn), ResBlock(16, 32, 2, bn),
+                                    ResBlock(32, 64, 2, bn))
+        self.pool, self.fc = nn.AvgPool2d(4), nn.Linear(64, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+
+
+class DSCNN(nn.Module):
+    """MLPerf Tiny keyword spotting: a 10x4 stem, depthwise-separable blocks, global pooling."""
+
+    def __init__(self, bn=True, c=16, blocks=2, classes=12):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, c, (10, 4), (2, 2), (5, 1)),
+                                  nn.BatchNorm2d(c) if bn else nn.Identity(), nn.ReLU())
+        self.blocks = nn.Sequential(*[nn.Sequential(conv_bn(c, c, 3, groups=c, bn=bn),
+                                                    conv_bn(c, c, 1, bn=bn))
+                                      for _ in range(blocks)])
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(c, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
+
+
+class MobileNetV1(nn.Module):
+    """MobileNetV1 at width 0.25, first stages only, on 24x24 inputs."""
+
+    def __init__(self, bn=True, classes=2):
+        super().__init__()
+        cfg = [(8, 16, 1), (16, 32, 2), (32, 32, 1), (32, 64, 2)]
+        layers = [conv_bn(3, 8, 3, 2, bn=bn)]
+        for cin, cout, s in cfg:
+            layers += [conv_bn(cin, cin, 3, s, groups=cin, bn=bn), conv_bn(cin, cout, 1, bn=bn)]
+        self.features = nn.Sequential(*layers)
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(64, classes)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+MODELS = {"resnet8": (ResNet8, (3, 16, 16), 10), "dscnn": (DSCNN, (1, 20, 10), 12),
+          "mobilenet": (MobileNetV1, (3, 24, 24), 2)}
+
+
+def _model(name, bn=True):
+    cls, shape, classes = MODELS[name]
+    torch.manual_seed(1)
+    model = cls(bn).eval()
+    with torch.no_grad():   # BatchNorm with statistics of a trained model, not the identity
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3,) + shape).astype(np.float32)
+    return model, x, rng.integers(0, classes, 3)
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+@pytest.mark.parametrize("name,strategy", [("resnet8", "all"), ("resnet8", "last"),
+                                           ("resnet8", "blocks:1"), ("dscnn", "all"),
+                                           ("dscnn", "blocks:1"), ("mobilenet", "all")])
+def test_edge_cnn_trains_like_torch(name, strategy, exporter):
+    model, x, y = _model(name, bn=False)
+    proto = EXPORTERS[exporter](model, torch.zeros((1,) + x.shape[1:]))
+    res = compare_training(model, proto, strategy, x, y, "ce", 3)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+    ops = {n.op for n in res["graph"].nodes}
+    assert ("dwconv2d" in ops) == (name != "resnet8")
+
+
+@pytest.mark.parametrize("name,target", [("dscnn", "host"), ("mobilenet", "host"),
+                                         pytest.param("dscnn", "qemu", marks=pytest.mark.qemu)])
+def test_edge_cnn_runs_in_c(tmp_path, name, target):
+    model, x, y = _model(name)
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(export(model, torch.zeros((1,) + x.shape[1:])), str(path))
+    data = tmp_path / "d.npz"
+    np.savez(data, input=x, labels=y)
+    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
+                   batch=2, steps=2, target=target, grads=True)
+    res = run_training(spec, "", timeout=300)
+    check_against_reference(spec, res["arrays"])
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_batchnorm_in_eval_mode_is_folded(exporter):
+    """Both exporters fold eval-mode BatchNorm into the convolution: the model imports, its
+    trained tensors are the folded convolutions (with a bias each)."""
+    from et.compiler.onnx_import import import_onnx
+    model, x, _ = _model("dscnn")
+    g = import_onnx(EXPORTERS[exporter](model, torch.zeros((1,) + x.shape[1:])), batch=1)
+    assert {n.op for n in g.nodes} >= {"conv2d", "dwconv2d", "reduce_mean", "linear"}
+    convs = [n for n in g.nodes if n.op in ("conv2d", "dwconv2d")]
+    assert len(convs) == 5 and all(len(n.inputs) == 3 for n in convs)
