@@ -142,3 +142,90 @@ def test_batchnorm_in_eval_mode_is_folded(exporter):
     assert {n.op for n in g.nodes} >= {"conv2d", "dwconv2d", "reduce_mean", "linear"}
     convs = [n for n in g.nodes if n.op in ("conv2d", "dwconv2d")]
     assert len(convs) == 5 and all(len(n.inputs) == 3 for n in convs)
+
+
+class DeepAEBN(nn.Module):
+    """MLPerf Tiny anomaly detection's autoencoder (Linear, BatchNorm1d, ReLU), narrowed."""
+
+    def __init__(self, d=20, h=12, z=4):
+        super().__init__()
+        dims = [d, h, h, z, h, h]
+        layers = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(h, d))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class ConvReluBN(nn.Module):
+    """BatchNorm2d after the activation, where no exporter folds it."""
+
+    def __init__(self):
+        super().__init__()
+        self.c, self.bn, self.fc = nn.Conv2d(2, 4, 3), nn.BatchNorm2d(4), nn.Linear(4 * 9, 3)
+
+    def forward(self, x):
+        return self.fc(self.bn(torch.relu(self.c(x))).flatten(1))
+
+
+def _with_stats(model):
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_batchnorm_frozen_statistics_trains_like_torch(exporter):
+    """BatchNormalization left in the graph (after a Linear, or after an activation) trains its
+    gamma and beta like PyTorch in eval mode; the running statistics stay fixed. The dynamo
+    exporter folds BatchNorm1d after a Linear into the Linear (then the folded Linear trains)."""
+    from et.compiler.onnx_import import import_onnx
+    rng = np.random.default_rng(4)
+    torch.manual_seed(2)
+    ae = _with_stats(DeepAEBN())
+    x = rng.standard_normal((4, 20)).astype(np.float32)
+    proto = EXPORTERS[exporter](ae, torch.zeros(2, 20))
+    if exporter == "dynamo":
+        assert not any(t.name.startswith("net.1.") for t in import_onnx(proto, batch=4).params())
+    else:
+        res = compare_training(ae, proto, "all", x, x, "mse", 3)
+        assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+    cnn = _with_stats(ConvReluBN())
+    x = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)
+    res = compare_training(cnn, EXPORTERS[exporter](cnn, torch.zeros(1, 2, 5, 5)), "all", x,
+                           np.array([0, 2, 1]), "ce", 3)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+    assert "bn.weight" in res["graph"].meta["trainable"]
+
+
+def test_batchnorm_runs_in_c(tmp_path):
+    ae = _with_stats(DeepAEBN())
+    path = tmp_path / "ae_bn.onnx"
+    onnx.save(export(ae, torch.zeros(2, 20)), str(path))
+    x = np.random.default_rng(5).standard_normal((4, 20)).astype(np.float32)
+    data = tmp_path / "d.npz"
+    np.savez(data, input=x, target=x)
+    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
+                   batch=2, steps=2, target="host", grads=True)
+    res = run_training(spec, "", timeout=300)
+    check_against_reference(spec, res["arrays"])
+
+
+def test_batchnorm_training_mode_is_refused():
+    from et.compiler.ir import UnsupportedOpError
+    from et.compiler.onnx_import import import_onnx
+    ae = DeepAEBN().train()
+    buf = __import__("io").BytesIO()
+    torch.onnx.export(ae, (torch.zeros(2, 20),), buf, dynamo=False, opset_version=17,
+                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    with pytest.raises(UnsupportedOpError) as e:
+        import_onnx(onnx.load_from_string(buf.getvalue()), batch=2)
+    assert "training_mode=1" in str(e.value) and "eval mode" in str(e.value)

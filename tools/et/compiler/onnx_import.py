@@ -263,9 +263,9 @@ class _Importer:
                                                max_bytes=self.max_fold_bytes, node=self.node_name)
             return
         self.onnx_op = op
-        if op not in ops.ONNX:
+        if op not in ops.IMPORTERS:
             self.unsupported()
-        ops.ONNX[op].importer(self, op, node, a)
+        ops.IMPORTERS[op](self, op, node, a)
 
     # --- opset normalization ----------------------------------------------------------
     def _slice_inputs(self, node, a: dict):

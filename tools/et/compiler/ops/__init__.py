@@ -34,6 +34,11 @@ for _m in _MODULES:
             ONNX[_o] = _d
         for _o in _d.ms_domain:
             MS_ONNX[_o] = _d
+IMPORTERS = {o: d.importer for o, d in ONNX.items()}   # ONNX op type -> its import rule
+for _m in _MODULES:   # ONNX ops a module imports as a composition of registry ops
+    for _o, _f in getattr(_m, "IMPORTS", {}).items():
+        assert _o not in IMPORTERS, _o
+        IMPORTERS[_o] = _f
 
 
 def op(name: str) -> OpDef:
@@ -97,7 +102,7 @@ def check_kernels(g: Graph) -> None:
 
 def onnx_ops() -> list[str]:
     """The ONNX op types the importer translates (default domain)."""
-    return sorted(ONNX)
+    return sorted(IMPORTERS)
 
 
 def flop_table() -> dict[str, int]:

@@ -1,5 +1,6 @@
 """layernorm over the last axis (ONNX LayerNormalization, or the decomposed pattern fusion
 finds): import, shapes, FLOP, gradient, numpy reference, C calls (kernels/include/et_layernorm.h).
+Also the import of BatchNormalization with frozen statistics (see ``import_batchnorm``).
 
 The forward saves mean and 1/std per row in small static buffers of the generated program
 (``OpDef.row_stats``, ``Emitter.row_stats``); the reference recomputes them from X."""
@@ -25,6 +26,51 @@ def import_layernorm(imp, op, node, a) -> None:
         imp.consts[out + "_zero_bias"] = np.zeros(imp.shape(ins[0])[-1], np.float32)
         ins = ins[:2] + [out + "_zero_bias"]
     imp.emit("layernorm", ins[:3], out, eps=float(a.get("epsilon", 1e-5)), axis=-1)
+
+
+def _values(imp, name: str, what: str) -> np.ndarray:
+    """The values of an initializer or constant input (a running statistic)."""
+    n = imp.name(name)
+    if n in imp.g.tensors and imp.g[n].data is not None:
+        return np.asarray(imp.g[n].data, np.float64)
+    return np.asarray(imp.const(name, what), np.float64)
+
+
+def import_batchnorm(imp, op, node, a) -> None:
+    """BatchNormalization with frozen statistics (an eval-mode export): per channel
+    y = x * s + t with s = gamma / sqrt(var + eps), t = beta - mean * s, built from registry ops:
+    s and t from the trained gamma and beta (mul, add of [C] vectors), then a depthwise 1x1
+    convolution of x viewed as [N, C, L, 1] with weight s and bias t. gamma and beta train as
+    in PyTorch (their gradients flow through s and t); mean and var stay constants."""
+    ins, out = list(node.input), node.output[0]
+    if int(a.get("training_mode", 0)) or any(o for o in list(node.output)[1:]):
+        imp.unsupported("training_mode=1 (batch statistics): export the model in eval mode, "
+                        "which freezes the running statistics")
+    shape = imp.shape(ins[0])
+    if len(shape) < 2:
+        imp.unsupported(f"input of rank {len(shape)}; expected [N, C, ...]")
+    n, c, rest = shape[0], shape[1], shape[2:]
+    eps = float(a.get("epsilon", 1e-5))
+    mean = _values(imp, ins[3], "the running mean of BatchNormalization").reshape(-1)
+    var = _values(imp, ins[4], "the running variance of BatchNormalization").reshape(-1)
+    if mean.size != c or var.size != c:
+        imp.unsupported(f"statistics of {mean.size} and {var.size} values for {c} channels")
+    fresh = imp.g.fresh
+    rstd, neg_mean = fresh(out + "_rstd"), fresh(out + "_neg_mean")
+    imp.consts[rstd] = (1.0 / np.sqrt(var + eps)).astype(np.float32)
+    imp.consts[neg_mean] = (-mean).astype(np.float32)
+    s, sm, t = fresh(out + "_scale"), fresh(out + "_scaled_mean"), fresh(out + "_shift")
+    imp.emit("mul", [ins[1], rstd], s)
+    imp.emit("mul", [s, neg_mean], sm)
+    imp.emit("add", [ins[2], sm], t)
+    length = 1
+    for d in rest:
+        length *= int(d)
+    w4, x4, y4 = fresh(out + "_w"), fresh(out + "_x"), fresh(out + "_y")
+    imp.emit("reshape", [s], w4, shape=[c, 1, 1, 1])
+    imp.emit("reshape", [ins[0]], x4, shape=[n, c, length, 1])
+    imp.emit("dwconv2d", [x4, w4, t], y4, strides=[1, 1], pads=[0, 0, 0, 0])
+    imp.emit("reshape", [y4], out, shape=list(shape))
 
 
 def stats(x, eps):
@@ -127,5 +173,8 @@ OPS = [OpDef(
            "wgrad": Call(ref_wgrad, lambda n, g: (DGAMMA * n.attrs.get("dw", True)
                                                   + DBETA * n.attrs.get("db", True)) * _n(n, g),
                          emit_wgrad, ("et_layernorm_bwd_f32",))})]
+# BatchNormalization is no op of its own: its import rule builds it from mul, add, reshape and
+# dwconv2d (the registry maps the ONNX type to this module's importer)
+IMPORTS = {"BatchNormalization": import_batchnorm}
 FLOP = {"LAYERNORM_FWD": FWD, "LAYERNORM_DX": DX, "LAYERNORM_DGAMMA": DGAMMA,
         "LAYERNORM_DBETA": DBETA}
