@@ -119,8 +119,14 @@ def test_edge_cnn_trains_like_torch(name, strategy, exporter):
 
 
 @pytest.mark.parametrize("name,target", [("dscnn", "host"), ("mobilenet", "host"),
-                                         pytest.param("dscnn", "qemu", marks=pytest.mark.qemu)])
+                                         pytest.param("dscnn", "qemu", marks=pytest.mark.qemu),
+                                         ("dscnn", "siracusa")])
 def test_edge_cnn_runs_in_c(tmp_path, name, target):
+    """The generated program against the reference; on siracusa in GVSoC's Siracusa model
+    (skipped with the reason when GVSoC is not installed)."""
+    if target == "siracusa":
+        from gvsoc_util import require_gvsoc
+        require_gvsoc()
     model, x, y = _model(name)
     path = tmp_path / f"{name}.onnx"
     onnx.save(export(model, torch.zeros((1,) + x.shape[1:])), str(path))
@@ -128,7 +134,7 @@ def test_edge_cnn_runs_in_c(tmp_path, name, target):
     np.savez(data, input=x, labels=y)
     spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
                    batch=2, steps=2, target=target, grads=True)
-    res = run_training(spec, "", timeout=300)
+    res = run_training(spec, "", timeout=1200)
     check_against_reference(spec, res["arrays"])
 
 
