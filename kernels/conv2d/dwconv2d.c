@@ -33,64 +33,65 @@ static inline void taps(size_t o, size_t s, size_t p, size_t k, size_t n, size_t
     *k1 = i0 + (long)k > (long)n ? (size_t)((long)n - i0) : k;
 }
 
-static void fwd_worker(void *arg)
+/* y of plane p (channel ch): the window sum of every output, plus the bias. */
+static void fwd_plane(const dw_job *j, size_t p, size_t ch)
 {
-    const dw_job *j = arg;
     const et_dwconv2d_args *a = j->a;
-    size_t lo, hi;
-    et_team_range(a->planes, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
-    for (size_t p = lo; p < hi; ++p) {
-        size_t ch = (a->c0 + p) % a->c;
-        const float *x = j->x + p * a->h * a->w, *wt = j->w + ch * a->kh * a->kw;
-        float bias = j->b ? j->b[ch] : 0.0f, *y = j->out + p * j->ho * j->wo;
-        for (size_t oy = 0; oy < j->ho; ++oy) {
-            size_t ky0, ky1;
-            taps(oy, a->sh, a->ph, a->kh, a->h, &ky0, &ky1);
-            const float *xr = x + (long)(oy * a->sh + ky0 - a->ph) * (long)a->w;
-            for (size_t ox = 0; ox < j->wo; ++ox) {
-                size_t kx0, kx1;
-                taps(ox, a->sw, a->pw, a->kw, a->w, &kx0, &kx1);
-                long ix0 = (long)(ox * a->sw + kx0) - (long)a->pw;
-                float s = 0.0f;
-                const float *xi = xr + ix0;
-                for (size_t ky = ky0; ky < ky1; ++ky, xi += a->w) {
-                    const float *wk = wt + ky * a->kw;
-                    for (size_t kx = kx0; kx < kx1; ++kx) s += wk[kx] * xi[kx - kx0];
-                }
-                y[oy * j->wo + ox] = s + bias;
+    const float *x = j->x + p * a->h * a->w, *wt = j->w + ch * a->kh * a->kw;
+    float bias = j->b ? j->b[ch] : 0.0f, *y = j->out + p * j->ho * j->wo;
+    for (size_t oy = 0; oy < j->ho; ++oy) {
+        size_t ky0, ky1;
+        taps(oy, a->sh, a->ph, a->kh, a->h, &ky0, &ky1);
+        const float *xr = x + (long)(oy * a->sh + ky0 - a->ph) * (long)a->w;
+        for (size_t ox = 0; ox < j->wo; ++ox) {
+            size_t kx0, kx1;
+            taps(ox, a->sw, a->pw, a->kw, a->w, &kx0, &kx1);
+            long ix0 = (long)(ox * a->sw + kx0) - (long)a->pw;
+            float s = 0.0f;
+            const float *xi = xr + ix0;
+            for (size_t ky = ky0; ky < ky1; ++ky, xi += a->w) {
+                const float *wk = wt + ky * a->kw;
+                for (size_t kx = kx0; kx < kx1; ++kx) s += wk[kx] * xi[kx - kx0];
+            }
+            y[oy * j->wo + ox] = s + bias;
+        }
+    }
+}
+
+/* dx of plane p (channel ch): zeroed, then every output's gradient spread over its window. */
+static void igrad_plane(const dw_job *j, size_t p, size_t ch)
+{
+    const et_dwconv2d_args *a = j->a;
+    const float *wt = j->w + ch * a->kh * a->kw, *dy = j->dy + p * j->ho * j->wo;
+    float *dx = j->out + p * a->h * a->w;
+    for (size_t i = 0; i < a->h * a->w; ++i) dx[i] = 0.0f;
+    for (size_t oy = 0; oy < j->ho; ++oy) {
+        size_t ky0, ky1;
+        taps(oy, a->sh, a->ph, a->kh, a->h, &ky0, &ky1);
+        for (size_t ox = 0; ox < j->wo; ++ox) {
+            size_t kx0, kx1;
+            taps(ox, a->sw, a->pw, a->kw, a->w, &kx0, &kx1);
+            float d = dy[oy * j->wo + ox];
+            float *xi = dx + (long)(oy * a->sh + ky0 - a->ph) * (long)a->w
+                        + (long)(ox * a->sw + kx0) - (long)a->pw;
+            for (size_t ky = ky0; ky < ky1; ++ky, xi += a->w) {
+                const float *wk = wt + ky * a->kw;
+                for (size_t kx = kx0; kx < kx1; ++kx) xi[kx - kx0] += wk[kx] * d;
             }
         }
     }
 }
 
-static void igrad_worker(void *arg)
+/* This core's range of planes, each with its channel. */
+static void each_plane(const dw_job *j, void (*plane)(const dw_job *, size_t, size_t))
 {
-    const dw_job *j = arg;
-    const et_dwconv2d_args *a = j->a;
     size_t lo, hi;
-    et_team_range(a->planes, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
-    for (size_t p = lo; p < hi; ++p) {
-        size_t ch = (a->c0 + p) % a->c;
-        const float *wt = j->w + ch * a->kh * a->kw, *dy = j->dy + p * j->ho * j->wo;
-        float *dx = j->out + p * a->h * a->w;
-        for (size_t i = 0; i < a->h * a->w; ++i) dx[i] = 0.0f;
-        for (size_t oy = 0; oy < j->ho; ++oy) {
-            size_t ky0, ky1;
-            taps(oy, a->sh, a->ph, a->kh, a->h, &ky0, &ky1);
-            for (size_t ox = 0; ox < j->wo; ++ox) {
-                size_t kx0, kx1;
-                taps(ox, a->sw, a->pw, a->kw, a->w, &kx0, &kx1);
-                float d = dy[oy * j->wo + ox];
-                float *xi = dx + (long)(oy * a->sh + ky0 - a->ph) * (long)a->w
-                            + (long)(ox * a->sw + kx0) - (long)a->pw;
-                for (size_t ky = ky0; ky < ky1; ++ky, xi += a->w) {
-                    const float *wk = wt + ky * a->kw;
-                    for (size_t kx = kx0; kx < kx1; ++kx) xi[kx - kx0] += wk[kx] * d;
-                }
-            }
-        }
-    }
+    et_team_range(j->a->planes, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
+    for (size_t p = lo; p < hi; ++p) plane(j, p, (j->a->c0 + p) % j->a->c);
 }
+
+static void fwd_worker(void *arg) { each_plane(arg, fwd_plane); }
+static void igrad_worker(void *arg) { each_plane(arg, igrad_plane); }
 
 static void wgrad_worker(void *arg)
 {

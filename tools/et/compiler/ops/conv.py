@@ -126,22 +126,28 @@ def _args(e, idx, n, c, x, w):
     return name, (xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], st[0], st[1], p[0], p[1])
 
 
+def _conv_call(e, c, kernel: str, a: str, dims: tuple, mode: int, *ptrs: str) -> None:
+    """One call of a conv2d kernel that tiles itself through L1: its scratch and tile query
+    (``mode``: 0 forward, 1 dX, 2 dW, as tiles.py asks the kernel's planner)."""
+    e.call(c, kernel, f"&{a}", *ptrs)
+    c.scratch.append(scratch("et_conv2d_scratch_size", a))
+    c.kernel_q.append((kernel, ("conv", mode) + dims))
+
+
 def emit_fwd(e, idx, n):
     c = CCall()
     a, dims = _args(e, idx, n, c, n.inputs[0], n.inputs[1])
     b = e.p(n.inputs[2]) if len(n.inputs) > 2 else "NULL"
-    e.call(c, "et_conv2d_fwd_f32", f"&{a}", e.p(n.inputs[0]), e.p(n.inputs[1]), b, e.p(n.outputs[0]))
-    c.scratch.append(scratch("et_conv2d_scratch_size", a))
-    c.kernel_q.append(("et_conv2d_fwd_f32", ("conv", 0) + dims))
+    _conv_call(e, c, "et_conv2d_fwd_f32", a, dims, 0, e.p(n.inputs[0]), e.p(n.inputs[1]), b,
+               e.p(n.outputs[0]))
     return c
 
 
 def emit_igrad(e, idx, n):
     c = CCall()
     a, dims = _args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
-    e.call(c, "et_conv2d_bwd_igrad_f32", f"&{a}", e.p(n.inputs[1]), e.p(n.inputs[0]), e.p(n.outputs[0]))
-    c.scratch.append(scratch("et_conv2d_scratch_size", a))
-    c.kernel_q.append(("et_conv2d_bwd_igrad_f32", ("conv", 1) + dims))
+    _conv_call(e, c, "et_conv2d_bwd_igrad_f32", a, dims, 1, e.p(n.inputs[1]), e.p(n.inputs[0]),
+               e.p(n.outputs[0]))
     return c
 
 
@@ -151,9 +157,7 @@ def emit_wgrad(e, idx, n):
     dy, x = e.p(n.inputs[0]), e.p(n.inputs[1])
     outs = list(n.outputs)
     if n.attrs.get("dw", True):
-        e.call(c, "et_conv2d_bwd_wgrad_f32", f"&{a}", x, dy, e.p(outs.pop(0)))
-        c.scratch.append(scratch("et_conv2d_scratch_size", a))
-        c.kernel_q.append(("et_conv2d_bwd_wgrad_f32", ("conv", 2) + dims))
+        _conv_call(e, c, "et_conv2d_bwd_wgrad_f32", a, dims, 2, x, dy, e.p(outs.pop(0)))
     if n.attrs.get("db"):
         e.call(c, "et_conv2d_bwd_bgrad_f32", f"&{a}", dy, e.p(outs.pop(0)))
         c.scratch.append(scratch("et_conv2d_scratch_size", a))
