@@ -1,6 +1,8 @@
 """Data movement: transpose (ONNX Transpose; C ``et_permute_fwd_f32``, rank <= 4), reshape (ONNX
-Reshape, Flatten, Squeeze, Unsqueeze: a view, no call), concat (ONNX Concat) and slice (ONNX
-Slice with step 1, Gather of one constant index). 0 FLOP."""
+Reshape, Flatten, Squeeze, Unsqueeze: a view, no call), concat (ONNX Concat) and slice along one
+axis (ONNX Slice with step 1, one slice per axis; Gather of one constant index), both C
+``et_block_copy_f32`` (kernels/include/et_shape.h) on the [outer, axis * inner] view; Expand
+(a class token broadcast over the batch) is an add to zeros, whose gradient sums the batch. 0 FLOP."""
 from __future__ import annotations
 
 import numpy as np
@@ -87,6 +89,96 @@ def infer_concat(node, g):
     return [tuple(out)]
 
 
+def _outer_inner(shape, ax: int) -> tuple[int, int]:
+    return numel(shape[:ax]), numel(shape[ax + 1:])
+
+
+def _block(e, c, idx, tag, src, dst, rows, cols, src_ld, dst_ld, src_off=0, dst_off=0,
+           zero=0) -> None:
+    name = f"blk{idx}_{tag}"
+    c.decls.append(f"static const et_block_args {name} = {{.rows = {rows}, .cols = {cols}, "
+                   f".src_ld = {src_ld}, .dst_ld = {dst_ld}, .src_off = {src_off}, "
+                   f".dst_off = {dst_off}, .dst_zero = {zero}}};")
+    e.call(c, "et_block_copy_f32", f"&{name}", e.p(src), e.p(dst))
+
+
+def emit_concat(e, idx, n):
+    c = CCall()
+    ax, y = n.attrs["axis"], n.outputs[0]
+    outer, inner = _outer_inner(e.shape(y), ax)
+    width, off = e.shape(y)[ax] * inner, 0
+    for k, t in enumerate(n.inputs):
+        cols = e.shape(t)[ax] * inner
+        _block(e, c, idx, str(k), t, y, outer, cols, cols, width, dst_off=off)
+        off += cols
+    return c
+
+
+def _slice_axis(n) -> tuple[int, int, int]:
+    (ax,), (s,), (en,) = n.attrs["axes"], n.attrs["starts"], n.attrs["ends"]
+    return ax, s, en
+
+
+def emit_slice(e, idx, n):
+    c = CCall()
+    x = n.inputs[0]
+    ax, s, en = _slice_axis(n)
+    outer, inner = _outer_inner(e.shape(x), ax)
+    cols = (en - s) * inner
+    _block(e, c, idx, "f", x, n.outputs[0], outer, cols, e.shape(x)[ax] * inner, cols,
+           src_off=s * inner)
+    return c
+
+
+def emit_slice_igrad(e, idx, n):  # inputs [dy] -> dx: dy into a zeroed dx
+    c = CCall()
+    xs = e.shape(n.fwd["x"])
+    ax, s, en = _slice_axis(n)
+    outer, inner = _outer_inner(xs, ax)
+    cols = (en - s) * inner
+    _block(e, c, idx, "b", n.inputs[0], n.outputs[0], outer, cols, cols, xs[ax] * inner,
+           dst_off=s * inner, zero=numel(xs))
+    return c
+
+
+def import_split(imp, op, node, a) -> None:
+    """Split into one slice per output (sizes from the ``split`` input or attribute, else equal
+    parts, as ``num_outputs`` or the output count give them)."""
+    ins, outs = list(node.input), [o for o in node.output]
+    src = imp.shape(ins[0])
+    ax = int(a.get("axis", 0)) % len(src)
+    if len(ins) > 1 and ins[1]:
+        sizes = [int(v) for v in imp.const(ins[1], "the sizes of Split").reshape(-1)]
+    elif "split" in a:
+        sizes = ints(a["split"])
+    else:
+        k = len(outs)
+        step = -(-src[ax] // k)
+        sizes = [min(step, src[ax] - i * step) for i in range(k)]
+    if sum(sizes) != src[ax] or len(sizes) != len(outs):
+        imp.unsupported(f"sizes {sizes} for {len(outs)} outputs of an axis of {src[ax]}")
+    off = 0
+    for o, size in zip(outs, sizes):
+        if o:
+            imp.emit("slice", ins[:1], o, axes=[ax], starts=[off], ends=[off + size])
+        off += size
+
+
+def import_expand(imp, op, node, a) -> None:
+    """Expand(x, shape) as x + zeros(shape): the broadcast add's gradient sums the expanded
+    axes, e.g. a class token [1, 1, D] expanded over the batch."""
+    ins, out = list(node.input), node.output[0]
+    target = [int(v) for v in imp.const(ins[1], "the shape of Expand").reshape(-1)]
+    src = imp.shape(ins[0])
+    full = tuple(int(v) for v in np.broadcast_shapes(tuple(src), tuple(target)))
+    if full == tuple(src):
+        imp.emit("reshape", ins[:1], out, shape=list(src))
+        return
+    zeros = imp.g.fresh(out + "_zeros")
+    imp.consts[zeros] = np.zeros(full, np.float32)
+    imp.emit("add", [zeros, ins[0]], out)
+
+
 def grad_concat(d, n, dy) -> None:
     ax, off = n.attrs["axis"], 0
     for t in n.inputs:
@@ -114,12 +206,20 @@ def import_slice(imp, op, node, a) -> None:
         else np.ones(len(starts), np.int64)
     if np.any(steps != 1):
         imp.unsupported("only step 1")
-    ax_n, st_n, en_n = [], [], []
+    cuts = []   # one slice node per axis that is cut, chained
     for s, e, ax in zip(starts, ends, axes):
         ax = int(ax) % len(src)
         s, e, _ = slice(int(s), int(e)).indices(src[ax])
-        ax_n.append(ax), st_n.append(s), en_n.append(max(s, e))
-    imp.emit("slice", ins[:1], node.output[0], axes=ax_n, starts=st_n, ends=en_n)
+        if (s, max(s, e)) != (0, src[ax]):
+            cuts.append((ax, s, max(s, e)))
+    if not cuts:
+        imp.emit("reshape", ins[:1], node.output[0], shape=list(src))
+        return
+    cur = ins[0]
+    for k, (ax, s, e) in enumerate(cuts):
+        out = node.output[0] if k == len(cuts) - 1 else imp.g.fresh(f"{node.output[0]}_cut{k}")
+        imp.emit("slice", [cur], out, axes=[ax], starts=[s], ends=[e])
+        cur = out
 
 
 def import_gather(imp, op, node, a) -> None:
@@ -167,6 +267,8 @@ def grad_slice(d, n, dy) -> None:
     d.contribute(x, dx, n)
 
 
+BLOCK = ("et_block_copy_f32",)
+IMPORTS = {"Expand": import_expand, "Split": import_split}
 OPS = [
     OpDef("transpose", lambda n, g: [tuple(g[n.inputs[0]].shape[p] for p in n.attrs["perm"])],
           onnx=("Transpose",), importer=import_transpose, grad=grad_transpose,
@@ -175,9 +277,11 @@ OPS = [
     OpDef("reshape", infer_reshape, onnx=("Reshape", "Flatten", "Squeeze", "Unsqueeze"),
           importer=import_reshape, grad=grad_reshape, view=True),
     OpDef("concat", infer_concat, onnx=("Concat",), importer=import_concat, grad=grad_concat,
-          calls={"fwd": Call(lambda n, g, *v: np.concatenate(v, axis=n.attrs["axis"]), no_flop)}),
+          calls={"fwd": Call(lambda n, g, *v: np.concatenate(v, axis=n.attrs["axis"]), no_flop,
+                             emit_concat, BLOCK)}),
     OpDef("slice", infer_slice, onnx=("Slice", "Gather"), importer=import_slice, grad=grad_slice,
-          calls={"fwd": Call(lambda n, g, x: np.ascontiguousarray(x[_index(n.attrs, x.ndim)]), no_flop),
-                 "igrad": Call(slice_igrad, no_flop)}),
+          calls={"fwd": Call(lambda n, g, x: np.ascontiguousarray(x[_index(n.attrs, x.ndim)]), no_flop,
+                             emit_slice, BLOCK),
+                 "igrad": Call(slice_igrad, no_flop, emit_slice_igrad, BLOCK)}),
 ]
 FLOP: dict = {}

@@ -1,0 +1,64 @@
+"""What ViTs do with tokens: a class token broadcast over the batch and concatenated to the
+patch tokens (Expand + Concat, or Concat of a repeated parameter), the head on token 0 (Gather
+or Slice), a packed qkv projection cut into q, k and v (Slice / Split of a Linear's output).
+Each trains like PyTorch autograd with both exporters, and in C on host against the reference."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from codegen_helpers import check_against_reference
+from compiler_helpers import compare_training, export, export_dynamo
+from et.compiler.codegen import GenSpec
+from et.compiler.trainrun import run_training
+
+EXPORTERS = {"torchscript": lambda m, x: export(m, x, opset=17), "dynamo": export_dynamo}
+
+
+class ClassToken(nn.Module):
+    """Patches [B, T, 6] -> embed -> [cls; tokens] -> packed qkv -> q * k + v -> head on cls."""
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.embed = nn.Linear(6, d)
+        self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.5)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.head = nn.Linear(d, 3)
+        self.d = d
+
+    def forward(self, x):
+        t = self.embed(x)
+        t = torch.cat([self.cls.expand(x.shape[0], -1, -1), t], dim=1)
+        q, k, v = self.qkv(t).split(self.d, dim=-1)
+        h = torch.relu(q * k + v)
+        return self.head(h[:, 0])
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_class_token_and_packed_qkv_train_like_torch(exporter):
+    torch.manual_seed(6)
+    model = ClassToken().eval()
+    proto = EXPORTERS[exporter](model, torch.zeros(2, 4, 6))
+    x = np.random.default_rng(7).standard_normal((3, 4, 6)).astype(np.float32)
+    res = compare_training(model, proto, "all", x, np.array([0, 2, 1]), "ce", 3)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+    assert "cls" in res["graph"].meta["trainable"]
+    assert {"concat", "slice"} <= {n.op for n in res["graph"].nodes}
+
+
+def test_class_token_runs_in_c(tmp_path):
+    torch.manual_seed(6)
+    model = ClassToken().eval()
+    path = tmp_path / "cls.onnx"
+    onnx.save(export(model, torch.zeros(2, 4, 6)), str(path))
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(8)
+    np.savez(data, input=rng.standard_normal((4, 4, 6)).astype(np.float32),
+             labels=np.array([0, 1, 2, 1]))
+    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
+                   batch=2, steps=2, target="host", grads=True)
+    res = run_training(spec, "")
+    check_against_reference(spec, res["arrays"])
