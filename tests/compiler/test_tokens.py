@@ -37,6 +37,85 @@ class ClassToken(nn.Module):
         return self.head(h[:, 0])
 
 
+class MHAViT(nn.Module):
+    """A ViT block the torch way: class token, position embedding, nn.MultiheadAttention."""
+
+    def __init__(self, d=16, heads=2, tokens=4):
+        super().__init__()
+        self.embed = nn.Linear(12, d)
+        self.cls = nn.Parameter(torch.randn(1, 1, d) * 0.5)
+        self.pos = nn.Parameter(torch.randn(1, tokens + 1, d) * 0.1)
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, x):
+        t = torch.cat([self.cls.expand(x.shape[0], -1, -1), self.embed(x)], 1) + self.pos
+        h = self.ln1(t)
+        t = t + self.attn(h, h, h, need_weights=False)[0]
+        t = t + self.mlp(self.ln2(t))
+        return self.head(t[:, 0])
+
+
+class TimmAttention(nn.Module):
+    """timm's Attention: packed qkv reshaped to [B, N, 3, H, Dh] and permuted, unbind, scale."""
+
+    def __init__(self, d=16, heads=2):
+        super().__init__()
+        self.heads, self.scale = heads, (d // heads) ** -0.5
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        a = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        return self.proj((a @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class TimmViT(nn.Module):
+    def __init__(self, d=16):
+        super().__init__()
+        self.embed, self.norm, self.attn = nn.Linear(12, d), nn.LayerNorm(d), TimmAttention(d)
+        self.head = nn.Linear(d, 3)
+
+    def forward(self, x):
+        t = self.embed(x)
+        t = t + self.attn(self.norm(t))
+        return self.head(t.mean(1))
+
+
+VITS = {"mha": MHAViT, "timm": TimmViT}
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+@pytest.mark.parametrize("name", sorted(VITS))
+def test_vits_train_like_torch(name, exporter):
+    torch.manual_seed(9)
+    model = VITS[name]().eval()
+    proto = EXPORTERS[exporter](model, torch.zeros(2, 4, 12))
+    x = np.random.default_rng(10).standard_normal((3, 4, 12)).astype(np.float32)
+    res = compare_training(model, proto, "all", x, np.array([0, 2, 1]), "ce", 3)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+
+
+@pytest.mark.parametrize("name", sorted(VITS))
+def test_vits_run_in_c(tmp_path, name):
+    torch.manual_seed(9)
+    model = VITS[name]().eval()
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(export(model, torch.zeros(2, 4, 12)), str(path))
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(11)
+    np.savez(data, input=rng.standard_normal((4, 4, 12)).astype(np.float32),
+             labels=np.array([0, 1, 2, 1]))
+    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
+                   batch=2, steps=2, target="host", grads=True)
+    res = run_training(spec, "")
+    check_against_reference(spec, res["arrays"])
+
+
 @pytest.mark.parametrize("exporter", sorted(EXPORTERS))
 def test_class_token_and_packed_qkv_train_like_torch(exporter):
     torch.manual_seed(6)

@@ -105,6 +105,8 @@ _FOLD: dict[str, Callable] = {
     "Range": lambda v, a, o: np.arange(v[0], v[1], v[2]).astype(v[0].dtype),
     "Expand": lambda v, a, o: v[0] * np.ones([int(d) for d in v[1]], dtype=v[0].dtype),
     "Equal": lambda v, a, o: np.equal(v[0], v[1]),
+    "Mod": lambda v, a, o: (np.fmod if a.get("fmod", 0) else np.mod)(v[0], v[1]).astype(
+        np.result_type(v[0], v[1])),
     "Where": lambda v, a, o: np.where(v[0], v[1], v[2]),
     "Add": _binary(np.add), "Sub": _binary(np.subtract), "Mul": _binary(np.multiply),
     "Div": _binary(lambda x, y: (x // y) if np.issubdtype(np.result_type(x, y), np.integer)

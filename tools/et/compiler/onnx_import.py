@@ -10,7 +10,9 @@ and the supported set; nothing is skipped silently.
 
 Graphs need not be sorted (the nodes are put in dependency order first). A 0-d float
 initializer (an exponent, an epsilon, an attention scale stored by ONNX Runtime's optimizer or
-the dynamo exporter) is a constant, never a trained parameter.
+the dynamo exporter) is a constant, never a trained parameter; so is a one-element one the
+dynamo exporter named itself (``val_78``: a constant it lifted out of the module, such as
+nn.MultiheadAttention's scale), since module parameters keep their own names.
 
 Two export artefacts are undone here:
 - torch deduplicates equal initializers (e.g. every LayerNorm's fresh weight of ones) and writes
@@ -23,6 +25,7 @@ from __future__ import annotations
 import ast
 import logging
 import os
+import re
 
 import numpy as np
 import onnx
@@ -40,6 +43,10 @@ SUPPORTED_OPS = tuple(sorted(set(ops.onnx_ops()) | {"Identity", "Dropout", "Cons
                                                    "Cast", "ConstantOfShape"}))
 MS_DOMAIN_OPS = tuple(sorted(ops.MS_ONNX))
 _ints = ops.base.ints
+# names the dynamo exporter gives initializers it makes itself: folded copies of parameters
+# (a transposed weight, which trains) and lifted constants; a one-element one is a constant
+# (nn.MultiheadAttention's scale), as a module parameter keeps its own name
+ANONYMOUS = re.compile(r"^(_?val_\d+|_tensor_constant\d+|c_lifted_tensor_\d+)$")
 
 
 def topological(nodes, available: set[str]) -> list:
@@ -190,7 +197,7 @@ class _Importer:
         inits = {t.name for t in gp.initializer}
         for t in gp.initializer:
             v = numpy_helper.to_array(t)
-            if v.dtype.kind == "f" and v.ndim > 0:
+            if v.dtype.kind == "f" and v.ndim > 0 and not (v.size == 1 and ANONYMOUS.match(t.name)):
                 self.g.add_tensor(Tensor(t.name, tuple(v.shape), "f32", "param",
                                          v.astype(np.float32).copy()))
             else:

@@ -14,10 +14,47 @@ from .base import F32, Call, OpDef, ints, no_flop, numel, where
 
 
 # --- transpose -------------------------------------------------------------------------------
+MAX_PERMUTE_RANK = 4   # et_permute_fwd_f32
+
+
+def reduce_perm(shape, perm) -> tuple[list[int], list[int]]:
+    """The same permutation on fewer axes: size-1 axes dropped, runs of input axes that stay
+    adjacent and in order merged (a permute of [B, N, H, Dh] by (0, 2, 1, 3) stays rank 4; one
+    of [1, N, 3, H, Dh] by (2, 0, 3, 1, 4) becomes rank 4)."""
+    keep = [p for p in perm if shape[p] != 1]
+    if not keep:
+        return [1], [0]
+    groups: list[list[int]] = []
+    for p in keep:
+        if groups and groups[-1][-1] + 1 == p:
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    order = sorted(range(len(groups)), key=lambda i: groups[i][0])   # groups in input order
+    dims = [numel([shape[p] for p in groups[i]]) for i in order]
+    return dims, [order.index(i) for i in range(len(groups))]
+
+
 def import_transpose(imp, op, node, a) -> None:
+    """A transpose; one that stays above rank 4 after ``reduce_perm`` is a chain of transposes
+    that each move one axis to its place (each reduces to rank 4 or less)."""
     ins = list(node.input)
-    rank = len(imp.shape(ins[0]))
-    imp.emit("transpose", ins, node.output[0], perm=list(a.get("perm", range(rank - 1, -1, -1))))
+    shape = imp.shape(ins[0])
+    rank = len(shape)
+    perm = [int(p) % rank for p in a.get("perm", range(rank - 1, -1, -1))]
+    if len(reduce_perm(shape, perm)[0]) <= MAX_PERMUTE_RANK:
+        imp.emit("transpose", ins, node.output[0], perm=perm)
+        return
+    cur, src, steps = list(range(rank)), ins[0], []
+    for k in range(rank):
+        j = cur.index(perm[k])
+        if j != k:
+            steps.append(list(range(k)) + [j] + list(range(k, j)) + list(range(j + 1, rank)))
+            cur = cur[:k] + [cur[j]] + cur[k:j] + cur[j + 1:]
+    for i, step in enumerate(steps):
+        out = node.output[0] if i == len(steps) - 1 else imp.g.fresh(f"{node.output[0]}_move{i}")
+        imp.emit("transpose", [src], out, perm=step)
+        src = out
 
 
 def grad_transpose(d, n, dy) -> None:
@@ -32,7 +69,9 @@ def grad_transpose(d, n, dy) -> None:
 def emit_transpose(e, idx, n):
     c = CCall()
     xs, perm = e.shape(n.inputs[0]), list(n.attrs["perm"])
-    if len(xs) > 4:
+    if len(xs) > MAX_PERMUTE_RANK:   # (ranks up to 4 keep their axes: the same calls as before)
+        xs, perm = reduce_perm(xs, perm)
+    if len(xs) > MAX_PERMUTE_RANK:
         raise CodegenError(f"node '{n.name}': transpose of rank {len(xs)} (et_permute_fwd_f32 "
                            "handles up to 4)")
     pad = 4 - len(xs)
