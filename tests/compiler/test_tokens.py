@@ -100,15 +100,16 @@ def test_vits_train_like_torch(name, exporter):
     assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
 
 
-@pytest.mark.parametrize("name", sorted(VITS))
+@pytest.mark.parametrize("name", ["mha", "timm", "seqpool"])
 def test_vits_run_in_c(tmp_path, name):
     torch.manual_seed(9)
-    model = VITS[name]().eval()
+    model = {**VITS, "seqpool": SeqPool}[name]().eval()
+    shape = (5, 6) if name == "seqpool" else (4, 12)
     path = tmp_path / f"{name}.onnx"
-    onnx.save(export(model, torch.zeros(2, 4, 12)), str(path))
+    onnx.save(export(model, torch.zeros((2,) + shape)), str(path))
     data = tmp_path / "d.npz"
     rng = np.random.default_rng(11)
-    np.savez(data, input=rng.standard_normal((4, 4, 12)).astype(np.float32),
+    np.savez(data, input=rng.standard_normal((4,) + shape).astype(np.float32),
              labels=np.array([0, 1, 2, 1]))
     spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
                    batch=2, steps=2, target="host", grads=True)
@@ -141,3 +142,27 @@ def test_class_token_runs_in_c(tmp_path):
                    batch=2, steps=2, target="host", grads=True)
     res = run_training(spec, "")
     check_against_reference(spec, res["arrays"])
+
+
+class SeqPool(nn.Module):
+    """The CCT authors' sequence pooling: softmax of a score over the tokens (dim=1), the
+    tokens' weighted sum, a classifier."""
+
+    def __init__(self, d=8):
+        super().__init__()
+        self.embed, self.score, self.fc = nn.Linear(6, d), nn.Linear(d, 1), nn.Linear(d, 3)
+
+    def forward(self, x):
+        t = torch.relu(self.embed(x))
+        w = torch.softmax(self.score(t), dim=1)               # [B, T, 1], over the tokens
+        return self.fc(torch.matmul(w.transpose(-1, -2), t).squeeze(-2))
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_softmax_over_the_tokens_trains_like_torch(exporter):
+    torch.manual_seed(12)
+    model = SeqPool().eval()
+    proto = EXPORTERS[exporter](model, torch.zeros(2, 5, 6))
+    x = np.random.default_rng(13).standard_normal((3, 5, 6)).astype(np.float32)
+    res = compare_training(model, proto, "all", x, np.array([0, 2, 1]), "ce", 3)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res

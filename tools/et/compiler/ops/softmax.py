@@ -1,5 +1,6 @@
 """softmax over the last axis (ONNX Softmax): import, shapes, FLOP, gradient, numpy reference,
-C calls (kernels/include/et_softmax.h), tiled through L1 by rows."""
+C calls (kernels/include/et_softmax.h), tiled through L1 by rows. A softmax over another axis
+(the CCT authors' sequence pooling: dim=1) imports as transpose, softmax, transpose back."""
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,19 @@ def import_softmax(imp, op, node, a) -> None:
     ins = list(node.input)
     rank = len(imp.shape(ins[0]))
     axis = a.get("axis", -1 if imp.opset >= 13 else 1) % rank
-    if axis != rank - 1:
-        imp.unsupported("only over the last axis")
-    imp.emit("softmax", ins, node.output[0], axis=-1)
+    if imp.opset < 13 and axis != rank - 1:
+        # opset < 13: softmax of the input flattened to 2-D at axis, not along one axis
+        imp.unsupported(f"opset {imp.opset} Softmax with axis {axis}: export with opset 13 or "
+                        "later (the older one normalizes over all axes from axis on)")
+    if axis == rank - 1:
+        imp.emit("softmax", ins, node.output[0], axis=-1)
+        return
+    swap = list(range(rank))
+    swap[axis], swap[-1] = swap[-1], swap[axis]
+    t_in, t_out = imp.g.fresh(node.output[0] + "_to_last"), imp.g.fresh(node.output[0] + "_last")
+    imp.emit("transpose", ins[:1], t_in, perm=swap)
+    imp.emit("softmax", [t_in], t_out, axis=-1)
+    imp.emit("transpose", [t_out], node.output[0], perm=swap)
 
 
 def softmax(x):
