@@ -128,9 +128,6 @@ class _Importer:
             return n
         raise CompileError(f"node '{self.node_name}': input '{n}' is not defined")
 
-    _ROLES = {"layernorm": ("", "weight", "bias"), "linear": ("", "weight", "bias"),
-              "conv2d": ("", "weight", "bias")}
-
     def _untie(self, n: str, op: str, k: int) -> str:
         """A parameter the exporter shared between modules because its values were equal
         (the dynamo exporter merges every fresh LayerNorm's ones and zeros into one
@@ -145,7 +142,7 @@ class _Importer:
         if flat.size == 0 or not np.all(flat == flat[0]):
             return n
         if (n, scope) not in self.untied:
-            role = self._ROLES.get(op, ())
+            role = ops.op(op).roles
             base = f"{scope}.{role[k]}" if k < len(role) and role[k] else f"{scope}.{n}"
             copy = self.g.fresh(base)
             self.g.add_tensor(Tensor(copy, t.shape, "f32", "param", t.data.copy()))

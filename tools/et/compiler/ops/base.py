@@ -59,6 +59,8 @@ class OpDef:
     fusion_only: str = ""              # imported only as part of a pattern fusion removes
     view: bool = False
     row_stats: Callable | None = None  # (node, g) -> rows of (mean, rstd) the forward saves
+    roles: tuple[str, ...] = ()        # PyTorch's names of its parameter inputs by position
+                                       # ("", "weight", "bias"): a copy the importer unties
 
 
 def where(node: Node) -> str:
@@ -75,6 +77,9 @@ def broadcast(a: tuple[int, ...], b: tuple[int, ...], at: str) -> tuple[int, ...
 
 def conv_out(size: int, k: int, stride: int, p0: int, p1: int) -> int:
     return (size + p0 + p1 - k) // stride + 1
+
+
+WEIGHT_BIAS = ("", "weight", "bias")   # roles of (x, weight, bias) inputs
 
 
 def same_shape(node: Node, g: Graph) -> list:

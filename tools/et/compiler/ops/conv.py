@@ -9,7 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import CompileError
 from ..kernelmap import IN, OUT, WHOLE, CCall, CodegenError, scratch
-from .base import BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
+from .base import WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
 
 
 
@@ -255,12 +255,13 @@ def emit_dw_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
 
 OPS = [OpDef(
     "conv2d", infer, onnx=("Conv",), importer=import_conv, grad=weighted_grad,
+    roles=WEIGHT_BIAS,
     calls={"fwd": Call(ref_fwd, flop_fwd, emit_fwd, ("et_conv2d_fwd_f32",)),
            "igrad": Call(ref_igrad, flop_igrad, emit_igrad, ("et_conv2d_bwd_igrad_f32",)),
            "wgrad": Call(ref_wgrad, flop_wgrad, emit_wgrad,
                          ("et_conv2d_bwd_wgrad_f32", "et_conv2d_bwd_bgrad_f32"))}),
     OpDef(
-    "dwconv2d", infer_dw, grad=weighted_grad,   # imported from Conv by import_conv
+    "dwconv2d", infer_dw, grad=weighted_grad, roles=WEIGHT_BIAS,  # imported from Conv
     calls={"fwd": Call(ref_dw_fwd, flop_fwd, emit_dw_fwd, ("et_dwconv2d_fwd_f32",)),
            "igrad": Call(ref_dw_igrad, flop_igrad, emit_dw_igrad, ("et_dwconv2d_bwd_igrad_f32",)),
            "wgrad": Call(ref_dw_wgrad, flop_wgrad, emit_dw_wgrad, ("et_dwconv2d_bwd_wgrad_f32",))})]

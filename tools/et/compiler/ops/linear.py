@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir import CompileError
 from ..kernelmap import CCall, CodegenError, scratch
-from .base import BIAS, MAC, Call, OpDef, numel, weighted_grad, where
+from .base import WEIGHT_BIAS, BIAS, MAC, Call, OpDef, numel, weighted_grad, where
 
 
 
@@ -272,6 +272,7 @@ def grad_matmul(d, n, dy) -> None:
 GEMM = ("et_gemm_fwd_f32",)
 OPS = [
     OpDef("linear", infer_linear, onnx=("Gemm",), importer=import_gemm, grad=weighted_grad,
+          roles=WEIGHT_BIAS,
           calls={"fwd": Call(ref_linear, flop_linear, emit_linear, ("et_linear_fwd_f32",) + GEMM),
                  "igrad": Call(ref_linear_igrad, flop_linear_igrad, emit_linear_igrad,
                                ("et_linear_bwd_igrad_f32",) + GEMM),

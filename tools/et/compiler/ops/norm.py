@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernelmap import IN, OUT, WHOLE, CCall, cfloat
-from .base import F32, Call, OpDef, numel, same_shape
+from .base import WEIGHT_BIAS, F32, Call, OpDef, numel, same_shape
 
 FWD = 8        # FLOP per element: mean 1, variance 3, normalize and affine 4
 DX = 10        # backward per element: dx
@@ -166,6 +166,7 @@ def emit_wgrad(e, idx, n):  # inputs [dy, x] -> [dgamma][, dbeta]
 
 OPS = [OpDef(
     "layernorm", same_shape, onnx=("LayerNormalization",), importer=import_layernorm, grad=grad,
+    roles=WEIGHT_BIAS,
     row_stats=lambda n, g: numel(g[n.inputs[0]].shape[:-1]),
     calls={"fwd": Call(lambda n, g, x, gm, bt: stats(x, n.attrs["eps"])[0] * gm + bt,
                        lambda n, g: FWD * _n(n, g), emit_fwd, ("et_layernorm_fwd_f32",)),
