@@ -108,3 +108,19 @@ def check_against_reference(spec: GenSpec, arrays: dict) -> dict:
             assert e <= GRAD_TOL, (p + "_grad", e)
             errs[p + "_grad"] = e
     return errs
+
+
+def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", name="model",
+                     timeout=600) -> None:
+    """Export ``model`` (TorchScript), train it 2 steps of batch 2 on ``target`` with the
+    generated program and check loss, parameters and gradients against the reference."""
+    from et.compiler.trainrun import run_training
+
+    path = os.path.join(str(tmp_dir), f"{name}.onnx")
+    onnx.save(export(model, example), path)
+    data = os.path.join(str(tmp_dir), f"{name}.npz")
+    np.savez(data, input=x, **({"labels": y} if loss == "ce" else {"target": y}))
+    spec = GenSpec(model=path, data=data, strategy="all", lr=0.05, momentum=0.9, batch=2,
+                   steps=2, target=target, grads=True)
+    res = run_training(spec, "", timeout=timeout)
+    check_against_reference(spec, res["arrays"])

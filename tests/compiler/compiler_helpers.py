@@ -147,3 +147,12 @@ def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
             worst["step1"] = {k: worst[k] for k in ("loss", "grad", "param")}
     worst["graph"] = g
     return worst
+
+
+def assert_trains_like_torch(model, proto, x, y, loss="ce", steps=3, strategy="all",
+                             grad_tol=2e-3) -> dict:
+    """compare_training with the tolerances of the model-zoo tests (loss 1e-4, every gradient
+    ``grad_tol``, every update 1e-5, relative); returns the result (its ``graph`` included)."""
+    res = compare_training(model, proto, strategy, x, y, loss, steps)
+    assert res["loss"] <= 1e-4 and res["grad"] <= grad_tol and res["param"] <= 1e-5, res
+    return res

@@ -15,10 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from codegen_helpers import check_against_reference
-from compiler_helpers import compare_training, export, export_dynamo
-from et.compiler.codegen import GenSpec
-from et.compiler.trainrun import run_training
+from codegen_helpers import assert_runs_in_c
+from compiler_helpers import assert_trains_like_torch, export, export_dynamo
 
 EXPORTERS = {"torchscript": lambda m, x: export(m, x, opset=17), "dynamo": export_dynamo}
 
@@ -112,8 +110,7 @@ def _model(name, bn=True):
 def test_edge_cnn_trains_like_torch(name, strategy, exporter):
     model, x, y = _model(name, bn=False)
     proto = EXPORTERS[exporter](model, torch.zeros((1,) + x.shape[1:]))
-    res = compare_training(model, proto, strategy, x, y, "ce", 3)
-    assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+    res = assert_trains_like_torch(model, proto, x, y, strategy=strategy)
     ops = {n.op for n in res["graph"].nodes}
     assert ("dwconv2d" in ops) == (name != "resnet8")
 
@@ -128,14 +125,8 @@ def test_edge_cnn_runs_in_c(tmp_path, name, target):
         from gvsoc_util import require_gvsoc
         require_gvsoc()
     model, x, y = _model(name)
-    path = tmp_path / f"{name}.onnx"
-    onnx.save(export(model, torch.zeros((1,) + x.shape[1:])), str(path))
-    data = tmp_path / "d.npz"
-    np.savez(data, input=x, labels=y)
-    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
-                   batch=2, steps=2, target=target, grads=True)
-    res = run_training(spec, "", timeout=1200)
-    check_against_reference(spec, res["arrays"])
+    assert_runs_in_c(tmp_path, model, torch.zeros((1,) + x.shape[1:]), x, y, target=target,
+                     name=name, timeout=1200)
 
 
 @pytest.mark.parametrize("exporter", sorted(EXPORTERS))
@@ -202,27 +193,18 @@ def test_batchnorm_frozen_statistics_trains_like_torch(exporter):
     if exporter == "dynamo":
         assert not any(t.name.startswith("net.1.") for t in import_onnx(proto, batch=4).params())
     else:
-        res = compare_training(ae, proto, "all", x, x, "mse", 3)
-        assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+        assert_trains_like_torch(ae, proto, x, x, loss="mse")
     cnn = _with_stats(ConvReluBN())
     x = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)
-    res = compare_training(cnn, EXPORTERS[exporter](cnn, torch.zeros(1, 2, 5, 5)), "all", x,
-                           np.array([0, 2, 1]), "ce", 3)
-    assert res["loss"] <= 1e-4 and res["grad"] <= 2e-3 and res["param"] <= 1e-5, res
+    res = assert_trains_like_torch(cnn, EXPORTERS[exporter](cnn, torch.zeros(1, 2, 5, 5)), x,
+                                   np.array([0, 2, 1]))
     assert "bn.weight" in res["graph"].meta["trainable"]
 
 
 def test_batchnorm_runs_in_c(tmp_path):
     ae = _with_stats(DeepAEBN())
-    path = tmp_path / "ae_bn.onnx"
-    onnx.save(export(ae, torch.zeros(2, 20)), str(path))
     x = np.random.default_rng(5).standard_normal((4, 20)).astype(np.float32)
-    data = tmp_path / "d.npz"
-    np.savez(data, input=x, target=x)
-    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
-                   batch=2, steps=2, target="host", grads=True)
-    res = run_training(spec, "", timeout=300)
-    check_against_reference(spec, res["arrays"])
+    assert_runs_in_c(tmp_path, ae, torch.zeros(2, 20), x, x, loss="mse")
 
 
 def test_batchnorm_training_mode_is_refused():

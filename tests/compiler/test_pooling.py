@@ -5,17 +5,14 @@ reference), and the generated C on host matches the reference."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import pytest
 import torch
 from torch import nn
 
-from codegen_helpers import check_against_reference
-from compiler_helpers import compare_training, export, export_dynamo
-from et.compiler.codegen import GenSpec
+from codegen_helpers import assert_runs_in_c
+from compiler_helpers import assert_trains_like_torch, export, export_dynamo
 from et.compiler.ir import UnsupportedOpError
 from et.compiler.onnx_import import import_onnx
-from et.compiler.trainrun import run_training
 
 EXPORTERS = {"torchscript": lambda m, x: export(m, x, opset=17), "dynamo": export_dynamo}
 
@@ -62,8 +59,7 @@ def test_global_average_pooling_trains_like_torch(exporter, pool):
     model = PoolCNN(pool).eval()
     proto = EXPORTERS[exporter](model, torch.zeros(2, 3, 6, 6))
     x, y = _cnn_data()
-    res = compare_training(model, proto, "all", x, y, "ce", 5)
-    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+    res = assert_trains_like_torch(model, proto, x, y, steps=5, grad_tol=1e-3)
     means = [n for n in res["graph"].nodes if n.op == "reduce_mean" and n.phase == "fwd"]
     assert len(means) == 1 and means[0].attrs["axes"] == [2, 3]
 
@@ -74,22 +70,14 @@ def test_token_mean_trains_like_torch(exporter):
     model = TokenMean().eval()
     proto = EXPORTERS[exporter](model, torch.zeros(2, 6, 5))
     x = np.random.default_rng(8).standard_normal((3, 6, 5)).astype(np.float32)
-    res = compare_training(model, proto, "all", x, np.array([0, 2, 1]), "ce", 5)
-    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+    assert_trains_like_torch(model, proto, x, np.array([0, 2, 1]), steps=5, grad_tol=1e-3)
 
 
 @pytest.mark.parametrize("pool", ["adaptive", "avgpool", "mean"])
 def test_global_average_pooling_runs_in_c(tmp_path, pool):
     torch.manual_seed(4)
-    path = tmp_path / "pool.onnx"
-    onnx.save(export(PoolCNN(pool), torch.zeros(1, 3, 6, 6)), str(path))
     x, y = _cnn_data()
-    data = tmp_path / "d.npz"
-    np.savez(data, input=x, labels=y)
-    spec = GenSpec(model=str(path), data=str(data), strategy="all", lr=0.05, momentum=0.9,
-                   batch=2, steps=2, target="host", grads=True)
-    res = run_training(spec, "")
-    check_against_reference(spec, res["arrays"])
+    assert_runs_in_c(tmp_path, PoolCNN(pool), torch.zeros(1, 3, 6, 6), x, y)
 
 
 def test_windowed_average_pooling_is_refused_at_import():
