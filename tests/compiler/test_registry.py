@@ -77,3 +77,15 @@ def test_module_runs_as_a_command():
     p = subprocess.run([sys.executable, "-m", "et.compiler.ops", "--check"], env=env,
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+def test_readme_lists_exactly_the_supported_ops():
+    """The README's 'Supported ONNX ops' paragraph names every op the importer takes, and no
+    other (the list follows the registry)."""
+    from et.compiler.onnx_import import MS_DOMAIN_OPS
+
+    text = open(os.path.join(ROOT, "README.md")).read()
+    para = text[text.index("Supported ONNX ops:"):].split("\n\n", 1)[0]
+    listed = set(re.findall(r"`([A-Za-z.]+)`", para))
+    want = set(SUPPORTED_OPS) | {f"com.microsoft.{o}" for o in MS_DOMAIN_OPS}
+    assert listed == want, (sorted(want - listed), sorted(listed - want))
