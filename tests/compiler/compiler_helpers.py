@@ -51,16 +51,21 @@ def export_dynamo(model: torch.nn.Module, example: torch.Tensor) -> onnx.ModelPr
 
 
 def err(a, b, floor: float = 1e-5) -> float:
+    """Largest difference relative to b's largest magnitude; b may be a reshape of a (a 1-D
+    convolution's weight trains as [F, C, 1, k], PyTorch's is [F, C, k])."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape and a.size == b.size:
+        b = b.reshape(a.shape)
     return float(np.abs(a - b).max() / max(np.abs(b).max(), floor))
 
 
 def map_params(g, model: torch.nn.Module) -> dict:
-    """IR parameter name -> (torch parameter, transposed?) by name, else by exact value."""
+    """IR parameter name -> (torch parameter, transposed?) by name (also when the IR stores it
+    reshaped, as a 1-D convolution's weight), else by exact value."""
     tp = dict(model.named_parameters())
     out = {}
     for t in g.params():
-        if t.name in tp and tuple(tp[t.name].shape) == t.shape:
+        if t.name in tp and tp[t.name].numel() == t.size:
             out[t.name] = (tp[t.name], False)
             continue
         for p in tp.values():

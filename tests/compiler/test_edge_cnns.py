@@ -217,3 +217,34 @@ def test_batchnorm_training_mode_is_refused():
     with pytest.raises(UnsupportedOpError) as e:
         import_onnx(onnx.load_from_string(buf.getvalue()), batch=2)
     assert "training_mode=1" in str(e.value) and "eval mode" in str(e.value)
+
+
+class Conv1dAE(nn.Module):
+    """A 1-D convolutional autoencoder for sensor signals (stride 2 down, padding, ReLU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv1d(2, 6, 5, stride=2, padding=2), nn.ReLU(),
+                                 nn.Conv1d(6, 4, 3, padding=1), nn.ReLU())
+        self.dec = nn.Linear(4 * 8, 2 * 16)
+
+    def forward(self, x):
+        return self.dec(self.enc(x).flatten(1)).reshape(x.shape)
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_conv1d_trains_like_torch(exporter):
+    """1-D convolution runs as the 2-D kernel on [N, C, 1, L]; its weight trains as
+    [F, C, 1, k] (PyTorch's [F, C, k] reshaped)."""
+    torch.manual_seed(7)
+    model = Conv1dAE().eval()
+    x = np.random.default_rng(8).standard_normal((3, 2, 16)).astype(np.float32)
+    res = assert_trains_like_torch(model, EXPORTERS[exporter](model, torch.zeros(1, 2, 16)), x, x,
+                                   loss="mse")
+    assert res["graph"]["enc.0.weight"].shape == (6, 2, 1, 5)
+
+
+def test_conv1d_runs_in_c(tmp_path):
+    torch.manual_seed(7)
+    x = np.random.default_rng(9).standard_normal((4, 2, 16)).astype(np.float32)
+    assert_runs_in_c(tmp_path, Conv1dAE().eval(), torch.zeros(1, 2, 16), x, x, loss="mse")

@@ -5,6 +5,7 @@ sides equally. dwconv2d runs through L1 plane range by plane range (et_tile.h)."
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import CompileError
@@ -13,13 +14,36 @@ from .base import WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, wei
 
 
 
+def _conv1d_as_2d(imp, node, a) -> None:
+    """A 1-D convolution [N, C, L] as a 2-D one on [N, C, 1, L]: the input and output are views;
+    the weight [F, C/g, k] is stored [F, C/g, 1, k] (it trains, and is written out, so)."""
+    ins, out = list(node.input), node.output[0]
+    w = imp.name(ins[1])
+    if w not in imp.g.tensors or imp.g[w].kind != "param" or len(imp.g[w].shape) != 3:
+        imp.unsupported("a 1-D convolution needs its weight as an initializer [F, C, k]")
+    t = imp.g[w]
+    t.shape = (t.shape[0], t.shape[1], 1, t.shape[2])
+    t.data = t.data.reshape(t.shape)
+    n, c, length = imp.shape(ins[0])
+    x4, y4 = imp.g.fresh(out + "_2d_in"), imp.g.fresh(out + "_2d")
+    imp.emit("reshape", ins[:1], x4, shape=[n, c, 1, length])
+    pads = [int(p) for p in a.get("pads", [0, 0])]
+    a2 = dict(a, strides=[1] + [int(s) for s in a.get("strides", [1])],
+              pads=[0, pads[0], 0, pads[1]], kernel_shape=[1] + list(a.get("kernel_shape", [])))
+    node2 = onnx.helper.make_node("Conv", [x4, w] + ins[2:], [y4], name=node.name)
+    import_conv(imp, "Conv", node2, a2)
+    imp.emit("reshape", [y4], out, shape=list(imp.shape(y4)[:2]) + [imp.shape(y4)[3]])
+
+
 def import_conv(imp, op, node, a) -> None:
     ins = list(node.input)
     group = int(a.get("group", 1))
     if any(d != 1 for d in a.get("dilations", [1, 1])):
         imp.unsupported("only dilation 1")
+    if len(imp.shape(ins[0])) == 3 and a.get("auto_pad", "NOTSET") in ("NOTSET", "VALID"):
+        return _conv1d_as_2d(imp, node, a)
     if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or len(imp.shape(ins[0])) != 4:
-        imp.unsupported("only 2-D convolution with explicit pads")
+        imp.unsupported("only 1-D and 2-D convolution with explicit pads")
     c_in, c_out = imp.shape(ins[0])[1], imp.shape(ins[1])[0]
     depthwise = group > 1 and group == c_in == c_out
     if group != 1 and not depthwise:
