@@ -385,10 +385,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                 args.append(f"{ptr(t)} + o_")
         if len(args) < 3:
             args.append("NULL")
-        call = c.tile.call.replace("@CTX@", em.ctx).replace("@NR@", "n_")
-        for i, a in enumerate(args):
-            call = call.replace(f"@P{i}@", a)
-        c.calls = [call]
+        c.calls = [c.tile.fill(c.tile.call, args, "n_", em.ctx)]
         streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
         c.tile = replace(c.tile, rows=ch["step"], streams=streams, rows_c="(unsigned)n_")
         return ch
@@ -407,8 +404,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                           "during_node": k} for t in e["tensors"]
                          for a, b, do in (("L3", "L2", t["copy_in"]), ("L2", "L3", t["write_back"]))
                          if do]
-                return {"own": None, "wait_in": None, "prefetch": None, "wait_wb": False,
-                        "wbs": []}, xfers
+                st["wait_wb"] = False   # the chunk loop waits for its own write-backs
+                return st, xfers
             if e["prefetch"] is None:
                 st["own"] = copies_in(j)
             st["wait_in"] = j % 2

@@ -37,6 +37,13 @@ class RowTile:
     pre: list = field(default_factory=list)
     rows_c: str = ""
 
+    def fill(self, text: str, ptrs: list[str], nr: str, ctx: str) -> str:
+        """``text`` (the call or a ``pre`` statement) with stream i's pointer ``ptrs[i]``, the
+        row count ``nr`` and the context ``ctx`` in place of the placeholders."""
+        for i, p in enumerate(ptrs):
+            text = text.replace(f"@P{i}@", p)
+        return text.replace("@NR@", nr).replace("@CTX@", ctx)
+
 
 @dataclass(frozen=True)
 class Scratch:

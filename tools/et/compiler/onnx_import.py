@@ -42,7 +42,6 @@ OPSET_MIN, OPSET_MAX = 7, 21
 SUPPORTED_OPS = tuple(sorted(set(ops.onnx_ops()) | {"Identity", "Dropout", "Constant", "Shape",
                                                    "Cast", "ConstantOfShape"}))
 MS_DOMAIN_OPS = tuple(sorted(ops.MS_ONNX))
-_ints = ops.base.ints
 # names the dynamo exporter gives initializers it makes itself: folded copies of parameters
 # (a transposed weight, which trains) and lifted constants; a one-element one is a constant
 # (nn.MultiheadAttention's scale), as a module parameter keeps its own name
@@ -278,7 +277,7 @@ class _Importer:
         for key in ("starts", "ends", "axes"):
             if key in a:
                 name = f"{node.output[0]}__{key}"
-                self.consts[name] = np.asarray(_ints(a[key]), np.int64)
+                self.consts[name] = np.asarray(ops.base.ints(a[key]), np.int64)
                 extra.append(name)
         return onnx.helper.make_node("Slice", [node.input[0]] + extra, list(node.output),
                                      name=node.name)

@@ -34,9 +34,8 @@ def tile_loop(tile: RowTile, rows_per_tile: int, flop_c: str) -> dict:
     rows per tile, the statements and the call with the tile's pointers (``tl_.p[i]``), and
     ``flop_c``, the FLOP of one tile (C)."""
     def sub(text: str) -> str:
-        for i in range(len(tile.streams)):
-            text = text.replace(f"@P{i}@", f"tl_.p[{i}]")
-        return text.replace("@NR@", "tl_.nr").replace("@CTX@", "&tl_.ctx")
+        return tile.fill(text, [f"tl_.p[{i}]" for i in range(len(tile.streams))], "tl_.nr",
+                         "&tl_.ctx")
 
     return {"streams": [{"ptr": p, "bytes": b, "dir": d} for _, p, b, d in tile.streams],
             "rows": tile.rows_c or f"{tile.rows}u", "per_tile": rows_per_tile,

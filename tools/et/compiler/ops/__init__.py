@@ -23,22 +23,20 @@ from .base import Call, OpDef
 _MODULES = (conv, pool, linear, activation, elementwise, norm, softmax, shape, loss, optim)
 
 REGISTRY: dict[str, OpDef] = {}
-ONNX: dict[str, OpDef] = {}          # ONNX op type (default domain) -> the op importing it
+IMPORTERS: dict = {}                 # ONNX op type (default domain) -> its import rule
 MS_ONNX: dict[str, OpDef] = {}       # com.microsoft op type -> the op importing it
 for _m in _MODULES:
+    # an entry's own ONNX types, and those a module imports as a composition of registry ops
+    _rules = [(o, d.importer) for d in _m.OPS for o in d.onnx]
+    _rules += list(getattr(_m, "IMPORTS", {}).items())
+    for _o, _f in _rules:
+        assert _o not in IMPORTERS, _o
+        IMPORTERS[_o] = _f
     for _d in _m.OPS:
         assert _d.name not in REGISTRY, _d.name
         REGISTRY[_d.name] = _d
-        for _o in _d.onnx:
-            assert _o not in ONNX, _o
-            ONNX[_o] = _d
         for _o in _d.ms_domain:
             MS_ONNX[_o] = _d
-IMPORTERS = {o: d.importer for o, d in ONNX.items()}   # ONNX op type -> its import rule
-for _m in _MODULES:   # ONNX ops a module imports as a composition of registry ops
-    for _o, _f in getattr(_m, "IMPORTS", {}).items():
-        assert _o not in IMPORTERS, _o
-        IMPORTERS[_o] = _f
 
 
 def op(name: str) -> OpDef:

@@ -132,13 +132,13 @@ def weighted_grad(d, n: Node, dy: str) -> None:
             d.contribute(b, outs[-1], n)
 
 
-def unary_grad(saved: str) -> Callable:
+def unary_grad(saved: str | None) -> Callable:
     """The rule of a one-input op whose igrad reads dy and the forward's ``saved`` tensor
-    ("x": its input, "y": its output)."""
+    ("x": its input, "y": its output; None: dy alone, as a mean or a slice)."""
     def rule(d, n: Node, dy: str) -> None:
         x = n.inputs[0]
         dx = d.new_grad(x)
-        keep = n.inputs[0] if saved == "x" else n.outputs[0]
-        d.emit(n.op, [dy, keep], [dx], n, "igrad", tensors=dict(x=x, y=n.outputs[0]))
+        keep = {"x": [x], "y": [n.outputs[0]], None: []}[saved]
+        d.emit(n.op, [dy] + keep, [dx], n, "igrad", tensors=dict(x=x, y=n.outputs[0]))
         d.contribute(x, dx, n)
     return rule

@@ -63,9 +63,7 @@ def import_batchnorm(imp, op, node, a) -> None:
     imp.emit("mul", [ins[1], rstd], s)
     imp.emit("mul", [s, neg_mean], sm)
     imp.emit("add", [ins[2], sm], t)
-    length = 1
-    for d in rest:
-        length *= int(d)
+    length = numel(rest)
     w4, x4, y4 = fresh(out + "_w"), fresh(out + "_x"), fresh(out + "_y")
     imp.emit("reshape", [s], w4, shape=[c, 1, 1, 1])
     imp.emit("reshape", [ins[0]], x4, shape=[n, c, length, 1])

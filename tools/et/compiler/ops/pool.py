@@ -137,13 +137,6 @@ def ref_mean_igrad(n, g, dy):
     return np.broadcast_to(dy * (F32(1) / F32(k)), xshape)
 
 
-def grad_mean(d, n, dy) -> None:
-    x = n.inputs[0]
-    dx = d.new_grad(x)
-    d.emit("reduce_mean", [dy], [dx], n, "igrad", tensors=dict(x=x))
-    d.contribute(x, dx, n)
-
-
 def _outer_len_inner(shape, axes) -> list[str]:
     """et_avgpool's view of the input: [outer, len, inner] with the mean over len."""
     lo, hi = axes[0], axes[-1] + 1
@@ -170,7 +163,7 @@ OPS = [
           calls={"fwd": Call(ref_fwd, flop_fwd, emit_fwd, ("et_maxpool2d_fwd_f32",)),
                  "igrad": Call(ref_igrad, flop_igrad, emit_igrad, ("et_maxpool2d_bwd_f32",))}),
     OpDef("reduce_mean", infer_mean, onnx=("ReduceMean", "GlobalAveragePool", "AveragePool"),
-          importer=import_mean, grad=grad_mean,
+          importer=import_mean, grad=unary_grad(None),
           calls={"fwd": Call(lambda n, g, x: x.mean(axis=tuple(n.attrs["axes"]),
                                                      keepdims=bool(n.attrs["keepdims"])),
                              per_input(MEAN), emit_mean, ("et_avgpool_fwd_f32",)),

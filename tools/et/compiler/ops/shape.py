@@ -10,7 +10,7 @@ import numpy as np
 from ..folding import fold
 from ..ir import CompileError, Node
 from ..kernelmap import CCall, CodegenError
-from .base import F32, Call, OpDef, ints, no_flop, numel, where
+from .base import unary_grad, F32, Call, OpDef, ints, no_flop, numel, where
 
 
 # --- transpose -------------------------------------------------------------------------------
@@ -299,13 +299,6 @@ def slice_igrad(n, g, dy):
     return out
 
 
-def grad_slice(d, n, dy) -> None:
-    x = n.inputs[0]
-    dx = d.new_grad(x)
-    d.emit("slice", [dy], [dx], n, "igrad", tensors=dict(x=x))
-    d.contribute(x, dx, n)
-
-
 BLOCK = ("et_block_copy_f32",)
 IMPORTS = {"Expand": import_expand, "Split": import_split}
 OPS = [
@@ -318,7 +311,7 @@ OPS = [
     OpDef("concat", infer_concat, onnx=("Concat",), importer=import_concat, grad=grad_concat,
           calls={"fwd": Call(lambda n, g, *v: np.concatenate(v, axis=n.attrs["axis"]), no_flop,
                              emit_concat, BLOCK)}),
-    OpDef("slice", infer_slice, onnx=("Slice", "Gather"), importer=import_slice, grad=grad_slice,
+    OpDef("slice", infer_slice, onnx=("Slice", "Gather"), importer=import_slice, grad=unary_grad(None),
           calls={"fwd": Call(lambda n, g, x: np.ascontiguousarray(x[_index(n.attrs, x.ndim)]), no_flop,
                              emit_slice, BLOCK),
                  "igrad": Call(slice_igrad, no_flop, emit_slice_igrad, BLOCK)}),
