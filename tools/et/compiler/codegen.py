@@ -12,7 +12,7 @@ and plans memory; ``generate(spec, outdir)`` also writes, from the jinja2 templa
 - ``main.c``: the bundled data set (the samples the run uses, in L3) and the training loop.
 ``meta.json`` records what the host needs to read the log back (tensor names and shapes).
 
-The training graph's SGD nodes come scheduled early (training.schedule_updates_early).
+The training graph comes from training.training_program (its SGD nodes scheduled early).
 """
 from __future__ import annotations
 
@@ -30,10 +30,10 @@ from .ir import CompileError, DoesNotFitError, Graph
 from .kernelmap import CodegenError, Emitter, numel
 from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
-from .ops import check_kernels, flops, op
+from .ops import flops, op
 from .tiles import query as kernel_tiles
 from .tiling import tile_flop, tile_info, tile_loop, tile_rows
-from .training import Hyper, build_training_graph, schedule_updates_early, stats
+from .training import Hyper, stats, training_program
 
 log = logging.getLogger("et.compiler.codegen")
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -169,9 +169,7 @@ def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Targ
     tgt = resolve_target(spec)
     g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()))
     loss = spec.loss or guess_loss(g)
-    build_training_graph(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
-    check_kernels(g)
-    schedule_updates_early(g)
+    training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
     for opt in ("stream_l3", "l1_tiling"):
         if getattr(spec, opt) not in ("on", "off"):
             raise CompileError(f"{opt} '{getattr(spec, opt)}': expected on or off")

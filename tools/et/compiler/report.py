@@ -8,7 +8,7 @@ import onnx
 from ..targets import Target, get_target
 from .memory import PERSISTENT, MemoryPlanner, staging_entries
 from .onnx_import import import_onnx, load_model
-from .training import Hyper, build_training_graph, schedule_updates_early, stats
+from .training import Hyper, stats, training_program
 
 # the CCT strategies of the paper (TrainDeeploy) and of issue 7's table
 ALL_STRATEGIES = ["last", "blocks:1", "blocks:2", "lora:r=4,blocks=1", "lora:r=4", "all"]
@@ -20,15 +20,12 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               stream: bool = True) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory
-    from .ops import check_kernels
     proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []
     for s in strategies:
         g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()))
-        build_training_graph(g, s, loss, hyper or Hyper())
-        check_kernels(g)
-        schedule_updates_early(g)
+        training_program(g, s, loss, hyper or Hyper())
         row = stats(g)
         plan = (planner.plan(g, tgt, strict=False) if planner
                 else plan_memory(g, tgt, stream=stream, strict=False))

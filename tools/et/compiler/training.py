@@ -321,6 +321,17 @@ def schedule_updates_early(g: Graph) -> None:
     g.nodes = rest
 
 
+def training_program(g: Graph, strategy: str, loss: str, hyper: Hyper) -> Graph:
+    """The training step the code generator and the planner both start from: the training
+    graph, refused here when a node has no C kernel (so ``plan`` and ``train`` say the same),
+    with its updates scheduled early."""
+    from .ops import check_kernels
+    build_training_graph(g, strategy, loss, hyper)
+    check_kernels(g)
+    schedule_updates_early(g)
+    return g
+
+
 def stats(g: Graph) -> dict:
     """FLOP per phase, trainable parameters and gradient bytes of a training graph."""
     f = Counter()

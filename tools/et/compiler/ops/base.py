@@ -82,6 +82,14 @@ def conv_out(size: int, k: int, stride: int, p0: int, p1: int) -> int:
 WEIGHT_BIAS = ("", "weight", "bias")   # roles of (x, weight, bias) inputs
 
 
+def plane_pre(args_type: str, args: str, channels: int = 0) -> list[str]:
+    """The statements before a plane-wise kernel's call in an L1 tile (``Emitter.tiled``'s
+    ``pre``): a copy of its argument struct for the tile's planes, and with ``channels`` the
+    channel of the tile's first plane."""
+    pre = [f"{args_type} a_ = {args};", "a_.planes = @NR@;"]
+    return pre + ([f"a_.c0 = tl_.r0 % {channels}u;"] if channels else [])
+
+
 def same_shape(node: Node, g: Graph) -> list:
     return [g[node.inputs[0]].shape]
 

@@ -10,7 +10,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import CompileError
 from ..kernelmap import IN, OUT, WHOLE, CCall, CodegenError, scratch
-from .base import WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
+from .base import plane_pre, WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
 
 
 
@@ -77,6 +77,19 @@ def windows(x, k, st, p, value=0.0):
     return w[:, :, ::st[0], ::st[1]]
 
 
+def scatter_windows(xshape, k, st, p, tap):
+    """The input gradient of a windowed op (padded, then cropped): ``tap(i, j)`` is the
+    [N, C, Ho, Wo] contribution of window position (i, j), added at the stride."""
+    n, c, h, w = xshape
+    dxp = np.zeros((n, c, h + p[0] + p[2], w + p[1] + p[3]), F32)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            t = tap(i, j)
+            ho, wo = t.shape[2:]
+            dxp[:, :, i:i + st[0] * ho:st[0], j:j + st[1] * wo:st[1]] += t
+    return dxp[:, :, p[0]:p[0] + h, p[1]:p[1] + w]
+
+
 def _cols(x, k, st, p):
     w = windows(x, k, st, p)
     n, c, ho, wo = w.shape[:4]
@@ -98,12 +111,8 @@ def ref_igrad(node, g, dy, w):
     st, p = node.attrs["strides"], node.attrs["pads"]
     ho, wo = dy.shape[2:]
     dcols = (dy.transpose(0, 2, 3, 1).reshape(-1, f) @ w.reshape(f, -1)).reshape(n, ho, wo, c, kh, kw)
-    dxp = np.zeros((n, c, h + p[0] + p[2], wd + p[1] + p[3]), F32)
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, :, i:i + st[0] * ho:st[0], j:j + st[1] * wo:st[1]] += \
-                dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    return dxp[:, :, p[0]:p[0] + h, p[1]:p[1] + wd]
+    return scatter_windows((n, c, h, wd), (kh, kw), st, p,
+                           lambda i, j: dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2))
 
 
 def ref_wgrad(node, g, dy, x):
@@ -206,15 +215,8 @@ def ref_dw_fwd(node, g, x, w, b=None):
 
 
 def ref_dw_igrad(node, g, dy, w):
-    n, c, h, wd = g[node.fwd["x"]].shape
-    kh, kw = w.shape[2:]
-    st, p = node.attrs["strides"], node.attrs["pads"]
-    ho, wo = dy.shape[2:]
-    dxp = np.zeros((n, c, h + p[0] + p[2], wd + p[1] + p[3]), F32)
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, :, i:i + st[0] * ho:st[0], j:j + st[1] * wo:st[1]] += dy * w[None, :, 0, i, j, None, None]
-    return dxp[:, :, p[0]:p[0] + h, p[1]:p[1] + wd]
+    return scatter_windows(g[node.fwd["x"]].shape, w.shape[2:], node.attrs["strides"],
+                           node.attrs["pads"], lambda i, j: dy * w[None, :, 0, i, j, None, None])
 
 
 def ref_dw_wgrad(node, g, dy, x):
@@ -235,12 +237,6 @@ def _dw_args(e, idx, n, c, x, w):
     return name, xs
 
 
-def _dw_pre(a: str, channels: int) -> list[str]:
-    """The plane range of the current L1 tile: its count and the channel of its first plane."""
-    return [f"et_dwconv2d_args a_ = {a};", "a_.planes = @NR@;",
-            f"a_.c0 = tl_.r0 % {channels}u;"]
-
-
 def emit_dw_fwd(e, idx, n):
     c = CCall()
     x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
@@ -251,7 +247,7 @@ def emit_dw_fwd(e, idx, n):
     streams = [(x, 4 * xs[2] * xs[3], IN), (y, 4 * ys[2] * ys[3], OUT),
                (w, 4 * numel(e.shape(w)), WHOLE)] + ([(b, 4 * xs[1], WHOLE)] if b else [])
     e.tiled(c, xs[0] * xs[1], streams,
-            ["&a_", "@P0@", "@P2@", "@P3@" if b else "NULL", "@P1@"], _dw_pre(a, xs[1]))
+            ["&a_", "@P0@", "@P2@", "@P3@" if b else "NULL", "@P1@"], plane_pre("et_dwconv2d_args", a, xs[1]))
     return c
 
 
@@ -263,7 +259,7 @@ def emit_dw_igrad(e, idx, n):  # inputs [dy, w] -> dx
     ys = e.shape(dy)
     e.tiled(c, xs[0] * xs[1], [(dy, 4 * ys[2] * ys[3], IN), (dx, 4 * xs[2] * xs[3], OUT),
                                (w, 4 * numel(e.shape(w)), WHOLE)],
-            ["&a_", "@P2@", "@P0@", "@P1@"], _dw_pre(a, xs[1]))
+            ["&a_", "@P2@", "@P0@", "@P1@"], plane_pre("et_dwconv2d_args", a, xs[1]))
     return c
 
 

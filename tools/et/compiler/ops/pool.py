@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernelmap import IN, OUT, CCall, CodegenError
-from .base import F32, Call, OpDef, conv_out, ints, numel, per_input, per_output, unary_grad
-from .conv import windows
+from .base import plane_pre, F32, Call, OpDef, conv_out, ints, numel, per_input, per_output, unary_grad
+from .conv import scatter_windows, windows
 
 COMPARE = 1   # FLOP per comparison of a window element with the running maximum
 SCATTER = 1   # FLOP per output gradient added into dx (backward)
@@ -40,14 +40,8 @@ def ref_igrad(node, g, dy, x):
     """Each gradient goes to the first maximum of its window (row-major), as in PyTorch."""
     k, st, p = node.attrs["kernel"], node.attrs["strides"], node.attrs["pads"]
     w = windows(x, k, st, p, -np.inf)
-    n, c, ho, wo = w.shape[:4]
-    arg = w.reshape(n, c, ho, wo, -1).argmax(-1)
-    dxp = np.zeros((n, c, x.shape[2] + p[0] + p[2], x.shape[3] + p[1] + p[3]), F32)
-    for i in range(k[0]):
-        for j in range(k[1]):
-            dxp[:, :, i:i + st[0] * ho:st[0], j:j + st[1] * wo:st[1]] += \
-                np.where(arg == i * k[1] + j, dy, 0)
-    return dxp[:, :, p[0]:p[0] + x.shape[2], p[1]:p[1] + x.shape[3]]
+    arg = w.reshape(w.shape[:4] + (-1,)).argmax(-1)
+    return scatter_windows(x.shape, k, st, p, lambda i, j: np.where(arg == i * k[1] + j, dy, 0))
 
 
 def flop_fwd(node, g):
@@ -71,10 +65,6 @@ def _args(e, idx, n, c, x):
     return name
 
 
-def _plane_pre(a: str) -> list[str]:
-    return [f"et_maxpool2d_args a_ = {a};", "a_.planes = @NR@;"]
-
-
 def emit_fwd(e, idx, n):
     c = CCall()
     x, y = n.inputs[0], n.outputs[0]
@@ -82,7 +72,7 @@ def emit_fwd(e, idx, n):
     e.call(c, "et_maxpool2d_fwd_f32", f"&{a}", e.p(x), e.p(y), "NULL")
     xs, ys = e.shape(x), e.shape(y)
     e.tiled(c, xs[0] * xs[1], [(x, 4 * xs[2] * xs[3], IN), (y, 4 * ys[2] * ys[3], OUT)],
-            ["&a_", "@P0@", "@P1@", "NULL"], _plane_pre(a))
+            ["&a_", "@P0@", "@P1@", "NULL"], plane_pre("et_maxpool2d_args", a))
     return c
 
 
@@ -94,7 +84,7 @@ def emit_igrad(e, idx, n):  # inputs [dy, x] -> dx
     xs, ys = e.shape(x), e.shape(dy)
     e.tiled(c, xs[0] * xs[1], [(x, 4 * xs[2] * xs[3], IN), (dy, 4 * ys[2] * ys[3], IN),
                                (dx, 4 * xs[2] * xs[3], OUT)],
-            ["&a_", "@P0@", "NULL", "@P1@", "@P2@"], _plane_pre(a))
+            ["&a_", "@P0@", "NULL", "@P1@", "@P2@"], plane_pre("et_maxpool2d_args", a))
     return c
 
 
