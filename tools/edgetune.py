@@ -4,6 +4,7 @@
     python tools/edgetune.py plan --model M.onnx --train STRATEGY [--train STRATEGY ...]
         [--loss ce|mse] [--batch B] [--target host|qemu|siracusa] [--lr LR] [--momentum M]
         [--weight-decay WD] [--graph] [--json OUT.json] [--all-strategies] [--stream-l3 on|off]
+        [--batchnorm export|frozen|batch]
 
 Prints, per strategy, trainable parameters, gradient bytes and the memory plan the code
 generator uses (docs/memplan.md): weights per level, peak dynamic memory per level next to the
@@ -13,12 +14,14 @@ LoRA / full-backprop ratios when both are in the list. Exit code 1 with a messag
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
         --steps N --target host|qemu|siracusa --out OUT.npz [--momentum M] [--weight-decay WD]
         [--batch B] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S] [--idle S]
+        [--batchnorm export|frozen|batch]
 
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
 (``app=train``) in a build folder of its own (concurrent runs never share one), runs it on
 the target, and writes OUT.npz: ``loss`` (one value per step) and
 each trained tensor after training under its ONNX name (inserted LoRA adapters under their own
-names), plus ``<name>_grad`` (the gradient of the last step) with --grads.
+names), BatchNorm's running statistics when they train with batch statistics, plus
+``<name>_grad`` (the gradient of the last step) with --grads.
 
 Every failure is one line ``edgetune: error: ...`` on stderr, never a traceback, and no OUT.npz:
 exit code 1 for bad input (options, model, data set, a plan that does not fit), 2 when the
@@ -37,6 +40,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from et.compiler.ir import CompileError  # noqa: E402
+from et.compiler.ops.norm import BN_MODES  # noqa: E402
 from et.compiler.training import STRATEGY_HELP, Hyper  # noqa: E402
 
 
@@ -57,7 +61,7 @@ def cmd_plan(a) -> int:
         raise ValueError("give --train STRATEGY (repeatable) or --all-strategies")
     a.train = strategies
     rows = summarize(a.model, strategies, loss, a.batch, a.target, hyper,
-                     stream=a.stream_l3 == "on")
+                     stream=a.stream_l3 == "on", batchnorm=a.batchnorm)
     print(f"model {a.model}, loss {loss}, batch {a.batch}, target {a.target}, momentum "
           f"{a.momentum}, L3 streaming {a.stream_l3}")
     print(table(rows))
@@ -70,7 +74,7 @@ def cmd_plan(a) -> int:
     if a.graph:
         from et.compiler.onnx_import import import_onnx
         from et.compiler.training import build_training_graph
-        g = import_onnx(a.model, batch=a.batch)
+        g = import_onnx(a.model, batch=a.batch, batchnorm=a.batchnorm)
         build_training_graph(g, a.train[-1], loss, hyper)
         print(g.summary())
     if a.json:
@@ -85,6 +89,9 @@ def cmd_train(a) -> int:
 
 
 MAX_TIMEOUT = 7 * 24 * 3600   # seconds: a week
+BN_HELP = ("BatchNormalization: batch statistics (batch; the running statistics are updated and "
+           "written to OUT.npz), running statistics (frozen), or as exported (export, default: "
+           "batch for a training-mode export)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -126,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--momentum", type=float, default=0.0)
     pl.add_argument("--weight-decay", type=float, default=0.0)
     pl.add_argument("--graph", action="store_true", help="also list the last strategy's kernel calls")
+    pl.add_argument("--batchnorm", choices=BN_MODES, default="export", help=BN_HELP)
     pl.add_argument("--json", help="write the rows as JSON")
     tr = sub.add_parser("train", help="compile, build, run on the target, write the trained tensors")
     tr.add_argument("--model", required=True, help="ONNX file")
@@ -147,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--idle", type=float, default=120,
                     help="stop a run that prints nothing for this many seconds of its "
                          "simulator's CPU time (default 120; 0: off)")
+    tr.add_argument("--batchnorm", choices=BN_MODES, default="export", help=BN_HELP)
     tr.add_argument("--verbose", action="store_true", help="print the build and run output")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")

@@ -11,6 +11,7 @@
 #define ET_FLOP_H
 
 #define ET_FLOP_BIAS 1u
+#define ET_FLOP_BN_RUNNING 10u
 #define ET_FLOP_ELEM 1u
 #define ET_FLOP_GELU_ERF_BWD 11u
 #define ET_FLOP_GELU_ERF_FWD 5u

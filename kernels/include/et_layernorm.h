@@ -7,6 +7,8 @@
  *  variance use two passes over the row (no cancellation of E[x^2] - E[x]^2).
  *  Backward: dx by rows, dgamma/dbeta by columns (each core owns a column range and sums
  *  over all rows in order), so every output is independent of the core count.
+ *  BatchNorm in training mode reuses the forward over channel rows; et_batchnorm_running_f32
+ *  then updates the running statistics from the saved mean and rstd.
  *  Operands are used where they are (L2 or L1): each row is touched 2-3 times in a streaming
  *  pattern; ctx->l1 is unused. Called from core 0 outside a fork; outputs untouched on error.
  */
@@ -56,5 +58,25 @@ et_status et_layernorm_fwd_f32(const et_ctx *ctx, const float *x, const float *g
 et_status et_layernorm_bwd_f32(const et_ctx *ctx, const float *x, const float *gamma,
                                const float *mean, const float *rstd, const float *dy, float *dx,
                                float *dgamma, float *dbeta, size_t rows, size_t dim);
+
+/**
+ * @brief BatchNorm's running statistics in training mode, from the statistics a layernorm
+ *        forward saved over the channel rows [channels, count] (PyTorch's update):
+ *        running = (1 - momentum) running + momentum * batch, with the unbiased batch variance
+ *        (1/rstd^2 - eps) * count / (count - 1).
+ * @param[in]     ctx          execution context (core 0 computes; no fork)
+ * @param[in]     mean         saved mean per channel, fp32 [channels]
+ * @param[in]     rstd         saved 1/sqrt(var + eps) per channel, fp32 [channels]
+ * @param[in]     channels     number of channels (> 0)
+ * @param[in]     count        values per channel the statistics came from (>= 2)
+ * @param[in]     eps          the layernorm's epsilon (>= 0)
+ * @param[in]     momentum     PyTorch's momentum, in [0, 1] (ONNX's is 1 - it)
+ * @param[in,out] running_mean fp32 [channels]
+ * @param[in,out] running_var  fp32 [channels]
+ * @return ET_OK or ET_ERR_ARG (NULL pointer, zero channels, count < 2, bad eps or momentum).
+ */
+et_status et_batchnorm_running_f32(const et_ctx *ctx, const float *mean, const float *rstd,
+                                   size_t channels, size_t count, float eps, float momentum,
+                                   float *running_mean, float *running_var);
 
 #endif /* ET_LAYERNORM_H */

@@ -88,8 +88,9 @@ def reference_run(spec: GenSpec) -> dict:
         r = ref.step(d["input"][idx], d[lab][idx])
         losses.append(r["loss"])
         grads = r["grads"]
-    return {"loss": losses, "grads": grads, "params": {p: ref.state[p] for p in g.meta["trainable"]},
-            "trainable": list(g.meta["trainable"])}
+    updated = list(g.meta["trainable"]) + list(g.meta.get("buffers", []))
+    return {"loss": losses, "grads": grads, "params": {p: ref.state[p] for p in updated},
+            "trainable": updated}
 
 
 def check_against_reference(spec: GenSpec, arrays: dict) -> dict:
@@ -111,16 +112,17 @@ def check_against_reference(spec: GenSpec, arrays: dict) -> dict:
 
 
 def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", name="model",
-                     timeout=600) -> None:
-    """Export ``model`` (TorchScript), train it 2 steps of batch 2 on ``target`` with the
-    generated program and check loss, parameters and gradients against the reference."""
+                     timeout=600, batchnorm="export", batch=2) -> None:
+    """Export ``model`` (TorchScript), train it 2 steps of ``batch`` on ``target`` with the
+    generated program and check loss, parameters (and BatchNorm's running statistics) and
+    gradients against the reference."""
     from et.compiler.trainrun import run_training
 
     path = os.path.join(str(tmp_dir), f"{name}.onnx")
     onnx.save(export(model, example), path)
     data = os.path.join(str(tmp_dir), f"{name}.npz")
     np.savez(data, input=x, **({"labels": y} if loss == "ce" else {"target": y}))
-    spec = GenSpec(model=path, data=data, strategy="all", lr=0.05, momentum=0.9, batch=2,
-                   steps=2, target=target, grads=True)
+    spec = GenSpec(model=path, data=data, strategy="all", lr=0.05, momentum=0.9,
+                   batch=batch, steps=2, target=target, grads=True, batchnorm=batchnorm)
     res = run_training(spec, "", timeout=timeout)
     check_against_reference(spec, res["arrays"])

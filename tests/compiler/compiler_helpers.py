@@ -96,18 +96,21 @@ def _add_lora(model: torch.nn.Module, g) -> dict:
     return extra
 
 
-def compile_graph(proto, strategy, loss="ce", batch=4, hyper=None):
-    g = import_onnx(proto, batch=batch)
+def compile_graph(proto, strategy, loss="ce", batch=4, hyper=None, batchnorm="export"):
+    g = import_onnx(proto, batch=batch, batchnorm=batchnorm)
     build_training_graph(g, strategy, loss, hyper or Hyper())
     return g
 
 
 def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
-                     hyper: Hyper | None = None) -> dict:
+                     hyper: Hyper | None = None, batchnorm: str = "export") -> dict:
     """Train with the reference and with torch; returns the worst errors over all steps
-    (loss, grad, param) and those of the first step alone (``step1``)."""
+    (loss, grad, param; buffer: BatchNorm's running statistics against the module's buffers of
+    the same name) and those of the first step alone (``step1``). The module runs in the mode
+    it is in (train() for batch statistics)."""
     hyper = hyper or Hyper(lr=0.05, momentum=0.9, weight_decay=1e-3)
-    g = compile_graph(proto, strategy, loss, batch=len(x), hyper=hyper)
+    g = compile_graph(proto, strategy, loss, batch=len(x), hyper=hyper, batchnorm=batchnorm)
+    buffers = dict(model.named_buffers())
     if strategy.startswith("lora"):
         from et.compiler.training import parse_strategy
         g.meta["lora_alpha"] = parse_strategy(strategy).alpha
@@ -128,7 +131,7 @@ def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
     ref = Reference(g)
     xt = torch.tensor(x)
     yt = torch.tensor(y)
-    worst = {"loss": 0.0, "grad": 0.0, "param": 0.0, "losses": []}
+    worst = {"loss": 0.0, "grad": 0.0, "param": 0.0, "buffer": 0.0, "losses": []}
     for step in range(steps):
         r = ref.step(x, y)
         opt.zero_grad()
@@ -148,6 +151,8 @@ def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
                 p, tr = pmap[t.name]
                 tv = p.detach().numpy().T if tr else p.detach().numpy()
                 worst["param"] = max(worst["param"], err(ref.state[t.name], tv))
+        for name in g.meta.get("buffers", []):
+            worst["buffer"] = max(worst["buffer"], err(ref.state[name], buffers[name].numpy()))
         if step == 0:
             worst["step1"] = {k: worst[k] for k in ("loss", "grad", "param")}
     worst["graph"] = g
@@ -155,9 +160,11 @@ def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
 
 
 def assert_trains_like_torch(model, proto, x, y, loss="ce", steps=3, strategy="all",
-                             grad_tol=2e-3) -> dict:
+                             grad_tol=2e-3, batchnorm="export") -> dict:
     """compare_training with the tolerances of the model-zoo tests (loss 1e-4, every gradient
-    ``grad_tol``, every update 1e-5, relative); returns the result (its ``graph`` included)."""
-    res = compare_training(model, proto, strategy, x, y, loss, steps)
+    ``grad_tol``, every update and running statistic 1e-5, relative); returns the result (its
+    ``graph`` included)."""
+    res = compare_training(model, proto, strategy, x, y, loss, steps, batchnorm=batchnorm)
     assert res["loss"] <= 1e-4 and res["grad"] <= grad_tol and res["param"] <= 1e-5, res
+    assert res["buffer"] <= 1e-5, res
     return res

@@ -9,6 +9,9 @@ PyTorch's conv + BatchNorm affine, so compared with the reference, not with auto
 generated C matches the reference on host and qemu."""
 from __future__ import annotations
 
+import io
+import warnings
+
 import numpy as np
 import onnx
 import pytest
@@ -207,16 +210,83 @@ def test_batchnorm_runs_in_c(tmp_path):
     assert_runs_in_c(tmp_path, ae, torch.zeros(2, 20), x, x, loss="mse")
 
 
-def test_batchnorm_training_mode_is_refused():
+def _training_export(model, example) -> onnx.ModelProto:
+    """A TorchScript export in training mode: BatchNormalization with training_mode=1."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.train(), (example,), buf, dynamo=False, opset_version=17,
+                          training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False,
+                          input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    return onnx.load_from_string(buf.getvalue())
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_batchnorm_batch_statistics_train_like_torch(batch):
+    """A training-mode export normalizes with the batch's statistics and updates the running
+    ones as PyTorch's train() does (loss, gradients, updates and running statistics, 3 steps);
+    batch 1 of a BatchNorm2d takes the statistics over the image's 9 positions alone, which
+    amplifies float32 rounding step after step (both sides stay ~1e-7 from a float64 run, but
+    drift apart by up to 1e-4 by step 3 on some seeds), so it is compared after one step."""
+    rng = np.random.default_rng(6)
+    torch.manual_seed(6)
+    cnn = _with_stats(ConvReluBN())
+    proto = _training_export(cnn, torch.zeros(1, 2, 5, 5))
+    x = rng.standard_normal((batch, 2, 5, 5)).astype(np.float32)
+    res = assert_trains_like_torch(cnn.train(), proto, x, rng.integers(0, 3, batch),
+                                   steps=3 if batch > 1 else 1)
+    assert {n.op for n in res["graph"].nodes} >= {"layernorm", "bn_running"}
+    assert res["graph"].meta["buffers"] == ["bn.running_mean", "bn.running_var"]
+    ae = _with_stats(DeepAEBN())   # BatchNorm1d: statistics over the batch's 8 samples
+    x = rng.standard_normal((8, 20)).astype(np.float32)
+    assert_trains_like_torch(ae.train(), _training_export(ae, torch.zeros(2, 20)), x, x,
+                             loss="mse")
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_batchnorm_mode_is_the_users_choice(exporter):
+    """--batchnorm batch trains an eval-mode export with batch statistics; --batchnorm frozen
+    keeps a training-mode export's running statistics fixed."""
+    rng = np.random.default_rng(7)
+    cnn = _with_stats(ConvReluBN())
+    x = rng.standard_normal((3, 2, 5, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 3)
+    proto = EXPORTERS[exporter](cnn, torch.zeros(1, 2, 5, 5))
+    assert_trains_like_torch(cnn.train(), proto, x, y, batchnorm="batch")
+    cnn = _with_stats(ConvReluBN())
+    proto = _training_export(cnn, torch.zeros(1, 2, 5, 5))
+    res = assert_trains_like_torch(cnn.eval(), proto, x, y, batchnorm="frozen")
+    assert "bn_running" not in {n.op for n in res["graph"].nodes}
+
+
+def test_batchnorm_batch_statistics_of_one_value_are_refused():
     from et.compiler.ir import UnsupportedOpError
     from et.compiler.onnx_import import import_onnx
-    ae = DeepAEBN().train()
-    buf = __import__("io").BytesIO()
-    torch.onnx.export(ae, (torch.zeros(2, 20),), buf, dynamo=False, opset_version=17,
-                      training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
+    proto = _training_export(DeepAEBN(), torch.zeros(2, 20))
     with pytest.raises(UnsupportedOpError) as e:
-        import_onnx(onnx.load_from_string(buf.getvalue()), batch=2)
-    assert "training_mode=1" in str(e.value) and "eval mode" in str(e.value)
+        import_onnx(proto, batch=1)
+    assert "batch statistics over 1 value per channel" in str(e.value)
+    assert "--batchnorm frozen" in str(e.value)
+    assert import_onnx(proto, batch=1, batchnorm="frozen").nodes
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu),
+                                    pytest.param("siracusa", marks=pytest.mark.gvsoc)])
+def test_batchnorm_batch_statistics_run_in_c(tmp_path, target):
+    """The generated program with batch statistics: loss, parameters, gradients and the
+    running statistics the device writes back, against the reference (siracusa: in GVSoC)."""
+    if target == "siracusa":
+        from gvsoc_util import require_gvsoc
+        require_gvsoc()
+    rng = np.random.default_rng(8)
+    ae = _with_stats(DeepAEBN())   # batch 8: over 2 values, BatchNorm1d passes no gradient
+    x = rng.standard_normal((16, 20)).astype(np.float32)
+    assert_runs_in_c(tmp_path, ae, torch.zeros(2, 20), x, x, loss="mse", target=target,
+                     name="ae_bn", batchnorm="batch", batch=8)
+    cnn = _with_stats(ConvReluBN())
+    x = rng.standard_normal((4, 2, 5, 5)).astype(np.float32)
+    assert_runs_in_c(tmp_path, cnn, torch.zeros(1, 2, 5, 5), x, rng.integers(0, 3, 4),
+                     target=target, name="cnn_bn", batchnorm="batch")
 
 
 class Conv1dAE(nn.Module):

@@ -109,6 +109,10 @@ class GenSpec:
     # (default) runs them tile by tile on L1 copies of their operands (sdk/include/et_tile.h,
     # tile rows in memplan.json); "off" passes them the L2 pointers
     l1_tiling: str = "on"
+    # BatchNormalization: "export" (as the model was exported: training_mode=1 -> batch
+    # statistics), "frozen" (running statistics, constants) or "batch" (batch statistics; the
+    # running ones are updated on the device and written back)
+    batchnorm: str = "export"
 
     def key(self) -> str:
         import hashlib
@@ -167,7 +171,8 @@ def guess_loss(g: Graph) -> str:
 def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Target]:
     """Import, build the training graph (updates scheduled early) and plan memory."""
     tgt = resolve_target(spec)
-    g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()))
+    g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()),
+                    batchnorm=spec.batchnorm)
     loss = spec.loss or guess_loss(g)
     training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
     for opt in ("stream_l3", "l1_tiling"):
@@ -515,13 +520,17 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         if n.is_view:
             aliases[n.outputs[0]] = n.inputs[0]
     trainable = list(g.meta["trainable"])
-    params = [t for t in persistent if t.kind in ("param", "const")]
+    # written back after training: the trained tensors and the state the model carries
+    # (BatchNorm's running statistics), initialized from the model like the parameters
+    buffers = list(g.meta.get("buffers", []))
+    updated = trainable + buffers
+    params = [t for t in persistent if t.kind in ("param", "const") or t.name in buffers]
     pdecl = [{"c": names(t.name), "n": max(1, numel(t.shape)), "level": plan.placements[t.name].level,
-              "const": not (t.kind == "param" and t.trainable), "name": t.name,
+              "const": t.name not in updated, "name": t.name,
               "init": c_floats(np.asarray(t.data, np.float32).reshape(-1))} for t in params]
     sdecl = []
     for t in persistent:
-        if t.kind in ("param", "const"):
+        if t.kind in ("param", "const") or t.name in buffers:
             continue
         ctype = "int32_t" if t.dtype == "i32" else "float"
         sdecl.append({"c": names(t.name), "n": max(1, numel(t.shape)), "ctype": ctype,
@@ -534,10 +543,10 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                            "shape": list(g[tname].shape)})
     alias_defs = [{"c": names(o), "src": names(i), "name": o} for o, i in aliases.items()]
     dumps = [{"c": names(p), "n": numel(g[p].shape), "name": p,
-              "at": tsum_indices(numel(g[p].shape))} for p in trainable]
+              "at": tsum_indices(numel(g[p].shape))} for p in updated]
     mode = dump_mode(spec, sum(d["n"] for d in dumps))
     prof = profiled_steps(spec)
-    bad = [p for p in trainable if not NAME_OK.match(p)]
+    bad = [p for p in updated if not NAME_OK.match(p)]
     if bad:
         raise CodegenError(f"trained tensor names {bad} contain characters the device log "
                            "cannot carry ([A-Za-z0-9_.:/+-])")
@@ -545,7 +554,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     info = {"strategy": spec.strategy, "loss": loss, "batch": spec.batch, "steps": spec.steps,
             "arena": plan.arena_peak, "arena_l3": plan.l3_arena_peak, "l1": l1_cap,
             "target": tgt.name,
-            "trainable": trainable, "shapes": {p: list(g[p].shape) for p in trainable},
+            "trainable": trainable, "buffers": buffers,
+            "shapes": {p: list(g[p].shape) for p in updated},
             "stats": st, "kernel_calls": sum(len(b.get("calls", [])) for b in blocks),
             "level_bytes": plan.level_bytes, "samples": data["n"], "key": spec.key(),
             "input": g.inputs[0], "label": g.inputs[1], "dump": mode,

@@ -171,11 +171,14 @@ class Graph:
         return out
 
     def prune(self) -> None:
-        """Drop nodes whose outputs nothing needs, then tensors no node or port references."""
+        """Drop nodes whose outputs nothing needs (an update, or a node writing state such as
+        BatchNorm's running statistics, is always needed), then tensors no node or port
+        references."""
         needed = set(self.outputs)
         keep: list[Node] = []
         for n in reversed(self.nodes):
-            if any(o in needed for o in n.outputs) or n.phase == "update":
+            if any(o in needed or self.tensors[o].kind == "state" for o in n.outputs) \
+                    or n.phase == "update":
                 keep.append(n)
                 needed.update(n.inputs)
         self.nodes = keep[::-1]

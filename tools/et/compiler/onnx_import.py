@@ -68,6 +68,50 @@ def topological(nodes, available: set[str]) -> list:
     return out
 
 
+LOSS_OPS = ("SoftmaxCrossEntropyLoss", "NegativeLogLikelihoodLoss")
+# optimizer ops of training graphs (ONNX preview training, ONNX Runtime, Deeploy's SGD):
+# op type -> (position of the weight among the inputs, attribute holding the learning rate)
+OPTIMIZER_OPS = {"SGD": (0, "lr"), "SGDOptimizer": (1, ""), "Momentum": (2, ""),
+                 "Adagrad": (2, ""), "Adam": (2, ""), "AdamOptimizer": (1, ""),
+                 "AdamWOptimizer": (2, "")}
+
+
+def forward_of_training_graph(nodes) -> tuple | None:
+    """A training graph (forward, loss, gradient ops and optimizer updates, as ONNX Runtime's
+    training artifacts and Deeploy's published CCT training graphs are) as its forward pass:
+    (the nodes the loss's logits need, [logits], {"trainable": the tensors its optimizer
+    updates, "lr": its learning rate, "loss": the loss op}); None for a forward graph.
+    EdgeTune builds the backward pass and the update itself (strategy ``exported`` trains
+    what the graph trained)."""
+    losses = [n for n in nodes if n.op_type in LOSS_OPS and n.domain in ("", "ai.onnx")]
+    updates = [n for n in nodes if n.op_type in OPTIMIZER_OPS]
+    if not losses or not (updates or any(n.op_type.endswith("Grad") for n in nodes)):
+        return None
+    if len(losses) > 1:
+        raise CompileError(f"training graph with {len(losses)} loss nodes "
+                           f"({', '.join(n.name for n in losses)}); expected one")
+    logits = losses[0].input[0]
+    producer = {o: n for n in nodes for o in n.output}
+    keep, todo = set(), [logits]
+    while todo:
+        n = producer.get(todo.pop())
+        if n is not None and id(n) not in keep:
+            keep.add(id(n))
+            todo.extend(n.input)
+    trainable, lrs = [], set()
+    for u in updates:
+        at, lr_attr = OPTIMIZER_OPS[u.op_type]
+        if at < len(u.input):
+            trainable.append(u.input[at])
+        for a in u.attribute:
+            if a.name == lr_attr:
+                # the shortest decimal of the float32 attribute (0.01, not 0.009999999776)
+                lrs.add(float(str(np.float32(onnx.helper.get_attribute_value(a)))))
+    meta = {"trainable": trainable, "lr": lrs.pop() if len(lrs) == 1 else None,
+            "loss": losses[0].op_type}
+    return [n for n in nodes if id(n) in keep], [logits], meta
+
+
 def scope_of(node_name: str) -> str:
     """Module path from a torch node name: '/blocks.0/attn/q/MatMul' -> 'blocks.0.attn.q'."""
     parts = [p for p in node_name.split("/") if p]
@@ -94,9 +138,11 @@ def node_scope(node) -> str:
 
 
 class _Importer:
-    def __init__(self, model: onnx.ModelProto, batch: int | None, max_fold_bytes: int):
+    def __init__(self, model: onnx.ModelProto, batch: int | None, max_fold_bytes: int,
+                 batchnorm: str = "export"):
         self.m = model
         self.batch = batch
+        self.batchnorm = batchnorm
         self.max_fold_bytes = max_fold_bytes
         self.g = Graph(model.graph.name or "model")
         self.consts: dict[str, np.ndarray] = {}
@@ -198,13 +244,20 @@ class _Importer:
                                          v.astype(np.float32).copy()))
             else:
                 self.consts[t.name] = v
+        nodes, outputs = list(gp.node), [o.name for o in gp.output]
+        cut = forward_of_training_graph(nodes)
+        if cut:
+            nodes, outputs, self.g.meta["exported"] = cut
+            log.info("a training graph: importing its forward pass to '%s' (it trains %d "
+                     "tensors)", outputs[0], len(self.g.meta["exported"]["trainable"]))
+        used = {i for n in nodes for i in n.input}
         for vi in gp.input:
-            if vi.name in inits:
+            if vi.name in inits or (cut and vi.name not in used):
                 continue
             self._add_input(vi)
-        for node in topological(gp.node, inits | {vi.name for vi in gp.input}):
+        for node in topological(nodes, inits | {vi.name for vi in gp.input}):
             self._node(node)
-        self.g.outputs = [self.name(o.name) for o in gp.output]
+        self.g.outputs = [self.name(o) for o in outputs]
         for o in self.g.outputs:
             if o not in self.g.tensors:
                 raise CompileError(f"graph output '{o}' is a constant; nothing to train")
@@ -345,11 +398,17 @@ def _load_external_data(proto: onnx.ModelProto, path: str) -> None:
 
 
 def import_onnx(model: str | onnx.ModelProto, batch: int | None = None,
-                max_fold_bytes: int = MAX_FOLD_BYTES) -> Graph:
+                max_fold_bytes: int = MAX_FOLD_BYTES, batchnorm: str = "export") -> Graph:
     """Import an ONNX model (path or proto) into the IR with a static ``batch`` (default: 1).
-    No folded constant may exceed ``max_fold_bytes`` (the target's memory, see compile_model)."""
+    No folded constant may exceed ``max_fold_bytes`` (the target's memory, see compile_model).
+    ``batchnorm``: how BatchNormalization normalizes, "frozen" (running statistics), "batch"
+    (batch statistics, the running ones updated in place: ``g.meta["buffers"]``) or "export"
+    (as the node's training_mode says)."""
+    from .ops.norm import BN_MODES
+    if batchnorm not in BN_MODES:
+        raise CompileError(f"batchnorm '{batchnorm}': expected {', '.join(BN_MODES)}")
     proto = load_model(model) if isinstance(model, str) else model
-    g = _Importer(proto, batch, max_fold_bytes).run()
+    g = _Importer(proto, batch, max_fold_bytes, batchnorm).run()
     g.meta["batch"] = g[g.inputs[0]].shape[0] if g.inputs and g[g.inputs[0]].shape else 1
     log.info("imported %s: %d nodes, %d parameters", g.name, len(g.nodes),
              sum(t.size for t in g.params()))

@@ -17,14 +17,15 @@ ALL_STRATEGIES = ["last", "blocks:1", "blocks:2", "lora:r=4,blocks=1", "lora:r=4
 def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "ce",
               batch: int = 1, target: str | Target = "siracusa",
               hyper: Hyper | None = None, planner: MemoryPlanner | None = None,
-              stream: bool = True) -> list[dict]:
+              stream: bool = True, batchnorm: str = "export") -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory
     proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []
     for s in strategies:
-        g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()))
+        g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()),
+                        batchnorm=batchnorm)
         training_program(g, s, loss, hyper or Hyper())
         row = stats(g)
         plan = (planner.plan(g, tgt, strict=False) if planner

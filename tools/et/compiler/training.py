@@ -11,6 +11,8 @@ Strategies (``--train``):
   1/sqrt(in)) (fixed seed) and B [R, out] = 0. Alpha defaults to R (scale 1, no scaling
   node). Adapters and, with head=1 (default), the classifier train; the rest is frozen;
 - ``all``: every parameter;
+- ``exported``: what an imported training graph's optimizer updated (ONNX Runtime training
+  artifacts, Deeploy's CCT training graphs; ``onnx_import.forward_of_training_graph``);
 - a comma-separated list of initializer names.
 Loss: mean softmax cross-entropy over the batch (integer ``labels``) or mean squared error over
 all elements (``target``). Update: SGD as torch.optim.SGD (momentum buffer, decoupled=False
@@ -29,7 +31,7 @@ from .ir import CompileError, Graph, Node, StrategyError, Tensor
 from .ops import flops
 
 STRATEGY_HELP = ("last | blocks:K | lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]"
-                 " | all | NAME[,NAME...]")
+                 " | all | exported | NAME[,NAME...]")
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Strategy:
 
 def parse_strategy(text: str) -> Strategy:
     t = text.strip()
-    if t in ("last", "all"):
+    if t in ("last", "all", "exported"):
         return Strategy(t, t)
     if t.startswith("blocks:"):
         try:
@@ -221,6 +223,15 @@ def select_trainable(g: Graph, s: Strategy) -> list[str]:
         names = params
     elif s.kind == "last":
         names = last_params(g)
+    elif s.kind == "exported":
+        names = g.meta.get("exported", {}).get("trainable", [])
+        if not names:
+            raise StrategyError("strategy 'exported' needs a training graph (forward, loss, "
+                                "gradients and optimizer updates); this model is a forward graph")
+        lost = [n for n in names if n not in g.tensors or g[n].kind != "param"]
+        if lost:
+            raise StrategyError(f"the training graph updates {', '.join(lost)}, which its "
+                                "forward pass does not use as a parameter")
     elif s.kind == "blocks":
         if not blocks:
             raise StrategyError("strategy blocks:K needs a model with a list of blocks "

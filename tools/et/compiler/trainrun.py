@@ -155,11 +155,11 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
     if len(res["loss"]) != spec.steps:
         raise TrainError(f"{len(res['loss'])} @loss records for {spec.steps} steps ({logpath})")
     arrays = {"loss": np.asarray(res["loss"], np.float32)}
-    for p in g.meta["trainable"]:
+    for p in g.meta["trainable"] + g.meta.get("buffers", []):
         if p not in res["tensors"]:
             raise TrainError(f"trained tensor '{p}' missing from the log ({logpath})")
         arrays[p] = res["tensors"][p].reshape(g[p].shape)
-        if spec.grads:
+        if spec.grads and p in g.meta["trainable"]:
             if p + "_grad" not in res["tensors"]:
                 raise TrainError(f"gradient of '{p}' missing from the log ({logpath})")
             arrays[p + "_grad"] = res["tensors"][p + "_grad"].reshape(g[p].shape)
@@ -222,7 +222,7 @@ def main_train(a) -> int:
     spec = GenSpec(model=os.path.abspath(a.model), data=os.path.abspath(a.data),
                    strategy=a.train, loss=a.loss or "", lr=a.lr, momentum=a.momentum,
                    weight_decay=a.weight_decay, batch=a.batch, steps=a.steps, target=a.target,
-                   capacities=caps, grads=a.grads)
+                   capacities=caps, grads=a.grads, batchnorm=a.batchnorm)
     for path, what in ((a.model, "model"), (a.data, "data set")):
         if not os.path.exists(path):
             raise CompileError(f"{what} {path} not found")
