@@ -44,7 +44,7 @@ hal_dma_id conv_otile_fetch_x(const conv_plan *pl, const float *x, size_t n, siz
     tl->iy_lo = top < 0 ? 0 : (size_t)top;
     size_t iy_hi = bot > (long)a->h ? a->h : (size_t)bot;
     tl->nrows = iy_hi - tl->iy_lo;
-    return hal_dma_copy_2d(pl->S[buf], x + (n * a->c_in * a->h + tl->iy_lo) * a->w,
+    return hal_dma_copy_2d(pl->S[buf], x + (n * pl->xcs * a->h + tl->iy_lo) * a->w,
                            tl->nrows * a->w * sizeof(float), a->c_in,
                            pl->srows * a->w * sizeof(float), a->h * a->w * sizeof(float));
 }

@@ -58,7 +58,7 @@ static void fwd_flush(conv_pipe *p, unsigned t, unsigned buf)
     const conv_plan *pl = &j->pl;
     const conv_otile *tl = &j->tile[buf];
     size_t row = tl->th * pl->wo * sizeof(float);
-    p->out_id[buf] = hal_dma_copy_2d(j->y + ((tl->n * pl->a.c_out + tl->c0) * pl->ho + tl->r0) * pl->wo,
+    p->out_id[buf] = hal_dma_copy_2d(j->y + ((tl->n * pl->ycs + tl->c0) * pl->ho + tl->r0) * pl->wo,
                                      pl->O[buf], row, tl->tc, pl->ho * pl->wo * sizeof(float), row);
 }
 
@@ -67,15 +67,21 @@ static void fwd_worker(void *arg) { conv_pipe_run(arg); }
 et_status et_conv2d_fwd_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *x,
                             const float *w, const float *b, float *y)
 {
-    if (!ctx || !ctx->l1 || !x || !w || !y || !conv_geom_ok(a)) return ET_ERR_ARG;
+    conv_groups gs;
+    if (!ctx || !ctx->l1 || !x || !w || !y || !conv_groups_of(a, &gs)) return ET_ERR_ARG;
     unsigned nc = et_team_cores(ctx);
     if (!nc) return ET_ERR_ARG;
     static fwd_job j;
-    j = (fwd_job){.x = x, .w = w, .b = b, .y = y};
-    if (!conv_plan_make(&j.pl, a, CONV_FWD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
-    j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
-    j.pipe.fetch = fwd_fetch;
-    j.pipe.compute = fwd_compute;
-    j.pipe.flush = fwd_flush;
-    return hal_cluster_fork(nc, fwd_worker, &j);
+    for (size_t g = 0; g < gs.count; ++g) { /* every group plans alike: the first one checks */
+        j = (fwd_job){.x = x + g * gs.x_step, .w = w + g * gs.w_step,
+                      .b = b ? b + g * gs.b_step : NULL, .y = y + g * gs.y_step};
+        if (!conv_plan_group(&j.pl, a, &gs, CONV_FWD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
+        j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
+        j.pipe.fetch = fwd_fetch;
+        j.pipe.compute = fwd_compute;
+        j.pipe.flush = fwd_flush;
+        et_status st = hal_cluster_fork(nc, fwd_worker, &j);
+        if (st != ET_OK) return st;
+    }
+    return ET_OK;
 }

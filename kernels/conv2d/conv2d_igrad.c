@@ -36,7 +36,7 @@ static void ig_fetch(conv_pipe *p, unsigned t, unsigned buf)
     tl->oy_lo = oy_lo;
     tl->nrows = oy_hi > oy_lo ? oy_hi - oy_lo : 0;
     if (tl->nrows)
-        p->in_id[buf][0] = hal_dma_copy_2d(pl->S[buf], j->dy + (tl->n * a->c_out * pl->ho + oy_lo) * pl->wo,
+        p->in_id[buf][0] = hal_dma_copy_2d(pl->S[buf], j->dy + (tl->n * pl->ycs * pl->ho + oy_lo) * pl->wo,
                                            tl->nrows * pl->wo * sizeof(float), a->c_out,
                                            pl->srows * pl->wo * sizeof(float),
                                            pl->ho * pl->wo * sizeof(float));
@@ -80,7 +80,7 @@ static void ig_flush(conv_pipe *p, unsigned t, unsigned buf)
     const et_conv2d_args *a = &j->pl.a;
     const ig_tile *tl = &j->tile[buf];
     size_t row = tl->th * a->w * sizeof(float);
-    p->out_id[buf] = hal_dma_copy_2d(j->dx + ((tl->n * a->c_in + tl->c0) * a->h + tl->r0) * a->w,
+    p->out_id[buf] = hal_dma_copy_2d(j->dx + ((tl->n * j->pl.xcs + tl->c0) * a->h + tl->r0) * a->w,
                                      j->pl.O[buf], row, tl->tc, a->h * a->w * sizeof(float), row);
 }
 
@@ -89,15 +89,20 @@ static void ig_worker(void *arg) { conv_pipe_run(arg); }
 et_status et_conv2d_bwd_igrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *w,
                                   const float *dy, float *dx)
 {
-    if (!ctx || !ctx->l1 || !w || !dy || !dx || !conv_geom_ok(a)) return ET_ERR_ARG;
+    conv_groups gs;
+    if (!ctx || !ctx->l1 || !w || !dy || !dx || !conv_groups_of(a, &gs)) return ET_ERR_ARG;
     unsigned nc = et_team_cores(ctx);
     if (!nc) return ET_ERR_ARG;
     static ig_job j;
-    j = (ig_job){.w = w, .dy = dy, .dx = dx};
-    if (!conv_plan_make(&j.pl, a, CONV_IGRAD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
-    j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
-    j.pipe.fetch = ig_fetch;
-    j.pipe.compute = ig_compute;
-    j.pipe.flush = ig_flush;
-    return hal_cluster_fork(nc, ig_worker, &j);
+    for (size_t g = 0; g < gs.count; ++g) { /* every group plans alike: the first one checks */
+        j = (ig_job){.w = w + g * gs.w_step, .dy = dy + g * gs.y_step, .dx = dx + g * gs.x_step};
+        if (!conv_plan_group(&j.pl, a, &gs, CONV_IGRAD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
+        j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
+        j.pipe.fetch = ig_fetch;
+        j.pipe.compute = ig_compute;
+        j.pipe.flush = ig_flush;
+        et_status st = hal_cluster_fork(nc, ig_worker, &j);
+        if (st != ET_OK) return st;
+    }
+    return ET_OK;
 }

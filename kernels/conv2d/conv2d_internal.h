@@ -12,7 +12,9 @@ typedef enum { CONV_FWD = 0, CONV_IGRAD = 1, CONV_WGRAD = 2 } conv_dir;
 /* Tile plan of one direction. "c" is the channel axis that is blocked (c_out for fwd/wgrad,
  * c_in for igrad), "r" the row axis (output rows for fwd/wgrad, input rows for igrad). */
 typedef struct {
-    et_conv2d_args a;
+    et_conv2d_args a;    /* dense geometry of one group */
+    size_t xcs, ycs;     /* channels per image of the x (dx) and y (dy) buffers: a's own, or
+                            the whole op's when a is one group of a grouped convolution */
     size_t ho, wo;
     conv_dir dir;
     size_t tc, th;       /* channel block and row block */
@@ -32,6 +34,18 @@ typedef struct {
 void conv_slot_sizes(const conv_plan *pl, size_t tc, size_t th, conv_slots *out);
 size_t conv_bytes(const conv_slots *s);
 int conv_geom_ok(const et_conv2d_args *a);
+
+/* A grouped convolution as its groups: the dense geometry of one group and the element
+ * offsets from one group's x, w, y (and bias) to the next's. */
+typedef struct {
+    et_conv2d_args a;
+    size_t count, x_step, w_step, y_step, b_step;
+} conv_groups;
+/* 0 if the geometry (groups included) is invalid. */
+int conv_groups_of(const et_conv2d_args *a, conv_groups *g);
+/* conv_plan_make for group geometry g->a of the op `a`: the buffers' image strides are a's. */
+int conv_plan_group(conv_plan *pl, const et_conv2d_args *a, const conv_groups *g, conv_dir dir,
+                    void *l1, size_t l1_bytes);
 /* Choose tc/th for l1_bytes and carve the slots out of l1; 0 if L1 is too small. */
 int conv_plan_make(conv_plan *pl, const et_conv2d_args *a, conv_dir dir, void *l1, size_t l1_bytes);
 

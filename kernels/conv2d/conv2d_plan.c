@@ -17,6 +17,31 @@ int conv_geom_ok(const et_conv2d_args *a)
     if (a->h + 2 * a->ph < a->kh || a->w + 2 * a->pw < a->kw) return 0;
     if (a->n * a->c_in * a->h * a->w > SIZE_MAX / 64 || a->c_out * a->c_in * a->kh * a->kw > SIZE_MAX / 64)
         return 0;
+    size_t g = a->groups ? a->groups : 1;
+    return a->c_in % g == 0 && a->c_out % g == 0;
+}
+
+int conv_groups_of(const et_conv2d_args *a, conv_groups *g)
+{
+    if (!conv_geom_ok(a)) return 0;
+    g->count = a->groups ? a->groups : 1;
+    g->a = *a;
+    g->a.groups = 1;
+    g->a.c_in = a->c_in / g->count;
+    g->a.c_out = a->c_out / g->count;
+    g->x_step = g->a.c_in * a->h * a->w;
+    g->y_step = g->a.c_out * et_conv2d_out_h(a) * et_conv2d_out_w(a);
+    g->w_step = g->a.c_out * g->a.c_in * a->kh * a->kw;
+    g->b_step = g->a.c_out;
+    return 1;
+}
+
+int conv_plan_group(conv_plan *pl, const et_conv2d_args *a, const conv_groups *g, conv_dir dir,
+                    void *l1, size_t l1_bytes)
+{
+    if (!conv_plan_make(pl, &g->a, dir, l1, l1_bytes)) return 0;
+    pl->xcs = a->c_in;
+    pl->ycs = a->c_out;
     return 1;
 }
 
@@ -81,6 +106,8 @@ static size_t max_rows(const conv_plan *pl, size_t tc, size_t rows, size_t bytes
 int conv_plan_make(conv_plan *pl, const et_conv2d_args *a, conv_dir dir, void *l1, size_t l1_bytes)
 {
     pl->a = *a;
+    pl->xcs = a->c_in;
+    pl->ycs = a->c_out;
     pl->dir = dir;
     pl->ho = et_conv2d_out_h(a);
     pl->wo = et_conv2d_out_w(a);
@@ -133,9 +160,11 @@ int conv_plan_make(conv_plan *pl, const et_conv2d_args *a, conv_dir dir, void *l
     return 1;
 }
 
-size_t et_conv2d_scratch_size(const et_conv2d_args *a)
+size_t et_conv2d_scratch_size(const et_conv2d_args *a_op)
 {
-    if (!conv_geom_ok(a)) return 0;
+    conv_groups gs;
+    if (!conv_groups_of(a_op, &gs)) return 0;
+    const et_conv2d_args *a = &gs.a; /* every group has the same dense geometry */
     size_t need = BGRAD_MIN_BYTES;
     for (int d = CONV_FWD; d <= CONV_WGRAD; ++d) {
         conv_plan pl = {.a = *a, .dir = (conv_dir)d, .ho = et_conv2d_out_h(a), .wo = et_conv2d_out_w(a)};

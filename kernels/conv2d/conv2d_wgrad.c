@@ -32,7 +32,7 @@ static void wg_fetch(conv_pipe *p, unsigned t, unsigned buf)
     p->in_id[buf][0] = conv_otile_fetch_x(pl, j->x, n, cb, rb, buf, &tl->g);
     size_t row = tl->g.th * pl->wo * sizeof(float);
     p->in_id[buf][1] = hal_dma_copy_2d(pl->A[buf],
-                                       j->dy + ((tl->g.n * a->c_out + tl->g.c0) * pl->ho + tl->g.r0) * pl->wo,
+                                       j->dy + ((tl->g.n * pl->ycs + tl->g.c0) * pl->ho + tl->g.r0) * pl->wo,
                                        row, tl->g.tc, row, pl->ho * pl->wo * sizeof(float));
 }
 
@@ -118,15 +118,20 @@ static void wg_worker(void *arg) { conv_pipe_run(arg); }
 et_status et_conv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *x,
                                   const float *dy, float *dw)
 {
-    if (!ctx || !ctx->l1 || !x || !dy || !dw || !conv_geom_ok(a)) return ET_ERR_ARG;
+    conv_groups gs;
+    if (!ctx || !ctx->l1 || !x || !dy || !dw || !conv_groups_of(a, &gs)) return ET_ERR_ARG;
     unsigned nc = et_team_cores(ctx);
     if (!nc) return ET_ERR_ARG;
     static wg_job j;
-    j = (wg_job){.x = x, .dy = dy, .dw = dw};
-    if (!conv_plan_make(&j.pl, a, CONV_WGRAD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
-    j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
-    j.pipe.fetch = wg_fetch;
-    j.pipe.compute = wg_compute;
-    j.pipe.flush = wg_flush;
-    return hal_cluster_fork(nc, wg_worker, &j);
+    for (size_t g = 0; g < gs.count; ++g) { /* every group plans alike: the first one checks */
+        j = (wg_job){.x = x + g * gs.x_step, .dy = dy + g * gs.y_step, .dw = dw + g * gs.w_step};
+        if (!conv_plan_group(&j.pl, a, &gs, CONV_WGRAD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
+        j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
+        j.pipe.fetch = wg_fetch;
+        j.pipe.compute = wg_compute;
+        j.pipe.flush = wg_flush;
+        et_status st = hal_cluster_fork(nc, wg_worker, &j);
+        if (st != ET_OK) return st;
+    }
+    return ET_OK;
 }

@@ -3,7 +3,7 @@
  *  @brief 2-D convolution (NCHW, any KxK, stride, zero padding), fp32: forward, input gradient,
  *  weight gradient and bias gradient, L1-tiled with double-buffered DMA.
  *
- *  Layouts: x [n, c_in, h, w], weights [c_out, c_in, kh, kw], bias [c_out],
+ *  Layouts: x [n, c_in, h, w], weights [c_out, c_in / groups, kh, kw], bias [c_out],
  *  y [n, c_out, ho, wo] with ho = (h + 2 ph - kh) / sh + 1 (same for wo), all row-major fp32
  *  in L2 (or any memory the DMA reaches).
  *
@@ -16,7 +16,8 @@
  *  4 output x 4 input channels). Tile sizes are the largest that fit ctx->l1_bytes, chosen
  *  to minimise DMA traffic. Each output element is computed by one core with a fixed
  *  summation order, so results do not depend on the core count (dW sums images and rows in
- *  tile order, which depends on l1_bytes only).
+ *  tile order, which depends on l1_bytes only). A grouped convolution runs group after group,
+ *  each a dense one on its channel slices (one fork per group and direction).
  *
  *  Called from core 0 outside a fork. Arguments are validated first; on ET_ERR_ARG nothing is
  *  written. Gradients are overwritten (not accumulated).
@@ -36,6 +37,9 @@ typedef struct {
     size_t kh, kw;        /**< kernel size (> 0) */
     size_t sh, sw;        /**< stride (> 0) */
     size_t ph, pw;        /**< zero padding, ph < kh and pw < kw */
+    size_t groups;        /**< 0 or 1: dense; g > 1: grouped convolution, c_in and c_out
+                               divisible by g, weights [c_out, c_in / g, kh, kw], output channel
+                               group j reads input channel group j (ONNX Conv's group) */
 } et_conv2d_args;
 
 /** @brief Output height, or 0 if the geometry is invalid. */
@@ -55,7 +59,7 @@ size_t et_conv2d_scratch_size(const et_conv2d_args *a);
  * @param[in]  ctx  execution context: l1 (8-byte aligned) of at least et_conv2d_scratch_size() bytes
  * @param[in]  a    geometry
  * @param[in]  x    fp32 [n, c_in, h, w]
- * @param[in]  w    fp32 [c_out, c_in, kh, kw]
+ * @param[in]  w    fp32 [c_out, c_in / groups, kh, kw]
  * @param[in]  b    fp32 [c_out], or NULL for no bias
  * @param[out] y    fp32 [n, c_out, ho, wo] (must not alias the inputs)
  * @return ET_OK, or ET_ERR_ARG (NULL tensor/ctx/l1, invalid geometry, L1 too small, bad ncores).
@@ -67,7 +71,7 @@ et_status et_conv2d_fwd_f32(const et_ctx *ctx, const et_conv2d_args *a, const fl
  * @brief dx = conv_transpose(dy, w): the gradient of the input.
  * @param[in]  ctx  execution context (as for the forward pass)
  * @param[in]  a    geometry
- * @param[in]  w    fp32 [c_out, c_in, kh, kw]
+ * @param[in]  w    fp32 [c_out, c_in / groups, kh, kw]
  * @param[in]  dy   fp32 [n, c_out, ho, wo]
  * @param[out] dx   fp32 [n, c_in, h, w] (input positions no window covers get 0)
  * @return ET_OK or ET_ERR_ARG.
@@ -81,7 +85,7 @@ et_status et_conv2d_bwd_igrad_f32(const et_ctx *ctx, const et_conv2d_args *a, co
  * @param[in]  a    geometry
  * @param[in]  x    fp32 [n, c_in, h, w]
  * @param[in]  dy   fp32 [n, c_out, ho, wo]
- * @param[out] dw   fp32 [c_out, c_in, kh, kw]
+ * @param[out] dw   fp32 [c_out, c_in / groups, kh, kw]
  * @return ET_OK or ET_ERR_ARG.
  */
 et_status et_conv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *x,

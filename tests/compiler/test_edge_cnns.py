@@ -144,6 +144,50 @@ def test_batchnorm_in_eval_mode_is_folded(exporter):
     assert len(convs) == 5 and all(len(n.inputs) == 3 for n in convs)
 
 
+class GroupedCNN(nn.Module):
+    """Grouped convolutions between dense and depthwise, as ResNeXt and ShuffleNet use them: a
+    3x3 convolution in 2 groups, a grouped 1x1 in 4, a stride-2 3x3 in 3 groups."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.g3 = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.g1 = nn.Conv2d(8, 12, 1, groups=4)
+        self.down = nn.Conv2d(12, 6, 3, stride=2, padding=1, groups=3)
+        self.fc = nn.Linear(6, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        h = torch.relu(self.g1(torch.relu(self.g3(h)))) + torch.cat([h, h[:, :4]], 1)
+        return self.fc(self.down(h).mean((2, 3)))
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_grouped_conv_trains_like_torch(exporter):
+    torch.manual_seed(9)
+    model = GroupedCNN().eval()
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    proto = EXPORTERS[exporter](model, torch.zeros(1, 3, 8, 8))
+    res = assert_trains_like_torch(model, proto, x, rng.integers(0, 5, 2))
+    groups = sorted(n.attrs.get("group", 1) for n in res["graph"].nodes
+                    if n.op == "conv2d" and n.phase == "fwd")
+    assert groups == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu),
+                                    pytest.param("siracusa", marks=pytest.mark.gvsoc)])
+def test_grouped_conv_runs_in_c(tmp_path, target):
+    if target == "siracusa":
+        from gvsoc_util import require_gvsoc
+        require_gvsoc()
+    torch.manual_seed(9)
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+    assert_runs_in_c(tmp_path, GroupedCNN().eval(), torch.zeros(1, 3, 8, 8), x,
+                     rng.integers(0, 5, 4), target=target, name="grouped")
+
+
 class DeepAEBN(nn.Module):
     """MLPerf Tiny anomaly detection's autoencoder (Linear, BatchNorm1d, ReLU), narrowed."""
 

@@ -26,12 +26,12 @@ HOST_CASES = [
 QEMU_CASES = [(1, 3, 8, 8, 8, 3, 3, 1, 1, 1, 1), (1, 5, 7, 6, 6, 3, 3, 2, 2, 1, 1)]
 
 
-def _ref(case, x, w, b, dy):
+def _ref(case, x, w, b, dy, groups=1):
     n, ci, h, wd, co, kh, kw, sh, sw, ph, pw = case
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     wt = torch.tensor(w, dtype=torch.float64, requires_grad=True)
     bt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
-    y = torch.nn.functional.conv2d(xt, wt, bt, stride=(sh, sw), padding=(ph, pw))
+    y = torch.nn.functional.conv2d(xt, wt, bt, stride=(sh, sw), padding=(ph, pw), groups=groups)
     y.backward(torch.tensor(dy, dtype=torch.float64))
     return y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
@@ -48,20 +48,21 @@ def _close(got, ref, terms, what):
     assert err <= tol, f"{what}: max abs error {err:.3g} > {tol:.3g}"
 
 
-def _run_case(backend, case, rng, l1_bytes=0):
+def _run_case(backend, case, rng, l1_bytes=0, groups=1):
     n, ci, h, wd, co, kh, kw, sh, sw, ph, pw = case
     ho, wo = _out_hw(case)
     x = rng.standard_normal((n, ci, h, wd)).astype(np.float32)
-    w = rng.standard_normal((co, ci, kh, kw)).astype(np.float32)
+    w = rng.standard_normal((co, ci // groups, kh, kw)).astype(np.float32)
     b = rng.standard_normal(co).astype(np.float32)
     dy = rng.standard_normal((n, co, ho, wo)).astype(np.float32)
-    y_ref, dx_ref, dw_ref, db_ref = _ref(case, x, w, b, dy)
-    ints = list(case)
+    y_ref, dx_ref, dw_ref, db_ref = _ref(case, x, w, b, dy, groups)
+    ints = list(case) + ([groups] if groups > 1 else [])
+    ci //= groups   # terms per output below: one group's input channels
     kw_ = {"l1_bytes": l1_bytes} if l1_bytes else {}
     (y,), _ = backend.call("conv2d.fwd", ints, [x, w, b, Out((n, co, ho, wo))], **kw_)
     _close(y, y_ref, ci * kh * kw, "fwd")
     (dx,), _ = backend.call("conv2d.bwd_igrad", ints, [w, dy, Out(x.shape)], **kw_)
-    _close(dx, dx_ref, co * kh * kw, "dX")
+    _close(dx, dx_ref, co // groups * kh * kw, "dX")
     (dw,), _ = backend.call("conv2d.bwd_wgrad", ints, [x, dy, Out(w.shape)], **kw_)
     _close(dw, dw_ref, n * ho * wo, "dW")
     (db,), _ = backend.call("conv2d.bwd_bgrad", ints, [dy, Out((co,))], **kw_)
@@ -75,6 +76,32 @@ def test_conv2d_all_directions(backend, case, rng):
     if backend.is_qemu and case not in QEMU_CASES:
         pytest.skip("host-only shape (qemu runs a representative subset)")
     _run_case(backend, case, rng)
+
+
+# (case, groups): ONNX Conv's group between 1 and depthwise (ResNeXt, ShuffleNet, grouped
+# pointwise convolutions): images past the first read their group's channels at the op's stride
+GROUPED = [((2, 6, 9, 7, 4, 3, 3, 1, 1, 1, 1), 2), ((1, 8, 8, 8, 12, 3, 3, 2, 2, 1, 1), 4),
+           ((3, 6, 5, 5, 9, 1, 1, 1, 1, 0, 0), 3)]
+
+
+@pytest.mark.parametrize("case,groups", GROUPED, ids=lambda c: "x".join(map(str, c))
+                         if isinstance(c, tuple) else f"g{c}")
+def test_conv2d_grouped(backend, case, groups, rng):
+    if backend.is_qemu and case != GROUPED[0][0]:
+        pytest.skip("host-only shape")
+    _run_case(backend, case, rng, groups=groups)
+    (need,), _ = backend.call("conv2d.scratch", list(case) + [groups], [Out((1,))])
+    _run_case(backend, case, rng, l1_bytes=int(need[0]) + 512, groups=groups)
+
+
+def test_conv2d_groups_must_divide_the_channels(backend):
+    if backend.is_qemu:
+        pytest.skip("host check")
+    sentinel = np.full(64, 7.0, np.float32)
+    x = np.ones(1024, np.float32)
+    (out,), perf = backend.call("conv2d.fwd", [1, 6, 8, 8, 4, 3, 3, 1, 1, 1, 1, 4],
+                                [x, x, x, Out(init=sentinel)], check=False)
+    assert perf.status == -1 and np.array_equal(out, sentinel)
 
 
 @pytest.mark.parametrize("case", [HOST_CASES[1], HOST_CASES[2], HOST_CASES[7]],

@@ -1,5 +1,6 @@
-"""conv2d (ONNX Conv, NCHW, group 1) and dwconv2d (depthwise: group = input channels = output
-channels, as MobileNet and DS-CNN use it): import, shapes, FLOP, gradient, numpy reference, C
+"""conv2d (ONNX Conv, NCHW, any group that divides the channels: attribute ``group``) and
+dwconv2d (depthwise: group = input channels = output channels, as MobileNet and DS-CNN use it,
+a kernel of its own): import, shapes, FLOP, gradient, numpy reference, C
 calls (kernels/include/et_conv2d.h). Pads are [top, left, bottom, right]; the C kernels pad both
 sides equally. dwconv2d runs through L1 plane range by plane range (et_tile.h)."""
 from __future__ import annotations
@@ -9,7 +10,7 @@ import onnx
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import CompileError
-from ..kernelmap import IN, OUT, WHOLE, CCall, CodegenError, scratch
+from ..kernelmap import IN, OUT, WHOLE, CCall, scratch
 from .base import plane_pre, WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
 
 
@@ -46,21 +47,24 @@ def import_conv(imp, op, node, a) -> None:
         imp.unsupported("only 1-D and 2-D convolution with explicit pads")
     c_in, c_out = imp.shape(ins[0])[1], imp.shape(ins[1])[0]
     depthwise = group > 1 and group == c_in == c_out
-    if group != 1 and not depthwise:
-        imp.unsupported(f"group={group} with {c_in} input and {c_out} output channels: only "
-                        "group=1 or depthwise (group = input channels = output channels)")
+    if group < 1 or c_in % group or c_out % group:
+        imp.unsupported(f"group={group} with {c_in} input and {c_out} output channels (the "
+                        "group count must divide both)")
     pads = list(a.get("pads", [0, 0, 0, 0]))
-    if depthwise and (pads[0] != pads[2] or pads[1] != pads[3]):
-        imp.unsupported(f"asymmetric pads {pads} (the kernel pads both sides equally)")
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        imp.unsupported(f"asymmetric pads {pads} (the kernels pad both sides equally)")
+    extra = {} if group == 1 or depthwise else {"group": group}
     imp.emit("dwconv2d" if depthwise else "conv2d", [i for i in ins if i], node.output[0],
-             strides=list(a.get("strides", [1, 1])), pads=pads)
+             strides=list(a.get("strides", [1, 1])), pads=pads, **extra)
 
 
 def infer(node, g):
     n, c, h, w = g[node.inputs[0]].shape
     f, cw, kh, kw = g[node.inputs[1]].shape
-    if cw != c:
-        raise CompileError(f"{where(node)}: input has {c} channels, weight expects {cw}")
+    k = int(node.attrs.get("group", 1))
+    if cw * k != c or f % k:
+        raise CompileError(f"{where(node)}: input has {c} channels, weight {[f, cw, kh, kw]} "
+                           f"expects {cw * k} in {k} group(s)")
     st, p = node.attrs["strides"], node.attrs["pads"]
     return [(n, f, conv_out(h, kh, st[0], p[0], p[2]), conv_out(w, kw, st[1], p[1], p[3]))]
 
@@ -96,31 +100,57 @@ def _cols(x, k, st, p):
     return w.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k[0] * k[1]), (n, ho, wo)
 
 
+def _dense_fwd(x, w, st, p):
+    cols, (n, ho, wo) = _cols(x, w.shape[2:], st, p)
+    return (cols @ w.reshape(w.shape[0], -1).T).reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
+
+
+def _dense_igrad(dy, w, xshape, st, p):
+    n, c, h, wd = xshape
+    f, _, kh, kw = w.shape
+    ho, wo = dy.shape[2:]
+    dcols = (dy.transpose(0, 2, 3, 1).reshape(-1, f) @ w.reshape(f, -1)).reshape(n, ho, wo, c, kh, kw)
+    return scatter_windows(xshape, (kh, kw), st, p,
+                           lambda i, j: dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2))
+
+
+def _dense_wgrad(dy, x, wshape, st, p):
+    cols, _ = _cols(x, wshape[2:], st, p)
+    return (dy.transpose(0, 2, 3, 1).reshape(-1, wshape[0]).T @ cols).reshape(wshape)
+
+
+def _groups(a, *arrays):
+    """Per group of a grouped convolution (ONNX Conv's group), the arrays' channel slices
+    (axis 1 of activations, axis 0 of the weight; ``None`` passes through)."""
+    k = int(a.get("group", 1))
+    for j in range(k):
+        yield [None if t is None else (t[j * t.shape[0] // k:(j + 1) * t.shape[0] // k] if axis == 0
+                                       else t[:, j * t.shape[1] // k:(j + 1) * t.shape[1] // k])
+               for t, axis in arrays]
+
+
 def ref_fwd(node, g, x, w, b=None):
     a = node.attrs
-    cols, (n, ho, wo) = _cols(x, w.shape[2:], a["strides"], a["pads"])
-    y = cols @ w.reshape(w.shape[0], -1).T
-    if b is not None:
-        y = y + b
-    return y.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
+    y = np.concatenate([_dense_fwd(xg, wg, a["strides"], a["pads"])
+                        for xg, wg in _groups(a, (x, 1), (w, 0))], axis=1)
+    return y + b[None, :, None, None] if b is not None else y
 
 
 def ref_igrad(node, g, dy, w):
+    a = node.attrs
     n, c, h, wd = g[node.fwd["x"]].shape
-    f, _, kh, kw = w.shape
-    st, p = node.attrs["strides"], node.attrs["pads"]
-    ho, wo = dy.shape[2:]
-    dcols = (dy.transpose(0, 2, 3, 1).reshape(-1, f) @ w.reshape(f, -1)).reshape(n, ho, wo, c, kh, kw)
-    return scatter_windows((n, c, h, wd), (kh, kw), st, p,
-                           lambda i, j: dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2))
+    k = int(a.get("group", 1))
+    return np.concatenate([_dense_igrad(dyg, wg, (n, c // k, h, wd), a["strides"], a["pads"])
+                           for dyg, wg in _groups(a, (dy, 1), (w, 0))], axis=1)
 
 
 def ref_wgrad(node, g, dy, x):
     a = node.attrs
-    wshape = g[node.fwd["w"]].shape
-    cols, _ = _cols(x, wshape[2:], a["strides"], a["pads"])
-    dy2 = dy.transpose(0, 2, 3, 1).reshape(-1, wshape[0])
-    res = ((dy2.T @ cols).reshape(wshape), dy2.sum(0))
+    f, cg, kh, kw = g[node.fwd["w"]].shape
+    k = int(a.get("group", 1))
+    dw = np.concatenate([_dense_wgrad(dyg, xg, (f // k, cg, kh, kw), a["strides"], a["pads"])
+                         for dyg, xg in _groups(a, (dy, 1), (x, 1))], axis=0)
+    res = (dw, dy.sum((0, 2, 3)))
     return [o for o, keep in zip(res, (a["dw"], a["db"])) if keep]
 
 
@@ -148,15 +178,16 @@ def flop_wgrad(node, g):
 def _args(e, idx, n, c, x, w):
     """The et_conv2d_args declaration; returns its name and the geometry (for tile queries)."""
     xs, ws = e.shape(x), e.shape(w)
-    st, p = n.attrs["strides"], n.attrs["pads"]
-    if p[0] != p[2] or p[1] != p[3]:
-        raise CodegenError(f"node '{n.name}': conv2d with asymmetric pads {p} (et_conv2d.h "
-                           "pads both sides equally)")
+    st, p = n.attrs["strides"], n.attrs["pads"]   # symmetric: the importer checked
     name = f"conv{idx}"
+    k = int(n.attrs.get("group", 1))
+    groups = f", .groups = {k}" if k > 1 else ""
     c.decls.append(f"static const et_conv2d_args {name} = {{.n = {xs[0]}, .c_in = {xs[1]}, "
                    f".h = {xs[2]}, .w = {xs[3]}, .c_out = {ws[0]}, .kh = {ws[2]}, .kw = {ws[3]}, "
-                   f".sh = {st[0]}, .sw = {st[1]}, .ph = {p[0]}, .pw = {p[1]}}};")
-    return name, (xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], st[0], st[1], p[0], p[1])
+                   f".sh = {st[0]}, .sw = {st[1]}, .ph = {p[0]}, .pw = {p[1]}{groups}}};")
+    # the tiles of one group (each group runs the same dense plan)
+    return name, (xs[0], xs[1] // k, xs[2], xs[3], ws[0] // k, ws[2], ws[3], st[0], st[1], p[0],
+                  p[1])
 
 
 def _conv_call(e, c, kernel: str, a: str, dims: tuple, mode: int, *ptrs: str) -> None:
