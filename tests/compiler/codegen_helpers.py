@@ -112,7 +112,7 @@ def check_against_reference(spec: GenSpec, arrays: dict) -> dict:
 
 
 def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", name="model",
-                     timeout=600, batchnorm="export", batch=2) -> None:
+                     timeout=600, batchnorm="export", batch=2, strategy="all") -> None:
     """Export ``model`` (TorchScript), train it 2 steps of ``batch`` on ``target`` with the
     generated program and check loss, parameters (and BatchNorm's running statistics) and
     gradients against the reference."""
@@ -122,7 +122,7 @@ def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", na
     onnx.save(export(model, example), path)
     data = os.path.join(str(tmp_dir), f"{name}.npz")
     np.savez(data, input=x, **({"labels": y} if loss == "ce" else {"target": y}))
-    spec = GenSpec(model=path, data=data, strategy="all", lr=0.05, momentum=0.9,
+    spec = GenSpec(model=path, data=data, strategy=strategy, lr=0.05, momentum=0.9,
                    batch=batch, steps=2, target=target, grads=True, batchnorm=batchnorm)
     res = run_training(spec, "", timeout=timeout)
     check_against_reference(spec, res["arrays"])

@@ -203,7 +203,7 @@ def test_blocks_are_the_repeated_list_not_the_largest():
     the blocks before): the blocks are still blocks.0 and blocks.1 (the stages
     differ in shape, the blocks repeat), and blocks:1 trains like PyTorch."""
     from et.models.cct import CCT
-    from et.compiler.training import find_blocks
+    from et.compiler.structure import find_blocks
 
     torch.manual_seed(2)
     model = CCT(img=12, in_ch=3, channels=(64, 32), blocks=2, heads=2, mlp_ratio=2.0,
@@ -213,7 +213,7 @@ def test_blocks_are_the_repeated_list_not_the_largest():
     tok = sum(p.size for p in g.params() if p.scope.startswith("tokenizer."))
     blk = sum(p.size for p in g.params() if p.scope.startswith("blocks."))
     assert tok > blk
-    assert find_blocks(g) == ("blocks", ["blocks.0", "blocks.1"])
+    assert [b.name for b in find_blocks(g)] == ["blocks.0", "blocks.1"]
     x = np.random.default_rng(8).standard_normal((2, 3, 12, 12)).astype(np.float32)
     res = compare_training(model, proto, "blocks:1", x, np.array([1, 3]), "ce", 3)
     assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res

@@ -113,9 +113,18 @@ def forward_of_training_graph(nodes) -> tuple | None:
 
 
 def scope_of(node_name: str) -> str:
-    """Module path from a torch node name: '/blocks.0/attn/q/MatMul' -> 'blocks.0.attn.q'."""
-    parts = [p for p in node_name.split("/") if p]
-    return ".".join(parts[:-1]) if node_name.startswith("/") else ""
+    """Module path from a TorchScript node name: '/blocks.0/attn/q/MatMul' -> 'blocks.0.attn.q'.
+    A container's child is written with its parent's segment as prefix
+    ('/blocks/blocks.0/attn/MatMul', '/conv/conv.0/Conv'): it replaces that segment."""
+    if not node_name.startswith("/"):
+        return ""
+    segs: list[str] = []
+    for part in [p for p in node_name.split("/") if p][:-1]:
+        if segs and part.startswith(segs[-1] + "."):
+            segs[-1] = part
+        else:
+            segs.append(part)
+    return ".".join(segs)
 
 
 _NAME_SCOPES = "pkg.torch.onnx.name_scopes"  # the dynamo exporter's module path of a node

@@ -2,12 +2,13 @@
 
 Strategies (``--train``):
 - ``last``: the classifier only (weight and bias of the last layer with parameters);
-- ``blocks:K``: the last K transformer blocks plus the head (every parameterized layer after
-  the last block); blocks are the module-list children ``<prefix>.<i>`` that repeat one
-  structure and hold the most parameters (``blocks.0``, ``blocks.1`` for CCT; ``find_blocks``);
-- ``lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]``: rank-R adapters on the
-  linear layers whose module name ends in one of ``targets`` (default q,k,v,o) in the last K
-  blocks (default: all): y = x W + b + (alpha/R) (x A) B with A [in, R] ~ U(-1/sqrt(in),
+- ``blocks:K[,of=PREFIX]``: the last K blocks plus the head (every parameterized layer after
+  the last block); blocks are the repeated subgraphs between the stem and the head, or the
+  module list ``PREFIX.<i>`` the user names (``structure.find_blocks``);
+- ``lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1][,of=PREFIX]``: rank-R adapters
+  on the linear layers of the last K blocks (default: all) whose role in the attention
+  (``structure.projection_roles``: q, k, v, o, a packed qkv, mlp) or module name is one of
+  ``targets`` (default q,k,v,o): y = x W + b + (alpha/R) (x A) B with A [in, R] ~ U(-1/sqrt(in),
   1/sqrt(in)) (fixed seed) and B [R, out] = 0. Alpha defaults to R (scale 1, no scaling
   node). Adapters and, with head=1 (default), the classifier train; the rest is frozen;
 - ``all``: every parameter;
@@ -20,7 +21,6 @@ weight decay, no dampening, no Nesterov), in place.
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -29,9 +29,10 @@ import numpy as np
 from .autodiff import Differ
 from .ir import CompileError, Graph, Node, StrategyError, Tensor
 from .ops import flops
+from .structure import Block, find_blocks, projection_roles
 
-STRATEGY_HELP = ("last | blocks:K | lora:r=R[,alpha=A][,targets=q,k,v,o][,blocks=K][,head=0|1]"
-                 " | all | exported | NAME[,NAME...]")
+STRATEGY_HELP = ("last | blocks:K[,of=PREFIX] | lora:r=R[,alpha=A][,targets=q,k,v,o]"
+                 "[,blocks=K][,head=0|1][,of=PREFIX] | all | exported | NAME[,NAME...]")
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Strategy:
     alpha: float = 0.0
     targets: list[str] = field(default_factory=lambda: ["q", "k", "v", "o"])
     head: bool = True
+    of: str = ""      # the blocks' module list, named by the user (structure.find_blocks)
 
 
 def parse_strategy(text: str) -> Strategy:
@@ -75,8 +77,11 @@ def parse_strategy(text: str) -> Strategy:
     if t in ("last", "all", "exported"):
         return Strategy(t, t)
     if t.startswith("blocks:"):
+        k, _, of = t.split(":", 1)[1].partition(",")
+        if of and not (of.startswith("of=") and len(of) > 3):
+            raise StrategyError(f"bad option '{of}' in '{t}': expected blocks:K[,of=PREFIX]")
         try:
-            return Strategy("blocks", t, k=int(t.split(":", 1)[1]))
+            return Strategy("blocks", t, k=int(k), of=of[3:])
         except ValueError:
             raise StrategyError(f"bad strategy '{t}': expected blocks:K with an integer K "
                                 f"(strategies: {STRATEGY_HELP})") from None
@@ -102,9 +107,11 @@ def parse_strategy(text: str) -> Strategy:
                     s.k = int(val)
                 elif key == "head":
                     s.head = bool(int(val))
+                elif key == "of":
+                    s.of = val
                 else:
                     raise StrategyError(f"unknown LoRA option '{key}' in '{t}' "
-                                        "(options: r, alpha, targets, blocks, head)")
+                                        "(options: r, alpha, targets, blocks, head, of)")
             except ValueError:
                 raise StrategyError(f"bad value '{val}' for LoRA option '{key}'") from None
         if targets:
@@ -114,38 +121,6 @@ def parse_strategy(text: str) -> Strategy:
         s.alpha = s.alpha or float(s.rank)
         return s
     return Strategy("names", t, names=[x.strip() for x in t.split(",") if x.strip()])
-
-
-_LIST_ITEM = re.compile(r"^(.*?)\.(\d+)(\.|$)")
-
-
-def find_blocks(g: Graph) -> tuple[str, list[str]]:
-    """The model's blocks: (prefix, ['prefix.0', 'prefix.1', ...]).
-
-    Candidates are the module lists ``<prefix>.<i>`` of the parameters' modules. Blocks are
-    the list whose members repeat one structure (the same parameters, by module path inside
-    the member and shape; two members at least) holding the most parameters, so a tokenizer
-    whose stages differ in width is not taken for the blocks, however large. A model with no
-    repeated list falls back to the list holding the most parameters."""
-    size: Counter = Counter()
-    parts: dict[str, dict[int, list]] = {}
-    for p in g.params():
-        m = _LIST_ITEM.match(p.scope)
-        if m:
-            prefix, i = m.group(1), int(m.group(2))
-            size[prefix] += p.size
-            inside = p.scope[len(f"{prefix}.{i}"):]
-            parts.setdefault(prefix, {}).setdefault(i, []).append((inside, p.shape))
-    if not size:
-        return "", []
-    repeated = [pre for pre, members in parts.items() if len(members) >= 2
-                and len({tuple(sorted(v)) for v in members.values()}) == 1]
-    prefix = max(repeated or size, key=lambda pre: size[pre])
-    return prefix, [f"{prefix}.{i}" for i in sorted(parts[prefix])]
-
-
-def _in_scope(scope: str, parents: list[str]) -> bool:
-    return any(scope == b or scope.startswith(b + ".") for b in parents)
 
 
 def _param_nodes(g: Graph) -> list[Node]:
@@ -159,29 +134,54 @@ def last_params(g: Graph) -> list[str]:
     return [i for i in nodes[-1].inputs if g[i].kind == "param"]
 
 
-def head_params(g: Graph, blocks: list[str]) -> list[str]:
-    """Parameters of the layers after the last node that belongs to a block."""
-    last = max((k for k, n in enumerate(g.nodes) if _in_scope(n.scope, blocks)), default=-1)
+def head_params(g: Graph, blocks: list[Block]) -> list[str]:
+    """Parameters of the layers after the last node of the last block."""
+    last = max(blocks[-1].nodes)
     return [i for n in g.nodes[last + 1:] for i in n.inputs if g[i].kind == "param"]
 
 
-def insert_lora(g: Graph, s: Strategy, blocks: list[str], seed: int = 0) -> list[str]:
+def _no_blocks(what: str) -> StrategyError:
+    return StrategyError(f"{what} needs a model with blocks (a subgraph repeated two or more "
+                         "times, or a module list '<name>.<index>'); none found: name them "
+                         "with of=PREFIX")
+
+
+def lora_targets(g: Graph, s: Strategy, chosen: list[Block]) -> list[tuple[Node, str]]:
+    """The linear layers of the chosen blocks whose role (``structure.projection_roles``: q,
+    k, v, o, qkv, mlp; a packed qkv matches any of q, k, v) or module name is a target."""
+    hits, valid = [], set()
+    for b in chosen:
+        for k, role in projection_roles(g, b.nodes).items():
+            n = g.nodes[k]
+            module = n.scope.rsplit(".", 1)[-1]
+            valid.update({role, module} - {""})
+            want = set(s.targets)
+            if role in want or (role == "qkv" and want & {"q", "k", "v"}) or module in want:
+                hits.append((n, role))
+    if not hits:
+        raise StrategyError(f"LoRA targets {s.targets} match no linear layer in "
+                            f"{', '.join(b.name for b in chosen)}; valid targets: "
+                            f"{', '.join(sorted(valid)) or '(none)'}")
+    return hits
+
+
+def insert_lora(g: Graph, s: Strategy, blocks: list[Block], seed: int = 0) -> list[str]:
     """Insert adapters on the matching linear layers; returns the adapters' parameter names."""
     rng = np.random.default_rng(seed)
     chosen = blocks if s.k < 0 else blocks[len(blocks) - s.k:]
-    hits = [n for n in g.nodes if n.op == "linear" and n.phase == "fwd"
-            and _in_scope(n.scope, chosen) and n.scope.rsplit(".", 1)[-1] in s.targets]
-    if not hits:
-        valid = sorted({n.scope.rsplit(".", 1)[-1] for n in g.nodes
-                        if n.op == "linear" and _in_scope(n.scope, chosen)})
-        raise StrategyError(f"LoRA targets {s.targets} match no linear layer in {chosen}; "
-                            f"valid targets: {', '.join(valid) or '(none)'}")
     names = []
-    for n in hits:
+    hits = lora_targets(g, s, chosen)
+    shared = Counter(n.scope for n, _ in hits)
+    for n, role in hits:
         x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
         kin = g[x].shape[-1]
         nout = g[y].shape[-1]
-        a_name, b_name = f"{n.scope}.lora_A", f"{n.scope}.lora_B"
+        # named after the layer's module; by role too where one module holds several
+        # (nn.MultiheadAttention's in_proj and out_proj)
+        base = n.scope or n.name.strip("/").replace("/", ".")
+        if shared[n.scope] > 1:
+            base = f"{base}.{role}"
+        a_name, b_name = g.fresh(f"{base}.lora_A"), g.fresh(f"{base}.lora_B")
         bound = 1.0 / np.sqrt(kin)
         g.add_tensor(Tensor(a_name, (kin, s.rank), "f32", "param",
                             rng.uniform(-bound, bound, (kin, s.rank)).astype(np.float32),
@@ -217,7 +217,7 @@ def insert_lora(g: Graph, s: Strategy, blocks: list[str], seed: int = 0) -> list
 
 def select_trainable(g: Graph, s: Strategy) -> list[str]:
     """Mark the strategy's parameters trainable (inserting LoRA adapters first); returns them."""
-    prefix, blocks = find_blocks(g)
+    blocks = find_blocks(g, s.of) if s.kind in ("blocks", "lora") else []
     params = [p.name for p in g.params()]
     if s.kind == "all":
         names = params
@@ -234,16 +234,16 @@ def select_trainable(g: Graph, s: Strategy) -> list[str]:
                                 "forward pass does not use as a parameter")
     elif s.kind == "blocks":
         if not blocks:
-            raise StrategyError("strategy blocks:K needs a model with a list of blocks "
-                                "(parameters under '<name>.<index>'); none found")
+            raise _no_blocks("strategy blocks:K")
         if not 1 <= s.k <= len(blocks):
             raise StrategyError(f"blocks:{s.k}: the model has {len(blocks)} blocks "
-                                f"({', '.join(blocks)}); K must be 1..{len(blocks)}")
-        chosen = blocks[len(blocks) - s.k:]
-        names = [p for p in params if _in_scope(g[p].scope, chosen)] + head_params(g, blocks)
+                                f"({', '.join(b.name for b in blocks)}); K must be "
+                                f"1..{len(blocks)}")
+        names = [p for b in blocks[len(blocks) - s.k:] for p in b.params] + \
+            head_params(g, blocks)
     elif s.kind == "lora":
         if not blocks:
-            raise StrategyError("LoRA needs a model with a list of blocks; none found")
+            raise _no_blocks("LoRA")
         if not (s.k == -1 or 1 <= s.k <= len(blocks)):
             raise StrategyError(f"lora blocks={s.k}: the model has {len(blocks)} blocks")
         names = insert_lora(g, s, blocks)
