@@ -112,10 +112,10 @@ def check_against_reference(spec: GenSpec, arrays: dict) -> dict:
 
 
 def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", name="model",
-                     timeout=600, batchnorm="export", batch=2, strategy="all") -> None:
+                     timeout=600, batchnorm="export", batch=2, strategy="all") -> dict:
     """Export ``model`` (TorchScript), train it 2 steps of ``batch`` on ``target`` with the
     generated program and check loss, parameters (and BatchNorm's running statistics) and
-    gradients against the reference."""
+    gradients against the reference; returns the arrays OUT.npz would hold."""
     from et.compiler.trainrun import run_training
 
     path = os.path.join(str(tmp_dir), f"{name}.onnx")
@@ -126,3 +126,4 @@ def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", na
                    batch=batch, steps=2, target=target, grads=True, batchnorm=batchnorm)
     res = run_training(spec, "", timeout=timeout)
     check_against_reference(spec, res["arrays"])
+    return res["arrays"]

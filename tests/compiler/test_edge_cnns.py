@@ -128,8 +128,12 @@ def test_edge_cnn_runs_in_c(tmp_path, name, target):
         from gvsoc_util import require_gvsoc
         require_gvsoc()
     model, x, y = _model(name)
-    assert_runs_in_c(tmp_path, model, torch.zeros((1,) + x.shape[1:]), x, y, target=target,
-                     name=name, timeout=1200)
+    out = assert_runs_in_c(tmp_path, model, torch.zeros((1,) + x.shape[1:]), x, y,
+                           target=target, name=name, timeout=1200)
+    # OUT.npz names the module of every tensor TorchScript named itself (folded BatchNorm)
+    modules = dict(s.split("=") for s in out["_modules"])
+    assert set(modules) == {k for k in out if k.startswith("onnx::") and not k.endswith("_grad")}
+    assert all(m.endswith((".weight", ".bias")) for m in modules.values())
 
 
 @pytest.mark.parametrize("exporter", sorted(EXPORTERS))
@@ -142,6 +146,13 @@ def test_batchnorm_in_eval_mode_is_folded(exporter):
     assert {n.op for n in g.nodes} >= {"conv2d", "dwconv2d", "reduce_mean", "linear"}
     convs = [n for n in g.nodes if n.op in ("conv2d", "dwconv2d")]
     assert len(convs) == 5 and all(len(n.inputs) == 3 for n in convs)
+    # the folded layers under the PyTorch module they came from (TorchScript names them
+    # onnx::Conv_<k>; the dynamo exporter keeps the convolution's name)
+    modules = {m for m, mod in model.named_modules() if isinstance(mod, nn.Conv2d)}
+    for n in convs:
+        for p, role in zip(n.inputs[1:], ("weight", "bias")):
+            name = g.meta["modules"].get(p, p)
+            assert name.rsplit(".", 1)[0] in modules and name.endswith(role), (p, name)
 
 
 class GroupedCNN(nn.Module):
@@ -361,4 +372,7 @@ def test_conv1d_trains_like_torch(exporter):
 def test_conv1d_runs_in_c(tmp_path):
     torch.manual_seed(7)
     x = np.random.default_rng(9).standard_normal((4, 2, 16)).astype(np.float32)
-    assert_runs_in_c(tmp_path, Conv1dAE().eval(), torch.zeros(1, 2, 16), x, x, loss="mse")
+    model = Conv1dAE().eval()
+    out = assert_runs_in_c(tmp_path, model, torch.zeros(1, 2, 16), x, x, loss="mse")
+    for name, p in model.named_parameters():   # written back in the model's shapes
+        assert out[name].shape == tuple(p.shape) == out[name + "_grad"].shape, name

@@ -61,6 +61,9 @@ class Tensor:
     trainable: bool = False
     scope: str = ""          # module path of the layer that owns it (e.g. "blocks.1.attn.q")
     grad_of: str = ""        # for gradients: the tensor this is the gradient of
+    # a parameter the importer stores in another shape than the model's (a 1-D convolution's
+    # weight [F, C, k] trains as [F, C, 1, k]): the model's shape, the one results are given in
+    model_shape: tuple[int, ...] | None = None
 
     @property
     def size(self) -> int:

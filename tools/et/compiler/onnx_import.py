@@ -274,6 +274,7 @@ class _Importer:
         self.g.prune()
         self._check_final()
         self._assign_scopes()
+        self._module_names()
         return self.g
 
     def _add_input(self, vi) -> None:
@@ -358,6 +359,22 @@ class _Importer:
                 t = self.g[i]
                 if t.kind == "param" and not t.scope:
                     t.scope = n.scope or t.name.rsplit(".", 1)[0]
+
+    def _module_names(self) -> None:
+        """``g.meta["modules"]``: for each parameter the exporter named itself (TorchScript's
+        'onnx::Conv_53' for a convolution it folded a BatchNorm into, the dynamo exporter's
+        'val_12' for a weight it transposed), the PyTorch module and role it stands for, from
+        the layer that uses it: 'stem.0.weight', or 'fc1.weight.T' for a transposed weight."""
+        out = {}
+        for n in self.g.nodes:
+            roles = ops.op(n.op).roles
+            for k, i in enumerate(n.inputs):
+                if (i in out or self.g[i].kind != "param" or not n.scope or k >= len(roles)
+                        or not roles[k] or not (i.startswith("onnx::") or ANONYMOUS.match(i))):
+                    continue
+                transposed = n.op == "linear" and roles[k] == "weight" and not n.attrs.get("trans_w")
+                out[i] = f"{n.scope}.{roles[k]}" + (".T" if transposed else "")
+        self.g.meta["modules"] = out
 
 
 def load_model(path: str) -> onnx.ModelProto:

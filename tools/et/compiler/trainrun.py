@@ -158,16 +158,21 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
     for p in g.meta["trainable"] + g.meta.get("buffers", []):
         if p not in res["tensors"]:
             raise TrainError(f"trained tensor '{p}' missing from the log ({logpath})")
-        arrays[p] = res["tensors"][p].reshape(g[p].shape)
+        shape = g[p].model_shape or g[p].shape    # as the model has it
+        arrays[p] = res["tensors"][p].reshape(shape)
         if spec.grads and p in g.meta["trainable"]:
             if p + "_grad" not in res["tensors"]:
                 raise TrainError(f"gradient of '{p}' missing from the log ({logpath})")
-            arrays[p + "_grad"] = res["tensors"][p + "_grad"].reshape(g[p].shape)
+            arrays[p + "_grad"] = res["tensors"][p + "_grad"].reshape(shape)
         bad = int(arrays[p].size - np.count_nonzero(np.isfinite(arrays[p])))
         if bad:   # the last update overflowed: the loss of the step before it was still finite
             raise TrainError(f"diverged at step {spec.steps} (loss {res['loss'][-1]:.6g}, then "
                              f"{bad} of the {arrays[p].size} values of '{p}' not finite); "
                              f"nothing written (log: {logpath})")
+    modules = g.meta.get("modules", {})
+    named = [f"{p}={modules[p]}" for p in g.meta["trainable"] if p in modules]
+    if named:   # the PyTorch module of each tensor the exporter named itself
+        arrays["_modules"] = np.array(named)
     if out:
         np.savez(out, **arrays)
     res["arrays"] = arrays

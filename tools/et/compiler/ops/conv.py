@@ -17,12 +17,14 @@ from .base import plane_pre, WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out,
 
 def _conv1d_as_2d(imp, node, a) -> None:
     """A 1-D convolution [N, C, L] as a 2-D one on [N, C, 1, L]: the input and output are views;
-    the weight [F, C/g, k] is stored [F, C/g, 1, k] (it trains, and is written out, so)."""
+    the weight [F, C/g, k] trains as [F, C/g, 1, k] and is written out as [F, C/g, k]
+    (``Tensor.model_shape``)."""
     ins, out = list(node.input), node.output[0]
     w = imp.name(ins[1])
     if w not in imp.g.tensors or imp.g[w].kind != "param" or len(imp.g[w].shape) != 3:
         imp.unsupported("a 1-D convolution needs its weight as an initializer [F, C, k]")
     t = imp.g[w]
+    t.model_shape = t.model_shape or t.shape
     t.shape = (t.shape[0], t.shape[1], 1, t.shape[2])
     t.data = t.data.reshape(t.shape)
     n, c, length = imp.shape(ins[0])
