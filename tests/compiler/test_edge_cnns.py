@@ -20,76 +20,15 @@ from torch import nn
 
 from codegen_helpers import assert_runs_in_c
 from compiler_helpers import assert_trains_like_torch, export, export_dynamo
+from et.models import zoo
+from et.models.zoo import DSCNN, SMALL_MOBILENET, MobileNetV1, ResNet8
 
 EXPORTERS = {"torchscript": lambda m, x: export(m, x, opset=17), "dynamo": export_dynamo}
 
 
-def conv_bn(cin, cout, k, stride=1, groups=1, bn=True):
-    conv = nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=not bn)
-    return nn.Sequential(conv, nn.BatchNorm2d(cout), nn.ReLU()) if bn else nn.Sequential(conv, nn.ReLU())
-
-
-class ResBlock(nn.Module):
-    def __init__(self, cin, cout, stride, bn=True):
-        super().__init__()
-        norm = nn.BatchNorm2d if bn else lambda c: nn.Identity()
-        self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1), norm(cout)
-        self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1), norm(cout)
-        self.sc = nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else None
-
-    def forward(self, x):
-        y = self.b2(self.c2(torch.relu(self.b1(self.c1(x)))))
-        return torch.relu(y + (self.sc(x) if self.sc is not None else x))
-
-
-class ResNet8(nn.Module):
-    """MLPerf Tiny image classification (16/32/64 channels), on 16x16 inputs."""
-
-    def __init__(self, bn=True, classes=10):
-        super().__init__()
-        self.stem = conv_bn(3, 16, 3, bn=bn)
-        self.blocks = nn.Sequential(ResBlock(16, 16, 1, bn), ResBlock(16, 32, 2, bn),
-                                    ResBlock(32, 64, 2, bn))
-        self.pool, self.fc = nn.AvgPool2d(4), nn.Linear(64, classes)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
-
-
-class DSCNN(nn.Module):
-    """MLPerf Tiny keyword spotting: a 10x4 stem, depthwise-separable blocks, global pooling."""
-
-    def __init__(self, bn=True, c=16, blocks=2, classes=12):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, c, (10, 4), (2, 2), (5, 1)),
-                                  nn.BatchNorm2d(c) if bn else nn.Identity(), nn.ReLU())
-        self.blocks = nn.Sequential(*[nn.Sequential(conv_bn(c, c, 3, groups=c, bn=bn),
-                                                    conv_bn(c, c, 1, bn=bn))
-                                      for _ in range(blocks)])
-        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(c, classes)
-
-    def forward(self, x):
-        return self.fc(torch.flatten(self.pool(self.blocks(self.stem(x))), 1))
-
-
-class MobileNetV1(nn.Module):
-    """MobileNetV1 at width 0.25, first stages only, on 24x24 inputs."""
-
-    def __init__(self, bn=True, classes=2):
-        super().__init__()
-        cfg = [(8, 16, 1), (16, 32, 2), (32, 32, 1), (32, 64, 2)]
-        layers = [conv_bn(3, 8, 3, 2, bn=bn)]
-        for cin, cout, s in cfg:
-            layers += [conv_bn(cin, cin, 3, s, groups=cin, bn=bn), conv_bn(cin, cout, 1, bn=bn)]
-        self.features = nn.Sequential(*layers)
-        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(64, classes)
-
-    def forward(self, x):
-        return self.fc(self.pool(self.features(x)).flatten(1))
-
-
-MODELS = {"resnet8": (ResNet8, (3, 16, 16), 10), "dscnn": (DSCNN, (1, 20, 10), 12),
-          "mobilenet": (MobileNetV1, (3, 24, 24), 2)}
+MODELS = {"resnet8": (lambda bn: ResNet8(bn, img=16), (3, 16, 16), 10),
+          "dscnn": (lambda bn: DSCNN(bn, c=16, blocks=2), (1, 20, 10), 12),
+          "mobilenet": (lambda bn: MobileNetV1(bn, width=1.0, cfg=SMALL_MOBILENET), (3, 24, 24), 2)}
 
 
 def _model(name, bn=True):
@@ -199,19 +138,9 @@ def test_grouped_conv_runs_in_c(tmp_path, target):
                      rng.integers(0, 5, 4), target=target, name="grouped")
 
 
-class DeepAEBN(nn.Module):
+def DeepAEBN():
     """MLPerf Tiny anomaly detection's autoencoder (Linear, BatchNorm1d, ReLU), narrowed."""
-
-    def __init__(self, d=20, h=12, z=4):
-        super().__init__()
-        dims = [d, h, h, z, h, h]
-        layers = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()]
-        self.net = nn.Sequential(*layers, nn.Linear(h, d))
-
-    def forward(self, x):
-        return self.net(x)
+    return zoo.DeepAEBN(20, 12, 4, 2)
 
 
 class ConvReluBN(nn.Module):

@@ -186,7 +186,9 @@ class _Importer:
         """A parameter the exporter shared between modules because its values were equal
         (the dynamo exporter merges every fresh LayerNorm's ones and zeros into one
         initializer, where the TorchScript exporter writes an Identity per module) gets a copy
-        per module, named ``<module>.weight`` / ``.bias``: the modules train separately, as in
+        per module, named ``<module>.weight`` / ``.bias`` (or, for another input, the first
+        module's name of it moved to this module: ``layers.1.attn.in_proj_bias``, which
+        nn.MultiheadAttention's fresh zero biases get): the modules train separately, as in
         PyTorch. A shared tensor whose values differ is a real tie and stays shared."""
         t = self.g.tensors[n]
         scope = self.node_scope
@@ -197,7 +199,13 @@ class _Importer:
             return n
         if (n, scope) not in self.untied:
             role = ops.op(op).roles
-            base = f"{scope}.{role[k]}" if k < len(role) and role[k] else f"{scope}.{n}"
+            first = self.param_scope[n]
+            if k < len(role) and role[k]:
+                base = f"{scope}.{role[k]}"
+            elif n.startswith(first + "."):   # the first module's own name, in this module
+                base = scope + n[len(first):]
+            else:
+                base = f"{scope}.{n}"
             copy = self.g.fresh(base)
             self.g.add_tensor(Tensor(copy, t.shape, "f32", "param", t.data.copy()))
             self.untied[(n, scope)] = copy
