@@ -3,7 +3,7 @@
 backprop, and Deep-AE, measured in GVSoC's Siracusa model (cycles) or on the qemu board
 (instructions).
 
-    python tools/bench.py [--target siracusa|qemu] [--rows KEY,KEY,...] [--steps N]
+    python tools/bench.py [--target siracusa|qemu] [--zoo] [--rows KEY,KEY,...] [--steps N]
                           [--timeout S] [--idle S] [--no-readme] [--render-only]
 
 Builds every row with `scons target=T app=train cores=8` (in a build folder the row holds
@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from et.bench import INSTRUMENTS, ROWS, render, run_bench, update_readme  # noqa: E402
+from et.bench import INSTRUMENTS, ROWS, render, run_bench, update_readme, zoo_rows  # noqa: E402
 from et.compiler.appbuild import ROOT  # noqa: E402
 
 DATA_DIR = os.path.join(ROOT, "docs", "bench")
@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="", help="comma-separated row keys: "
                     + ", ".join(r.key for r in ROWS) + " (default: all)")
     ap.add_argument("--steps", type=int, default=2, help="training steps per run (step 1 is measured)")
+    ap.add_argument("--zoo", action="store_true",
+                    help="the model zoo (et/models/zoo.py, every strategy that applies) instead "
+                         "of the CCT/Deep-AE rows; measurements in docs/bench/zoo-<target>.json")
     ap.add_argument("--no-readme", action="store_true", help="leave README.md's table alone")
     ap.add_argument("--render-only", action="store_true",
                     help="render docs/benchmarks.md from docs/bench/*.json, run nothing")
@@ -74,9 +77,10 @@ def main(argv=None) -> int:
                          "simulator's CPU time (default 120; 0: off)")
     a = ap.parse_args(argv)
     keys = [k for k in a.rows.split(",") if k]
-    unknown = [k for k in keys if k not in {r.key for r in ROWS}]
+    all_rows = zoo_rows() if a.zoo else ROWS
+    unknown = [k for k in keys if k not in {r.key for r in all_rows}]
     if unknown:
-        ap.error(f"unknown row(s) {', '.join(unknown)}; rows: {', '.join(r.key for r in ROWS)}")
+        ap.error(f"unknown row(s) {', '.join(unknown)}; rows: {', '.join(r.key for r in all_rows)}")
     failed = False
     if not a.render_only:
         if a.target == "siracusa":
@@ -87,15 +91,15 @@ def main(argv=None) -> int:
             except FlashError as e:
                 print(f"bench: error: {e}", file=sys.stderr)
                 return 2
-        rows = [r for r in ROWS if not keys or r.key in keys]
-        cores = (8,) if a.target == "siracusa" else (8, 1)
+        rows = [r for r in all_rows if not keys or r.key in keys]
+        cores = (8,) if a.target == "siracusa" or a.zoo else (8, 1)
         data = run_bench(rows, steps=a.steps, timeout=a.timeout, target=a.target, cores=cores,
                          idle=a.idle or None)
         data["command"] = (f"python tools/bench.py --target {a.target}"
-                           + (f" --rows {a.rows}" if keys else "")
+                           + (" --zoo" if a.zoo else "") + (f" --rows {a.rows}" if keys else "")
                            + (f" --steps {a.steps}" if a.steps != 2 else ""))
         os.makedirs(DATA_DIR, exist_ok=True)
-        path = os.path.join(DATA_DIR, f"{a.target}.json")
+        path = os.path.join(DATA_DIR, f"{'zoo-' if a.zoo else ''}{a.target}.json")
         if keys and os.path.exists(path):  # a subset replaces its rows, keeps the others
             with open(path) as f:
                 old = load_data(f)
@@ -106,11 +110,11 @@ def main(argv=None) -> int:
         print(f"bench: measurements in {os.path.relpath(path, ROOT)}")
         failed = any(e["error"] for e in data["rows"] if e["row"]["key"] != "cct_full")
     datasets = {}
-    for target in INSTRUMENTS:
-        path = os.path.join(DATA_DIR, f"{target}.json")
+    for name in [t for t in INSTRUMENTS] + [f"zoo-{t}" for t in INSTRUMENTS]:
+        path = os.path.join(DATA_DIR, f"{name}.json")
         if os.path.exists(path):
             with open(path) as f:
-                datasets[target] = load_data(f)
+                datasets[name] = load_data(f)
     doc, block = render(datasets)
     with open(DOC, "w") as f:
         f.write(doc)

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 from .buildlock import BuildLock, claim
 from .compiler.appbuild import ROOT, app_spec
+from .compiler.codegen import GenSpec
 from .compiler.report import summarize
 from .compiler.training import Hyper
 from .harness import Harness, lines_source
@@ -39,16 +40,24 @@ PAPER = {
 
 @dataclass
 class Row:
-    """One benchmark row: an app's train.json with overrides."""
+    """One benchmark row: an app's train.json with overrides, or (``zoo``) a model of the zoo
+    (et.models.zoo, full size, its TorchScript export) with ``overrides["strategy"]``."""
 
     key: str
     workload: str
-    app: str
+    app: str = ""
     overrides: dict = field(default_factory=dict)
     paper: str = ""          # the published figure beside the row
+    zoo: str = ""
 
     def spec(self, steps: int):
-        s = app_spec(self.app, **self.overrides)
+        if self.zoo:
+            from .models import zoo
+            model, data = zoo.export(self.zoo, "full", os.path.join(ROOT, "build", "zoo"))
+            s = GenSpec(model=model, data=data, loss="ce" if zoo.ZOO[self.zoo].classes else "mse",
+                        lr=0.01, batch=1, **self.overrides)
+        else:
+            s = app_spec(self.app, **self.overrides)
         s.steps = steps
         s.profile_steps = "1"
         s.dump = "sums"
@@ -67,6 +76,13 @@ ROWS = [
         "reference for the LoRA ratios"),
     Row("deep_ae", "Deep-AE full backprop", "deep_ae", paper="TrainDeeploy Deep-AE: 13.4 FLOP/cycle"),
 ]
+
+
+def zoo_rows() -> list[Row]:
+    """Every zoo model with every strategy that applies (imports torch: called when asked)."""
+    from .models.zoo import ZOO
+    return [Row(f"zoo_{name}_{s.split(':')[0]}", z.title, overrides={"strategy": s}, zoo=name)
+            for name, z in ZOO.items() for s in z.strategies]
 
 
 class BenchError(Exception):
@@ -354,6 +370,41 @@ def mem_table(figs: list[dict]) -> str:
     return "\n".join(out)
 
 
+def zoo_table(figs: list[dict], target: str) -> str:
+    """The zoo's rows: per model and strategy, the work, its measured cost in the target's
+    instrument and the planned memory per level."""
+    cost = ("cycles/step (GVSoC mcycle) | FLOP/cycle" if target == "siracusa"
+            else "instr/step (qemu, max core) | FLOP/instr")
+    out = [f"| model | strategy | trainable | FLOP/step | {cost} | L2 arena KiB | L3 arena KiB "
+           "| L2 weights KiB | L3 weights KiB | loss, steps 1-2 |", "|" + "---|" * 11]
+    for f in figs:
+        if f.get("cycles") is None:
+            why = (f["error"] or "not run").replace("|", "/")[:160]
+            out.append(f"| {f['workload']} | `{f['strategy']}` | {f['trainable']:,} "
+                       f"| {_n(f['plan_flop'])} | not run: {why} | | {_kib(f['plan_l2_peak'])} "
+                       f"| {_kib(f['plan_l3_arena'])} | | | |")
+            continue
+        n, per = ((f["cycles"], f["flop_cycle"]) if target == "siracusa"
+                  else (f["instr_max"], f["flop"] / f["instr_max"]))
+        out.append(f"| {f['workload']} | `{f['strategy']}` | {f['trainable']:,} | {_n(f['flop'])} "
+                   f"| {_n(n)} | {per:.2f} | {_kib(f['arena'])} | {_kib(f['arena_l3'])} "
+                   f"| {_kib(f['l2_weights'])} | {_kib(f['l3_weights'])} "
+                   f"| {', '.join(f'{v:.4g}' for v in f['loss'])} |")
+    return "\n".join(out)
+
+
+def zoo_section(data: dict, target: str) -> list[str]:
+    figs = [figures(e, data["freq_mhz"]) for e in data["rows"]]
+    return [f"## Model zoo: {INSTRUMENTS[target]}", "",
+            f"Measured at commit {data['commit']} with {data.get('tool')} by "
+            f"`{data.get('command', 'python tools/bench.py --zoo')}`: every model of "
+            "tools/et/models/zoo.py at its published size, exported with TorchScript, trained "
+            "with every strategy that applies (batch 1, SGD lr 0.01), step 1 of "
+            f"{data['steps']} measured on 8 cores; memory from the plan (memplan.json) of the "
+            "same program, Siracusa's budget (L1 256 KiB, L2 1 MiB, L3 8 MiB).", "",
+            zoo_table(figs, target), ""]
+
+
 def ratio_lines(ratios: list[dict]) -> list[str]:
     out = []
     for r in ratios:
@@ -496,6 +547,9 @@ def render(datasets: dict[str, dict]) -> tuple[str, str]:
                       f"{datasets[target]['commit']}; details, memory and the "
                       f"{'qemu instruction counts' if target == 'siracusa' else 'model'} in "
                       "[docs/benchmarks.md](docs/benchmarks.md).", "", perf, "", *ratio_lines(ratios)]
+    for target in ("siracusa", "qemu"):
+        if f"zoo-{target}" in datasets:
+            doc += zoo_section(datasets[f"zoo-{target}"], target)
     if not readme:
         readme = ["No measurements yet: run `python tools/bench.py --target siracusa`."]
     return "\n".join(doc) + "\n", "\n".join(readme)
@@ -519,4 +573,4 @@ def update_readme(path: str, block: str) -> bool:
 
 
 __all__ = ["ROWS", "Row", "BenchError", "run_bench", "render", "update_readme", "figures",
-           "INSTRUMENTS"]
+           "INSTRUMENTS", "zoo_rows"]
