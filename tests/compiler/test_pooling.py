@@ -1,7 +1,8 @@
 """Average pooling the way edge CNNs and ViTs write it: nn.AdaptiveAvgPool2d(1) (GlobalAveragePool
 or ReduceMean, by exporter), nn.AvgPool2d over the whole map (ResNet-8, DS-CNN), a mean over
-the spatial axes and a ViT's token mean. Each trains like PyTorch with both exporters (numpy
-reference), and the generated C on host matches the reference."""
+the spatial axes, a ViT's token mean, and windowed nn.AvgPool2d (a depthwise convolution with a
+constant weight). Each trains like PyTorch with both exporters (numpy reference), and the
+generated C on host matches the reference."""
 from __future__ import annotations
 
 import numpy as np
@@ -80,12 +81,48 @@ def test_global_average_pooling_runs_in_c(tmp_path, pool):
     assert_runs_in_c(tmp_path, PoolCNN(pool), torch.zeros(1, 3, 6, 6), x, y)
 
 
-def test_windowed_average_pooling_is_refused_at_import():
-    """A window smaller than the map has no kernel yet: refused at import, naming the limit."""
-    class Windowed(nn.Module):
-        def forward(self, x):
-            return nn.functional.avg_pool2d(x, 2)
+class WindowedCNN(nn.Module):
+    """Windowed average pooling between convolutions: 2x2 stride 2, and 3x3 stride 1 padded
+    (counting the padding, PyTorch's default)."""
 
-    with pytest.raises(UnsupportedOpError) as e:
-        import_onnx(export(Windowed(), torch.zeros(1, 3, 6, 6)))
-    assert "'AveragePool'" in str(e.value) and "whole unpadded input" in str(e.value)
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(3, 6, 3, padding=1), nn.Linear(6 * 3 * 3, 4)
+        self.p2, self.p3 = nn.AvgPool2d(2), nn.AvgPool2d(3, 1, 1)
+
+    def forward(self, x):
+        return self.fc(self.p3(self.p2(torch.relu(self.conv(x)))).flatten(1))
+
+
+@pytest.mark.parametrize("exporter", sorted(EXPORTERS))
+def test_windowed_average_pooling_trains_like_torch(exporter):
+    torch.manual_seed(5)
+    model = WindowedCNN().eval()
+    proto = EXPORTERS[exporter](model, torch.zeros(2, 3, 6, 6))
+    x, y = _cnn_data()
+    res = assert_trains_like_torch(model, proto, x, y, steps=3)
+    assert [n.op for n in res["graph"].nodes if n.phase == "fwd"].count("dwconv2d") == 2
+
+
+def test_windowed_average_pooling_runs_in_c(tmp_path):
+    torch.manual_seed(6)
+    x, y = _cnn_data()
+    assert_runs_in_c(tmp_path, WindowedCNN(), torch.zeros(1, 3, 6, 6), x, y, name="windowed")
+
+
+def test_average_pooling_limits_are_refused_at_import():
+    """What the depthwise kernel cannot compute is refused at import, naming the limit:
+    ceil mode, and padding not counted in the divisor (ONNX's default)."""
+    class Pool(nn.Module):
+        def __init__(self, **kw):
+            super().__init__()
+            self.kw = kw
+
+        def forward(self, x):
+            return nn.functional.avg_pool2d(x, 3, **self.kw)
+
+    for kw, words in (({"ceil_mode": True}, "ceil_mode"),
+                      ({"padding": 1, "count_include_pad": False}, "count_include_pad=0")):
+        with pytest.raises(UnsupportedOpError) as e:
+            import_onnx(export(Pool(**kw), torch.zeros(1, 3, 7, 7)))
+        assert "'AveragePool'" in str(e.value) and words in str(e.value), str(e.value)

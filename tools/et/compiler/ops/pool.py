@@ -1,7 +1,8 @@
 """Pooling, kernels/include/et_pool.h: maxpool2d (ONNX MaxPool, NCHW; tiled through L1 by planes
 N*C) and reduce_mean, the mean over contiguous axes (ONNX ReduceMean, GlobalAveragePool, and
 AveragePool whose window is the whole input: the global average pooling of ResNet, MobileNet,
-DS-CNN; the token mean of a ViT)."""
+DS-CNN; the token mean of a ViT). A windowed AveragePool is imported as a depthwise
+convolution with a constant weight (``_windowed_mean``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -104,12 +105,34 @@ def import_mean(imp, op, node, a) -> None:
         axes = list(range(2, rank))
         if op == "AveragePool":
             k, pads = list(a.get("kernel_shape", [])), list(a.get("pads", [0] * 2 * (rank - 2)))
-            if k != list(shape[2:]) or any(pads) or a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-                imp.unsupported(f"window {k} over input {list(shape[2:])} with pads {pads}: only "
-                                "a window over the whole unpadded input (global average pooling)")
+            if a.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
+                imp.unsupported(f"auto_pad {a['auto_pad']}: give explicit pads")
+            if k != list(shape[2:]) or any(pads):
+                return _windowed_mean(imp, node, a, shape, k, pads)
     if axes != list(range(axes[0], axes[-1] + 1)):
         imp.unsupported(f"axes {axes}: only contiguous axes")
     imp.emit("reduce_mean", ins[:1], node.output[0], axes=axes, keepdims=keep)
+
+
+def _windowed_mean(imp, node, a, shape, k, pads) -> None:
+    """AveragePool with a window smaller than the map (or padded): a depthwise convolution
+    with a constant weight 1 / (kh * kw) per channel, so the depthwise kernels run it forward
+    and backward (the weight does not train). The divisor counts the padding, as PyTorch's
+    AvgPool2d does by default (count_include_pad=True)."""
+    if len(shape) != 4:
+        imp.unsupported(f"a windowed average pooling of rank {len(shape)}: only 2-D")
+    if a.get("ceil_mode", 0) or any(d != 1 for d in a.get("dilations", [1, 1])):
+        imp.unsupported("ceil_mode=1 or dilation: only floor mode without dilation")
+    if any(pads) and not a.get("count_include_pad", 0):
+        imp.unsupported(f"pads {pads} with count_include_pad=0 (the border windows divide by "
+                        "fewer values): only count_include_pad=1 (PyTorch's default)")
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        imp.unsupported(f"asymmetric pads {pads} (the kernels pad both sides equally)")
+    c = shape[1]
+    w = imp.g.fresh(node.output[0] + "_window")
+    imp.consts[w] = np.full((c, 1, k[0], k[1]), 1.0 / (k[0] * k[1]), np.float32)
+    imp.emit("dwconv2d", [node.input[0], w], node.output[0],
+             strides=list(a.get("strides", [1, 1])), pads=pads)
 
 
 def infer_mean(node, g):
