@@ -115,7 +115,8 @@ def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", na
                      timeout=600, batchnorm="export", batch=2, strategy="all") -> dict:
     """Export ``model`` (TorchScript), train it 2 steps of ``batch`` on ``target`` with the
     generated program and check loss, parameters (and BatchNorm's running statistics) and
-    gradients against the reference; returns the arrays OUT.npz would hold."""
+    gradients against the reference; returns run_training's result (``arrays``: the tensors
+    OUT.npz holds, ``modules``: its ``_modules``); OUT.npz is ``<name>_out.npz`` in tmp_dir."""
     from et.compiler.trainrun import run_training
 
     path = os.path.join(str(tmp_dir), f"{name}.onnx")
@@ -124,6 +125,6 @@ def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", na
     np.savez(data, input=x, **({"labels": y} if loss == "ce" else {"target": y}))
     spec = GenSpec(model=path, data=data, strategy=strategy, lr=0.05, momentum=0.9,
                    batch=batch, steps=2, target=target, grads=True, batchnorm=batchnorm)
-    res = run_training(spec, "", timeout=timeout)
+    res = run_training(spec, os.path.join(str(tmp_dir), f"{name}_out.npz"), timeout=timeout)
     check_against_reference(spec, res["arrays"])
-    return res["arrays"]
+    return res

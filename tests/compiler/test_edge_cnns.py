@@ -70,9 +70,11 @@ def test_edge_cnn_runs_in_c(tmp_path, name, target):
     out = assert_runs_in_c(tmp_path, model, torch.zeros((1,) + x.shape[1:]), x, y,
                            target=target, name=name, timeout=1200)
     # OUT.npz names the module of every tensor TorchScript named itself (folded BatchNorm)
-    modules = dict(s.split("=") for s in out["_modules"])
-    assert set(modules) == {k for k in out if k.startswith("onnx::") and not k.endswith("_grad")}
+    modules, arrays = out["modules"], out["arrays"]
+    assert set(modules) == {k for k in arrays if k.startswith("onnx::") and not k.endswith("_grad")}
     assert all(m.endswith((".weight", ".bias")) for m in modules.values())
+    saved = np.load(tmp_path / f"{name}_out.npz")
+    assert sorted(saved["_modules"]) == sorted(f"{p}={m}" for p, m in modules.items())
 
 
 @pytest.mark.parametrize("exporter", sorted(EXPORTERS))
@@ -302,6 +304,6 @@ def test_conv1d_runs_in_c(tmp_path):
     torch.manual_seed(7)
     x = np.random.default_rng(9).standard_normal((4, 2, 16)).astype(np.float32)
     model = Conv1dAE().eval()
-    out = assert_runs_in_c(tmp_path, model, torch.zeros(1, 2, 16), x, x, loss="mse")
+    out = assert_runs_in_c(tmp_path, model, torch.zeros(1, 2, 16), x, x, loss="mse")["arrays"]
     for name, p in model.named_parameters():   # written back in the model's shapes
         assert out[name].shape == tuple(p.shape) == out[name + "_grad"].shape, name

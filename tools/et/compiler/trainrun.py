@@ -170,11 +170,12 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
                              f"{bad} of the {arrays[p].size} values of '{p}' not finite); "
                              f"nothing written (log: {logpath})")
     modules = g.meta.get("modules", {})
-    named = [f"{p}={modules[p]}" for p in g.meta["trainable"] if p in modules]
-    if named:   # the PyTorch module of each tensor the exporter named itself
-        arrays["_modules"] = np.array(named)
+    # the PyTorch module of each trained tensor the exporter named itself
+    res["modules"] = {p: modules[p] for p in g.meta["trainable"] if p in modules}
     if out:
-        np.savez(out, **arrays)
+        extra = {"_modules": np.array([f"{p}={m}" for p, m in res["modules"].items()])} \
+            if res["modules"] else {}
+        np.savez(out, **arrays, **extra)
     res["arrays"] = arrays
     res["log"] = logpath
     return res
