@@ -4,6 +4,25 @@
 #include "conv2d_internal.h"
 #include "et_memops.h"
 
+static void conv_worker(void *arg) { conv_pipe_run(arg); }
+
+et_status conv_run(const et_ctx *ctx, const et_conv2d_args *a, conv_dir dir, conv_pipe *job,
+                   conv_place_fn place)
+{
+    conv_groups gs;
+    if (!conv_groups_of(a, &gs)) return ET_ERR_ARG;
+    unsigned nc = et_team_cores(ctx);
+    if (!nc) return ET_ERR_ARG;
+    for (size_t g = 0; g < gs.count; ++g) { /* every group plans alike: the first one checks */
+        conv_plan *pl = place(job, g, &gs);
+        if (!conv_plan_group(pl, a, &gs, dir, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
+        job->ntiles = (unsigned)(a->n * pl->nc_blk * pl->nr_blk);
+        et_status st = hal_cluster_fork(nc, conv_worker, job);
+        if (st != ET_OK) return st;
+    }
+    return ET_OK;
+}
+
 void conv_pipe_run(conv_pipe *p)
 {
     unsigned id = hal_cluster_core_id(), nc = hal_cluster_num_cores();
@@ -27,6 +46,7 @@ void conv_pipe_run(conv_pipe *p)
     if (id == 0) {
         hal_dma_wait(p->out_id[0]);
         hal_dma_wait(p->out_id[1]);
+        p->out_id[0] = p->out_id[1] = 0; /* the next group's run starts with none pending */
     }
 }
 

@@ -8,6 +8,8 @@ typedef struct {
     conv_plan pl;
     const float *x, *w, *b;
     float *y;
+    const float *x0, *w0, *b0; /* the whole op's tensors (x, w, b, y: one group's) */
+    float *y0;
     conv_otile tile[2];
 } fwd_job;
 
@@ -62,26 +64,22 @@ static void fwd_flush(conv_pipe *p, unsigned t, unsigned buf)
                                      pl->O[buf], row, tl->tc, pl->ho * pl->wo * sizeof(float), row);
 }
 
-static void fwd_worker(void *arg) { conv_pipe_run(arg); }
+static conv_plan *fwd_place(conv_pipe *p, size_t g, const conv_groups *gs)
+{
+    fwd_job *j = (fwd_job *)p;
+    j->x = j->x0 + g * gs->x_step;
+    j->w = j->w0 + g * gs->w_step;
+    j->b = j->b0 ? j->b0 + g * gs->b_step : NULL;
+    j->y = j->y0 + g * gs->y_step;
+    return &j->pl;
+}
 
 et_status et_conv2d_fwd_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *x,
                             const float *w, const float *b, float *y)
 {
-    conv_groups gs;
-    if (!ctx || !ctx->l1 || !x || !w || !y || !conv_groups_of(a, &gs)) return ET_ERR_ARG;
-    unsigned nc = et_team_cores(ctx);
-    if (!nc) return ET_ERR_ARG;
+    if (!ctx || !ctx->l1 || !x || !w || !y) return ET_ERR_ARG;
     static fwd_job j;
-    for (size_t g = 0; g < gs.count; ++g) { /* every group plans alike: the first one checks */
-        j = (fwd_job){.x = x + g * gs.x_step, .w = w + g * gs.w_step,
-                      .b = b ? b + g * gs.b_step : NULL, .y = y + g * gs.y_step};
-        if (!conv_plan_group(&j.pl, a, &gs, CONV_FWD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
-        j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
-        j.pipe.fetch = fwd_fetch;
-        j.pipe.compute = fwd_compute;
-        j.pipe.flush = fwd_flush;
-        et_status st = hal_cluster_fork(nc, fwd_worker, &j);
-        if (st != ET_OK) return st;
-    }
-    return ET_OK;
+    j = (fwd_job){.pipe = {.fetch = fwd_fetch, .compute = fwd_compute, .flush = fwd_flush},
+                  .x0 = x, .w0 = w, .b0 = b, .y0 = y};
+    return conv_run(ctx, a, CONV_FWD, &j.pipe, fwd_place);
 }

@@ -12,6 +12,8 @@ typedef struct {
     conv_plan pl;
     const float *w, *dy;
     float *dx;
+    const float *w0, *dy0; /* the whole op's tensors (w, dy, dx: one group's) */
+    float *dx0;
     ig_tile tile[2];
 } ig_job;
 
@@ -84,25 +86,21 @@ static void ig_flush(conv_pipe *p, unsigned t, unsigned buf)
                                      j->pl.O[buf], row, tl->tc, a->h * a->w * sizeof(float), row);
 }
 
-static void ig_worker(void *arg) { conv_pipe_run(arg); }
+static conv_plan *ig_place(conv_pipe *p, size_t g, const conv_groups *gs)
+{
+    ig_job *j = (ig_job *)p;
+    j->w = j->w0 + g * gs->w_step;
+    j->dy = j->dy0 + g * gs->y_step;
+    j->dx = j->dx0 + g * gs->x_step;
+    return &j->pl;
+}
 
 et_status et_conv2d_bwd_igrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *w,
                                   const float *dy, float *dx)
 {
-    conv_groups gs;
-    if (!ctx || !ctx->l1 || !w || !dy || !dx || !conv_groups_of(a, &gs)) return ET_ERR_ARG;
-    unsigned nc = et_team_cores(ctx);
-    if (!nc) return ET_ERR_ARG;
+    if (!ctx || !ctx->l1 || !w || !dy || !dx) return ET_ERR_ARG;
     static ig_job j;
-    for (size_t g = 0; g < gs.count; ++g) { /* every group plans alike: the first one checks */
-        j = (ig_job){.w = w + g * gs.w_step, .dy = dy + g * gs.y_step, .dx = dx + g * gs.x_step};
-        if (!conv_plan_group(&j.pl, a, &gs, CONV_IGRAD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
-        j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
-        j.pipe.fetch = ig_fetch;
-        j.pipe.compute = ig_compute;
-        j.pipe.flush = ig_flush;
-        et_status st = hal_cluster_fork(nc, ig_worker, &j);
-        if (st != ET_OK) return st;
-    }
-    return ET_OK;
+    j = (ig_job){.pipe = {.fetch = ig_fetch, .compute = ig_compute, .flush = ig_flush},
+                 .w0 = w, .dy0 = dy, .dx0 = dx};
+    return conv_run(ctx, a, CONV_IGRAD, &j.pipe, ig_place);
 }

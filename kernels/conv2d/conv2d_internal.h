@@ -60,6 +60,13 @@ struct conv_pipe {
 };
 void conv_pipe_run(conv_pipe *p);
 
+/* Points a direction's job at group g's slices of its tensors; returns the job's plan. */
+typedef conv_plan *(*conv_place_fn)(conv_pipe *job, size_t g, const conv_groups *gs);
+/* Run a direction over every group of `a` (one fork each; the job's pipe callbacks set):
+ * ET_ERR_ARG, with nothing written, if the geometry, the core count or L1 does not do. */
+et_status conv_run(const et_ctx *ctx, const et_conv2d_args *a, conv_dir dir, conv_pipe *job,
+                   conv_place_fn place);
+
 /* A tile of output rows of fwd/wgrad: image n, output channels [c0, c0+tc), output rows
  * [r0, r0+th), and the input rows [iy_lo, iy_lo+nrows) (all c_in channels) it reads. */
 typedef struct {

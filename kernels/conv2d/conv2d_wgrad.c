@@ -17,6 +17,8 @@ typedef struct {
     conv_plan pl;
     const float *x, *dy;
     float *dw;
+    const float *x0, *dy0; /* the whole op's tensors (x, dy, dw: one group's) */
+    float *dw0;
     wg_tile tile[2];
 } wg_job;
 
@@ -113,25 +115,21 @@ static void wg_flush(conv_pipe *p, unsigned t, unsigned buf)
                                  tl->g.tc * a->c_in * kk * sizeof(float)));
 }
 
-static void wg_worker(void *arg) { conv_pipe_run(arg); }
+static conv_plan *wg_place(conv_pipe *p, size_t g, const conv_groups *gs)
+{
+    wg_job *j = (wg_job *)p;
+    j->x = j->x0 + g * gs->x_step;
+    j->dy = j->dy0 + g * gs->y_step;
+    j->dw = j->dw0 + g * gs->w_step;
+    return &j->pl;
+}
 
 et_status et_conv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *x,
                                   const float *dy, float *dw)
 {
-    conv_groups gs;
-    if (!ctx || !ctx->l1 || !x || !dy || !dw || !conv_groups_of(a, &gs)) return ET_ERR_ARG;
-    unsigned nc = et_team_cores(ctx);
-    if (!nc) return ET_ERR_ARG;
+    if (!ctx || !ctx->l1 || !x || !dy || !dw) return ET_ERR_ARG;
     static wg_job j;
-    for (size_t g = 0; g < gs.count; ++g) { /* every group plans alike: the first one checks */
-        j = (wg_job){.x = x + g * gs.x_step, .dy = dy + g * gs.y_step, .dw = dw + g * gs.w_step};
-        if (!conv_plan_group(&j.pl, a, &gs, CONV_WGRAD, ctx->l1, ctx->l1_bytes)) return ET_ERR_ARG;
-        j.pipe.ntiles = (unsigned)(a->n * j.pl.nc_blk * j.pl.nr_blk);
-        j.pipe.fetch = wg_fetch;
-        j.pipe.compute = wg_compute;
-        j.pipe.flush = wg_flush;
-        et_status st = hal_cluster_fork(nc, wg_worker, &j);
-        if (st != ET_OK) return st;
-    }
-    return ET_OK;
+    j = (wg_job){.pipe = {.fetch = wg_fetch, .compute = wg_compute, .flush = wg_flush},
+                 .x0 = x, .dy0 = dy, .dw0 = dw};
+    return conv_run(ctx, a, CONV_WGRAD, &j.pipe, wg_place);
 }
