@@ -100,6 +100,64 @@ def test_axes_given_as_a_single_int():
     assert g[g.outputs[0]].shape == (2, 3)
 
 
+class BatchedGemm(torch.nn.Module):
+    """What Gemm with operands of rank 3 computes in ONNX Runtime's and Deeploy's graphs."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(3)
+        for name, shape in (("w1", (1, 6, 5)), ("b1", (5,)), ("w2", (4, 3)), ("w4", (25, 2)),
+                            ("b4", (2,))):
+            self.register_parameter(name, torch.nn.Parameter(torch.randn(shape, generator=g)))
+
+    def forward(self, x):
+        h = torch.relu(x @ self.w1[0] + self.b1)              # Gemm, B [1, 6, 5], C
+        g2 = h.transpose(-1, -2) @ self.w2                     # Gemm transA=1
+        g3 = g2 @ g2.transpose(-1, -2)                          # Gemm of two activations, transB
+        return g3.flatten(1) @ self.w4 + self.b4
+
+
+def _batched_gemm_graph(model: BatchedGemm) -> onnx.ModelProto:
+    mk = helper.make_node
+    inits = [numpy_helper.from_array(p.detach().numpy(), n) for n, p in model.named_parameters()]
+    nodes = [mk("Gemm", ["x", "w1", "b1"], ["h0"], name="g1"),
+             mk("Relu", ["h0"], ["h"], name="r"),
+             mk("Gemm", ["h", "w2"], ["g2"], name="g2", transA=1),
+             mk("Gemm", ["g2", "g2"], ["g3"], name="g3", transB=1, beta=0.0),
+             mk("Flatten", ["g3"], ["f"], name="fl"),
+             mk("Gemm", ["f", "w4", "b4"], ["y"], name="g4")]
+    g = helper.make_graph(nodes, "batched_gemm",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 2])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_gemm_with_batched_operands_trains_like_torch():
+    """Gemm on rank-3 operands: an initializer B with a leading 1 (a linear layer), transA,
+    a computed B with transB and beta=0 (a batched matmul)."""
+    model = BatchedGemm()
+    proto = _batched_gemm_graph(model)
+    assert [n.op for n in import_onnx(proto, batch=2).nodes if n.op != "reshape"] == [
+        "linear", "relu", "transpose", "linear", "matmul", "linear"]
+    x = np.random.default_rng(4).standard_normal((2, 4, 6)).astype(np.float32) * 0.5
+    res = compare_training(model, proto, "all", x, np.array([0, 1]), "ce", 3)
+    assert res["loss"] <= 1e-4 and res["grad"] <= 1e-3 and res["param"] <= 1e-5, res
+
+
+def test_gemm_with_batched_operands_runs_in_c(tmp_path):
+    from codegen_helpers import check_against_reference
+    from et.compiler.trainrun import run_training
+    path, data = str(tmp_path / "bg.onnx"), str(tmp_path / "bg.npz")
+    onnx.save(_batched_gemm_graph(BatchedGemm()), path)
+    rng = np.random.default_rng(5)
+    np.savez(data, input=rng.standard_normal((4, 4, 6)).astype(np.float32) * 0.2,
+             labels=np.array([0, 1, 1, 0]))
+    spec = GenSpec(model=path, data=data, strategy="all", lr=0.05, batch=2, steps=2, grads=True)
+    out = run_training(spec, str(tmp_path / "out.npz"))
+    check_against_reference(spec, out["arrays"])
+    assert np.load(tmp_path / "out.npz")["w1"].shape == (1, 6, 5)   # the model's shape
+
+
 class Cat(torch.nn.Module):
     """Two branches concatenated; with ``sub``, their difference (no C kernel outside the
     LayerNorm pattern)."""

@@ -18,12 +18,38 @@ from .base import WEIGHT_BIAS, BIAS, MAC, Call, OpDef, numel, weighted_grad, whe
 
 # --- import ----------------------------------------------------------------------------------
 def import_gemm(imp, op, node, a) -> None:
+    """Gemm, also with operands of rank > 2 (a batched product over the leading axes, as ONNX
+    Runtime's optimizer and Deeploy write it): an initializer B (leading axes of 1 dropped) is a
+    linear layer; a computed B is a matmul; transA transposes A's last two axes first. beta
+    only scales C, so beta=0 drops it."""
     ins, out = list(node.input), node.output[0]
-    if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
-        imp.unsupported("only alpha=beta=1, transA=0")
+    if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) not in (0.0, 1.0):
+        imp.unsupported(f"alpha={a.get('alpha', 1.0)}, beta={a.get('beta', 1.0)}: only alpha=1 "
+                        "and beta 1 (or 0: no C)")
+    if a.get("beta", 1.0) == 0.0:
+        ins = ins[:2]
+    if a.get("transA", 0):
+        rank = len(imp.shape(ins[0]))
+        at = imp.g.fresh(out + "_a_t")
+        imp.emit("transpose", ins[:1], at, perm=list(range(rank - 2)) + [rank - 1, rank - 2])
+        ins[0] = at
     w = imp.name(ins[1])
+    if w in imp.g.tensors and imp.g[w].kind == "param" and len(imp.g[w].shape) > 2:
+        t = imp.g[w]
+        if any(d != 1 for d in t.shape[:-2]):
+            imp.unsupported(f"B initializer {list(t.shape)}: only 2-D (or leading axes of 1)")
+        t.model_shape = t.model_shape or t.shape
+        t.shape, t.data = t.shape[-2:], t.data.reshape(t.shape[-2:])
     if w not in imp.g.tensors or imp.g[w].kind != "param":
-        imp.unsupported("B must be an initializer")
+        if imp.is_const(ins[1]):
+            imp.unsupported("a constant B that is no initializer")
+        if len(ins) > 2 and ins[2]:
+            imp.unsupported("a computed B with a bias C")
+        sa, sb = imp.shape(ins[0]), imp.shape(ins[1])
+        if len(sa) != len(sb):
+            imp.unsupported(f"operands {list(sa)} x {list(sb)}: equal ranks only")
+        imp.emit("matmul", ins[:2], out, trans_b=int(a.get("transB", 0)))
+        return
     bias = None
     if len(ins) > 2 and ins[2]:
         bias = imp.ref(ins[2])
