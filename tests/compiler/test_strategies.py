@@ -5,7 +5,7 @@ between the stem and the head, LoRA targets are found by their role in each bloc
 Models written as their authors write them (the zoo's, tools/et/models/zoo.py, small), exported
 with both exporters, trained with every strategy that applies (last, blocks:K, lora, all)
 against PyTorch autograd (LoRA through twin adapters hooked on the same modules): a timm-style
-ViT with a class token (packed qkv, proj), a CCT as its authors wrote it (tokenizer,
+ViT with mean pooling (packed qkv, proj), a CCT as its authors wrote it (tokenizer,
 TransformerEncoderLayer with pre_norm / self_attn / linear1 / linear2, sequence pooling),
 blocks held as attributes instead of a list, and a ViT with nn.MultiheadAttention (its packed
 in_proj is no module a hook can reach: LoRA is checked for its roles and against the
@@ -41,7 +41,7 @@ class AttributeBlocks(nn.Module):
         return self.out(self.third(self.second(self.first(self.stem(x)))).mean(1))
 
 
-MODELS = {"vit_timm": (lambda: zoo.TimmViT(16, 2, 2, 4, 12, 3, cls=True), (4, 12)),
+MODELS = {"vit_timm": (lambda: zoo.TimmViT(16, 2, 2, 4, 12, 3), (4, 12)),
           "cct_authors": (lambda: zoo.AuthorsCCT(16, 2, 2, 4, 8, 8, 2), (3, 8, 8)),
           "attributes": (AttributeBlocks, (5, 6))}
 STRATEGIES = ["last", "blocks:1", "lora:r=2", "all"]
