@@ -173,7 +173,7 @@ def insert_lora(g: Graph, s: Strategy, blocks: list[Block], seed: int = 0) -> li
     hits = lora_targets(g, s, chosen)
     shared = Counter(n.scope for n, _ in hits)
     for n, role in hits:
-        x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
+        x, y = n.inputs[0], n.outputs[0]
         kin = g[x].shape[-1]
         nout = g[y].shape[-1]
         # named after the layer's module; by role too where one module holds several

@@ -55,7 +55,7 @@ def batchnorm_mode(imp, a) -> str:
 
 def import_batchnorm(imp, op, node, a) -> None:
     """BatchNormalization over the channels of [N, C, ...]; ``batchnorm_mode`` picks how."""
-    ins, out = list(node.input), node.output[0]
+    ins = list(node.input)
     shape = imp.shape(ins[0])
     if len(shape) < 2:
         imp.unsupported(f"input of rank {len(shape)}; expected [N, C, ...]")
