@@ -20,19 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from et.compiler.onnx_import import import_onnx
+from et.models.export import export_onnx
 from et.compiler.reference import Reference
 from et.compiler.training import Hyper, build_training_graph
 
 
 def export(model: torch.nn.Module, example: torch.Tensor, opset: int = 17,
            folding: bool = True) -> onnx.ModelProto:
-    model.eval()
-    buf = io.BytesIO()
-    torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=opset,
-                      input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                      do_constant_folding=folding)
-    return onnx.load_from_string(buf.getvalue())
+    return export_onnx(model, example, opset=opset, constant_folding=folding)
 
 
 def export_dynamo(model: torch.nn.Module, example: torch.Tensor) -> onnx.ModelProto:

@@ -301,27 +301,25 @@ def build(name: str, size: str = "full", seed: int = 0) -> nn.Module:
 
 
 def export(name: str, size: str, folder: str, samples: int = 8) -> tuple[str, str]:
-    """The model's TorchScript export (opset 17, dynamic batch) and a data set of ``samples``
-    random inputs with labels (or targets) in ``folder``: (onnx path, npz path); reused when
-    they are there."""
-    import io
+    """The model's TorchScript export (``export.export_onnx``: opset 17, dynamic batch) and a
+    data set of ``samples`` random inputs with labels (or targets) in ``folder``: (onnx path,
+    npz path). Reused when they are there from the same zoo source (the file names carry a
+    hash of this file, so an edited model is exported again)."""
+    import hashlib
     import warnings
 
-    import onnx
+    from .export import export_onnx
 
     z = ZOO[name]
-    path = os.path.join(folder, f"{name}_{size}.onnx")
-    data = os.path.join(folder, f"{name}_{size}.npz")
+    with open(__file__, "rb") as f:
+        tag = hashlib.sha256(f.read()).hexdigest()[:8]
+    path = os.path.join(folder, f"{name}_{size}_{tag}.onnx")
+    data = os.path.join(folder, f"{name}_{size}_{tag}.npz")
     if not (os.path.exists(path) and os.path.exists(data)):
         os.makedirs(folder, exist_ok=True)
-        model = build(name, size)
-        buf = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (torch.zeros((1,) + z.shape[size]),), buf, dynamo=False,
-                              opset_version=17, input_names=["input"], output_names=["output"],
-                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-        onnx.save(onnx.load_from_string(buf.getvalue()), path)
+            export_onnx(build(name, size), torch.zeros((1,) + z.shape[size]), path)
         rng = np.random.default_rng(3)
         x = rng.standard_normal((samples,) + z.shape[size]).astype(np.float32)
         if z.classes:

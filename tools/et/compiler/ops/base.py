@@ -90,6 +90,13 @@ def plane_pre(args_type: str, args: str, channels: int = 0) -> list[str]:
     return pre + ([f"a_.c0 = tl_.r0 % {channels}u;"] if channels else [])
 
 
+def symmetric_pads(imp, pads) -> None:
+    """Refuse ONNX pads [top, left, bottom, right] that differ per side: the convolution
+    kernels pad both sides equally."""
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        imp.unsupported(f"asymmetric pads {list(pads)} (the kernels pad both sides equally)")
+
+
 def same_shape(node: Node, g: Graph) -> list:
     return [g[node.inputs[0]].shape]
 

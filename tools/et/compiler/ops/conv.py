@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import CompileError
 from ..kernelmap import IN, OUT, WHOLE, CCall, scratch
-from .base import plane_pre, WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
+from .base import plane_pre, symmetric_pads, WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
 
 
 
@@ -53,8 +53,7 @@ def import_conv(imp, op, node, a) -> None:
         imp.unsupported(f"group={group} with {c_in} input and {c_out} output channels (the "
                         "group count must divide both)")
     pads = list(a.get("pads", [0, 0, 0, 0]))
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        imp.unsupported(f"asymmetric pads {pads} (the kernels pad both sides equally)")
+    symmetric_pads(imp, pads)
     extra = {} if group == 1 or depthwise else {"group": group}
     imp.emit("dwconv2d" if depthwise else "conv2d", [i for i in ins if i], node.output[0],
              strides=list(a.get("strides", [1, 1])), pads=pads, **extra)

@@ -47,10 +47,9 @@ def batchnorm_mode(imp, a) -> str:
     """"batch" (batch statistics) or "frozen" (running statistics) for a BatchNormalization
     node: the importer's ``batchnorm`` option, where "export" follows the node's
     ``training_mode`` (1 in a TorchScript export with ``training=TrainingMode.TRAINING``)."""
-    mode = getattr(imp, "batchnorm", "export")
-    if mode == "export":
+    if imp.batchnorm == "export":
         return "batch" if int(a.get("training_mode", 0)) else "frozen"
-    return mode
+    return imp.batchnorm
 
 
 def import_batchnorm(imp, op, node, a) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernelmap import IN, OUT, CCall, CodegenError
-from .base import plane_pre, F32, Call, OpDef, conv_out, ints, numel, per_input, per_output, unary_grad
+from .base import plane_pre, symmetric_pads, F32, Call, OpDef, conv_out, ints, numel, per_input, per_output, unary_grad
 from .conv import scatter_windows, windows
 
 COMPARE = 1   # FLOP per comparison of a window element with the running maximum
@@ -126,8 +126,7 @@ def _windowed_mean(imp, node, a, shape, k, pads) -> None:
     if any(pads) and not a.get("count_include_pad", 0):
         imp.unsupported(f"pads {pads} with count_include_pad=0 (the border windows divide by "
                         "fewer values): only count_include_pad=1 (PyTorch's default)")
-    if pads[0] != pads[2] or pads[1] != pads[3]:
-        imp.unsupported(f"asymmetric pads {pads} (the kernels pad both sides equally)")
+    symmetric_pads(imp, pads)
     c = shape[1]
     w = imp.g.fresh(node.output[0] + "_window")
     imp.consts[w] = np.full((c, 1, k[0], k[1]), 1.0 / (k[0] * k[1]), np.float32)
