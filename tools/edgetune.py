@@ -2,9 +2,9 @@
 """EdgeTune command line: ``plan`` (compile an ONNX model for training and report) and ``train``.
 
     python tools/edgetune.py plan --model M.onnx --train STRATEGY [--train STRATEGY ...]
-        [--loss ce|mse] [--batch B] [--target host|qemu|siracusa] [--lr LR] [--momentum M]
-        [--weight-decay WD] [--graph] [--json OUT.json] [--all-strategies] [--stream-l3 on|off]
-        [--batchnorm export|frozen|batch]
+        [--loss ce|mse] [--batch B] [--accumulate N] [--target host|qemu|siracusa] [--lr LR]
+        [--momentum M] [--weight-decay WD] [--graph] [--json OUT.json] [--all-strategies]
+        [--stream-l3 on|off] [--batchnorm export|frozen|batch]
 
 Prints, per strategy, trainable parameters, gradient bytes and the memory plan the code
 generator uses (docs/memplan.md): weights per level, peak dynamic memory per level next to the
@@ -13,15 +13,17 @@ LoRA / full-backprop ratios when both are in the list. Exit code 1 with a messag
 
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
         --steps N --target host|qemu|siracusa --out OUT.npz [--momentum M] [--weight-decay WD]
-        [--batch B] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S] [--idle S]
-        [--batchnorm export|frozen|batch]
+        [--batch B] [--accumulate N] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S]
+        [--idle S] [--batchnorm export|frozen|batch]
 
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
 (``app=train``) in a build folder of its own (concurrent runs never share one), runs it on
 the target, and writes OUT.npz: ``loss`` (one value per step) and
 each trained tensor after training under its ONNX name (inserted LoRA adapters under their own
 names), BatchNorm's running statistics when they train with batch statistics, plus
-``<name>_grad`` (the gradient of the last step) with --grads.
+``<name>_grad`` (the gradient of the last step) with --grads. ``--accumulate N`` (gradient
+accumulation) trains each step on N micro-batches of B samples and updates once: the step of
+a batch of N*B samples with the memory of a batch of B.
 
 Every failure is one line ``edgetune: error: ...`` on stderr, never a traceback, and no OUT.npz:
 exit code 1 for bad input (options, model, data set, a plan that does not fit), 2 when the
@@ -41,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from et.compiler.ir import CompileError  # noqa: E402
 from et.compiler.ops.norm import BN_MODES  # noqa: E402
-from et.compiler.training import STRATEGY_HELP, Hyper  # noqa: E402
+from et.compiler.training import STRATEGY_HELP, Hyper, check_accumulate  # noqa: E402
 
 
 def _guess_loss(path: str) -> str:
@@ -61,8 +63,10 @@ def cmd_plan(a) -> int:
         raise ValueError("give --train STRATEGY (repeatable) or --all-strategies")
     a.train = strategies
     rows = summarize(a.model, strategies, loss, a.batch, a.target, hyper,
-                     stream=a.stream_l3 == "on", batchnorm=a.batchnorm)
-    print(f"model {a.model}, loss {loss}, batch {a.batch}, target {a.target}, momentum "
+                     stream=a.stream_l3 == "on", batchnorm=a.batchnorm,
+                     accumulate=a.accumulate)
+    acc = f" x {a.accumulate} micro-batches per step" if a.accumulate > 1 else ""
+    print(f"model {a.model}, loss {loss}, batch {a.batch}{acc}, target {a.target}, momentum "
           f"{a.momentum}, L3 streaming {a.stream_l3}")
     print(table(rows))
     r = ratios(rows)
@@ -75,7 +79,7 @@ def cmd_plan(a) -> int:
         from et.compiler.onnx_import import import_onnx
         from et.compiler.training import build_training_graph
         g = import_onnx(a.model, batch=a.batch, batchnorm=a.batchnorm)
-        build_training_graph(g, a.train[-1], loss, hyper)
+        build_training_graph(g, a.train[-1], loss, hyper, a.accumulate)
         print(g.summary())
     if a.json:
         with open(a.json, "w") as f:
@@ -88,6 +92,8 @@ def cmd_train(a) -> int:
     return main_train(a)
 
 
+ACC_HELP = ("gradient accumulation: micro-batches of --batch samples per step, one update per "
+            "step (default 1)")
 MAX_TIMEOUT = 7 * 24 * 3600   # seconds: a week
 BN_HELP = ("BatchNormalization: batch statistics (batch; the running statistics are updated and "
            "written to OUT.npz), running statistics (frozen), or as exported (export, default: "
@@ -106,6 +112,7 @@ def check_train_options(a) -> None:
     if not (1 <= a.steps < 1 << 31 and 1 <= a.batch < 1 << 31):
         raise ValueError(f"--steps {a.steps} and --batch {a.batch}: both must be in 1 .. "
                          f"{(1 << 31) - 1}")
+    check_accumulate(a.accumulate)
     if not (math.isfinite(a.timeout) and 0 < a.timeout <= MAX_TIMEOUT):
         raise ValueError(f"--timeout {a.timeout}: expected seconds in (0, {MAX_TIMEOUT}]")
     if not (math.isfinite(a.idle) and 0 <= a.idle <= MAX_TIMEOUT):
@@ -128,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="stage L3 weights through L2 by DMA (default on)")
     pl.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     pl.add_argument("--batch", type=int, default=1)
+    pl.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
     pl.add_argument("--target", default="siracusa")
     pl.add_argument("--lr", type=float, default=0.01)
     pl.add_argument("--momentum", type=float, default=0.0)
@@ -146,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--out", required=True, help="OUT.npz")
     tr.add_argument("--momentum", type=float, default=0.0)
     tr.add_argument("--weight-decay", type=float, default=0.0)
-    tr.add_argument("--batch", type=int, default=1)
+    tr.add_argument("--batch", type=int, default=1, help="samples per forward pass")
+    tr.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
     tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
     tr.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     tr.add_argument("--l2", help="L2 budget override (bytes, K or M), as scons l2=")
@@ -165,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             check_train_options(a)
             return cmd_train(a)
         Hyper(a.lr, a.momentum, a.weight_decay).check()
+        check_accumulate(a.accumulate)
         return cmd_plan(a)
     except TrainError as e:   # the build or the run failed, or the training diverged
         print(f"edgetune: error: {e}", file=sys.stderr)

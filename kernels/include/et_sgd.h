@@ -41,4 +41,14 @@ typedef struct {
 et_status et_sgd_step_f32(const et_ctx *ctx, const et_sgd_args *args, float *p, const float *g,
                           float *v, size_t n);
 
+/**
+ * @brief et_sgd_step_f32() on an accumulated gradient, which it then sets to zero (gradient
+ *        accumulation: the step's update and PyTorch's zero_grad() in one pass, so the
+ *        accumulator is ready for the next step's first micro-batch).
+ * @param[in,out] g accumulated gradients, fp32 [n]; 0.0f on return (ET_OK)
+ * @return as et_sgd_step_f32(); nothing is modified on ET_ERR_ARG.
+ */
+et_status et_sgd_step_zero_grad_f32(const et_ctx *ctx, const et_sgd_args *args, float *p,
+                                    float *g, float *v, size_t n);
+
 #endif /* ET_SGD_H */

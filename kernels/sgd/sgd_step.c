@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* SGD step with momentum, Nesterov and weight decay, element ranges per core (see et_sgd.h). */
+/* SGD step with momentum, Nesterov and weight decay, element ranges per core, optionally zeroing
+ * the (accumulated) gradient after use (see et_sgd.h). */
 #include "et_sgd.h"
 #include "et_team.h"
 
@@ -7,6 +8,7 @@ typedef struct {
     et_sgd_args a;
     float *p, *v;
     const float *g;
+    float *zero; /* the gradient again, zeroed after the update (or NULL) */
     size_t n;
 } sgd_job;
 
@@ -44,10 +46,12 @@ static void sgd_worker(void *arg)
             p[i] -= lr * (d + mu * vi);
         }
     }
+    if (j->zero)
+        for (size_t i = lo; i < hi; ++i) j->zero[i] = 0.0f;
 }
 
-et_status et_sgd_step_f32(const et_ctx *ctx, const et_sgd_args *args, float *p, const float *g,
-                          float *v, size_t n)
+static et_status sgd_run(const et_ctx *ctx, const et_sgd_args *args, float *p, const float *g,
+                         float *zero, float *v, size_t n)
 {
     if (!ctx || !args || !p || !g || !n) return ET_ERR_ARG;
     if (!(args->lr > 0.0f) || !(args->momentum >= 0.0f) || !(args->weight_decay >= 0.0f))
@@ -56,6 +60,18 @@ et_status et_sgd_step_f32(const et_ctx *ctx, const et_sgd_args *args, float *p, 
     if (args->nesterov && args->momentum == 0.0f) return ET_ERR_ARG;
     unsigned nc = et_team_cores(ctx);
     if (!nc) return ET_ERR_ARG;
-    sgd_job j = {*args, p, v, g, n};
+    sgd_job j = {*args, p, v, g, zero, n};
     return hal_cluster_fork(nc, sgd_worker, &j);
+}
+
+et_status et_sgd_step_f32(const et_ctx *ctx, const et_sgd_args *args, float *p, const float *g,
+                          float *v, size_t n)
+{
+    return sgd_run(ctx, args, p, g, NULL, v, n);
+}
+
+et_status et_sgd_step_zero_grad_f32(const et_ctx *ctx, const et_sgd_args *args, float *p,
+                                    float *g, float *v, size_t n)
+{
+    return sgd_run(ctx, args, p, g, g, v, n);
 }

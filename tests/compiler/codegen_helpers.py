@@ -81,10 +81,11 @@ def reference_run(spec: GenSpec) -> dict:
     ref = Reference(g)
     d = np.load(spec.data)
     lab = "labels" if "labels" in d else "target"
-    n = min(d["input"].shape[0], spec.samples or spec.batch * spec.steps)
+    per = spec.batch * spec.accumulate       # samples per step
+    n = min(d["input"].shape[0], spec.samples or per * spec.steps)
     losses, grads = [], {}
     for s in range(spec.steps):
-        idx = [(s * spec.batch + j) % n for j in range(spec.batch)]
+        idx = [(s * per + j) % n for j in range(per)]
         r = ref.step(d["input"][idx], d[lab][idx])
         losses.append(r["loss"])
         grads = r["grads"]

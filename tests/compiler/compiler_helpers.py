@@ -91,20 +91,25 @@ def _add_lora(model: torch.nn.Module, g) -> dict:
     return extra
 
 
-def compile_graph(proto, strategy, loss="ce", batch=4, hyper=None, batchnorm="export"):
+def compile_graph(proto, strategy, loss="ce", batch=4, hyper=None, batchnorm="export",
+                  accumulate=1):
     g = import_onnx(proto, batch=batch, batchnorm=batchnorm)
-    build_training_graph(g, strategy, loss, hyper or Hyper())
+    build_training_graph(g, strategy, loss, hyper or Hyper(), accumulate)
     return g
 
 
 def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
-                     hyper: Hyper | None = None, batchnorm: str = "export") -> dict:
+                     hyper: Hyper | None = None, batchnorm: str = "export",
+                     accumulate: int = 1) -> dict:
     """Train with the reference and with torch; returns the worst errors over all steps
     (loss, grad, param; buffer: BatchNorm's running statistics against the module's buffers of
     the same name) and those of the first step alone (``step1``). The module runs in the mode
-    it is in (train() for batch statistics)."""
+    it is in (train() for batch statistics). With ``accumulate`` N the reference trains on N
+    micro-batches of len(x) / N per step, torch on the whole batch."""
     hyper = hyper or Hyper(lr=0.05, momentum=0.9, weight_decay=1e-3)
-    g = compile_graph(proto, strategy, loss, batch=len(x), hyper=hyper, batchnorm=batchnorm)
+    assert len(x) % accumulate == 0
+    g = compile_graph(proto, strategy, loss, batch=len(x) // accumulate, hyper=hyper,
+                      batchnorm=batchnorm, accumulate=accumulate)
     buffers = dict(model.named_buffers())
     if strategy.startswith("lora"):
         from et.compiler.training import parse_strategy

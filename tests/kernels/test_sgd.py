@@ -34,6 +34,29 @@ def test_sgd_matches_torch(backend, rng, lr, mu, wd, nesterov):
         assert np.all(np.abs(p - ref) <= 1e-6 * (1 + np.abs(ref)))
 
 
+@pytest.mark.parametrize("mu", [0.0, 0.9])
+def test_sgd_zero_grad_accumulated(backend, rng, mu):
+    """et_sgd_step_zero_grad_f32: the step torch.optim.SGD takes on an accumulated gradient
+    (p.grad summed over micro-batches), then the gradient zeroed as zero_grad() would."""
+    n = 37 if backend.is_qemu else 1001
+    p0 = rng.standard_normal(n).astype(np.float32)
+    pt = torch.tensor(p0, dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.SGD([pt], lr=0.05, momentum=mu, weight_decay=1e-2)
+    p, v = p0.copy(), np.zeros(n, np.float32)
+    for _ in range(2):
+        g = sum(rng.standard_normal(n).astype(np.float32) for _ in range(3))
+        pt.grad = torch.tensor(g)
+        opt.step()
+        outs, _ = backend.call("sgd.step", [n, 0, 1], [Out(init=p), Out(init=g),
+                                                      Out(init=v) if mu else None],
+                               floats=[0.05, mu, 1e-2])
+        p = outs[0]
+        assert np.array_equal(outs[1], np.zeros(n, np.float32))
+        v = outs[2] if mu else v
+        ref = pt.detach().numpy()
+        assert np.all(np.abs(p - ref) <= 1e-6 * (1 + np.abs(ref)))
+
+
 def _call_sgd(backend, n, nesterov, p, g, v, floats):
     ts = [Out(init=p), g, Out(init=v) if v is not None else None]
     return backend.call("sgd.step", [n, nesterov], ts, floats=floats, check=False)

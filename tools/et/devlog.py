@@ -225,7 +225,7 @@ _UINT, _INT, _FLOAT, _NAME, _ANY = "uint", "int", "float", "name", "any"
 FIELD_KINDS = {
     "start": {"app": _NAME, "target": _NAME, "cores": _UINT, "perf": _NAME, "log": _UINT,
               "steps": _UINT, "batch": _UINT},
-    "train": {"steps": _UINT, "batch": _UINT},
+    "train": {"steps": _UINT, "batch": _UINT, "accumulate": _UINT},
     "perf": {"layer": _NAME, "phase": _NAME, "core": _UINT, "cycles": _UINT, "instret": _UINT,
              "flop": _UINT, "dma_in": _UINT, "dma_out": _UINT, "step": _UINT},
     "loss": {"step": _UINT, "value": _FLOAT},

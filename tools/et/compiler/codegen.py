@@ -86,8 +86,11 @@ class GenSpec:
     lr: float = 0.01
     momentum: float = 0.0
     weight_decay: float = 0.0
-    batch: int = 1
+    batch: int = 1            # samples per forward pass (a micro-batch when accumulating)
     steps: int = 1
+    # micro-batches per step (gradient accumulation): each step trains on batch * accumulate
+    # samples and updates once; the activations stay those of one micro-batch
+    accumulate: int = 1
     target: str = "host"
     capacities: dict = field(default_factory=dict)   # overrides, e.g. {"L2": 524288}
     grads: bool = False
@@ -174,7 +177,8 @@ def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Targ
     g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()),
                     batchnorm=spec.batchnorm)
     loss = spec.loss or guess_loss(g)
-    training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay))
+    training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay),
+                     spec.accumulate)
     for opt in ("stream_l3", "l1_tiling"):
         if getattr(spec, opt) not in ("on", "off"):
             raise CompileError(f"{opt} '{getattr(spec, opt)}': expected on or off")
@@ -287,7 +291,7 @@ def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
                            f"{list(x.shape)}: expected one per sample ({x.shape[0]})")
     if spec.samples < 0:
         raise CompileError(f"samples {spec.samples}: expected 0 (batch x steps) or a count")
-    used = min(x.shape[0], spec.samples or spec.batch * spec.steps)
+    used = min(x.shape[0], spec.samples or spec.batch * spec.accumulate * spec.steps)
     x = x[:used].reshape(used, per).astype(np.float32)
     if loss == "ce":
         classes = g[g.meta["logits"]].shape[-1]
@@ -353,9 +357,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
 
     entries = {e["node"]: (j, e) for j, e in enumerate(plan.stream_nodes)} if plan.stream else {}
     elist = plan.stream_nodes if plan.stream else []
-    # DMA ids per streaming node: one per staged tensor (a chunked SGD indexes them by its
-    # operand position: parameter, gradient, momentum)
-    max_t = max((3 if e["chunk"] else len(e["tensors"]) for e in elist), default=1)
+    # DMA ids per streaming node: one per staged tensor
+    max_t = max((len(e["tensors"]) for e in elist), default=1)
 
     prefetch_at = {e["prefetch"]: j for j, e in enumerate(elist) if e["prefetch"] is not None}
     # a write-back runs while the next kernel node computes; that node waits for it at its end
@@ -369,25 +372,24 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                             "size": t["size"], "name": t["tensor"]}
                            for i, t in enumerate(e["tensors"]) if t["copy_in"]]}
 
-    def sgd_chunks(n, e: dict, c) -> dict:
-        """A streamed SGD update, chunk by chunk: copy in, update, write back (template macro
-        chunk_loop); the emitter's row-tiled call runs on the chunk's L2 copies."""
+    def chunk_code(n, e: dict, c) -> dict:
+        """A chunked node (``OpDef.chunked``: SGD, gradient accumulation), chunk by chunk: copy
+        in its staged operands' chunks, run, write back (template macro chunk_loop); the
+        emitter's row-tiled call (rows of one element) runs on the chunk's L2 copies."""
         stg = {t["tensor"]: t for t in e["tensors"]}
         ch = {"total": numel(g[n.inputs[0]].shape), "step": e["chunk"] // 4, "copies": [],
               "wbs": []}
-        args = []
-        for i, t in enumerate(n.inputs[:3]):
-            r = roots.get(t, t)
-            if r in stg:
-                rec = {"id": i, "off": stg[r]["arena_offset"], "c": names(r), "name": r}
+        for i, t in enumerate(e["tensors"]):
+            rec = {"id": i, "off": t["arena_offset"], "c": names(t["tensor"]), "name": t["tensor"]}
+            if t["copy_in"]:
                 ch["copies"].append(rec)
-                if stg[r]["write_back"]:
-                    ch["wbs"].append(rec)
-                args.append(f"(float *)(g_arena + {rec['off']})")
-            else:
-                args.append(f"{ptr(t)} + o_")
-        if len(args) < 3:
-            args.append("NULL")
+            if t["write_back"]:
+                ch["wbs"].append(rec)
+        args = []
+        for t, _, _, _ in c.tile.streams:
+            r = roots.get(t, t)
+            args.append(f"(float *)(g_arena + {stg[r]['arena_offset']})" if r in stg
+                        else f"{ptr(t)} + o_")
         c.calls = [c.tile.fill(c.tile.call, args, "n_", em.ctx)]
         streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
         c.tile = replace(c.tile, rows=ch["step"], streams=streams, rows_c="(unsigned)n_")
@@ -466,7 +468,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         phase = "fwd" if n.phase == "loss" else n.phase
         flop_c = f"{flops(n, g)}u"
         if chunked:
-            chunk = sgd_chunks(n, entries[k][1], c)
+            chunk = chunk_code(n, entries[k][1], c)
             # one @perf record per chunk: each carries its chunk's share of the node's FLOP
             total = numel(g[n.inputs[0]].shape)
             per, rest = divmod(flops(n, g), total)
@@ -552,6 +554,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                            "cannot carry ([A-Za-z0-9_.:/+-])")
     st = stats(g)
     info = {"strategy": spec.strategy, "loss": loss, "batch": spec.batch, "steps": spec.steps,
+            "accumulate": spec.accumulate,
             "arena": plan.arena_peak, "arena_l3": plan.l3_arena_peak, "l1": l1_cap,
             "target": tgt.name,
             "trainable": trainable, "buffers": buffers,
@@ -565,6 +568,9 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     tail = len(g.nodes)
     while tail > nfwd and g.nodes[tail - 1].phase == "update":
         tail -= 1
+    if spec.accumulate > 1 and any(n.phase == "update" for n in g.nodes[:tail]):
+        raise CodegenError("gradient accumulation: an update is scheduled before the last "
+                           "micro-batch (training.schedule_updates_early)")
     ctx = dict(spec=spec, g=g, blocks=blocks, arena_defs=arena_defs, alias_defs=alias_defs,
                params=pdecl, state=sdecl, row_stats=list(row_stats.values()), dumps=dumps, info=info,
                fwd=blocks[:nfwd], bwd=blocks[nfwd:tail], upd=blocks[tail:], data=data,
@@ -607,7 +613,8 @@ def memplan_json(spec: GenSpec, g: Graph, plan: Plan, tgt: Target, nodes: list,
     caps = tgt.capacities
     return {
         "version": MEMPLAN_VERSION, "model": os.path.basename(spec.model),
-        "strategy": spec.strategy, "batch": spec.batch, "target": tgt.name,
+        "strategy": spec.strategy, "batch": spec.batch, "accumulate": spec.accumulate,
+        "target": tgt.name,
         "capacities": dict(caps), "stream_l3": plan.stream and bool(plan.stream_nodes),
         "l2_reserve": plan.l2_reserve,
         "arena": {"peak": plan.arena_peak, "order": plan.arena_order,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..targets import KIB, Target, get_target
 from .ir import DoesNotFitError, Graph
-from .ops import call_of
+from .ops import call_of, op
 
 log = logging.getLogger("et.compiler.memory")
 
@@ -159,7 +159,8 @@ class ArenaPlanner(MemoryPlanner):
             if n.phase == "update":
                 continue
             src = n.inputs[0] if n.inputs else None
-            share = src is not None and g[src].kind not in PERSISTENT and (
+            share = src is not None and g[src].kind not in PERSISTENT and \
+                g[n.outputs[0]].kind not in PERSISTENT and (
                 n.is_view or (call_of(n).inplace
                               and g[src].nbytes == g[n.outputs[0]].nbytes
                               and max(last_use.get(m, -1) for m in members.get(find(src), [src]))
@@ -376,10 +377,11 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
     lives until that node (``last``), which waits for it before it ends. A tensor that the kernel
     node just before also staged is not copied again (``reuse``: the record names that node's
     buffer, which then lives on): a producer's output goes to its consumer in L2, and two
-    consecutive readers (a GEMM's input and weight gradients) share one copy. An SGD node
-    (element-wise) is streamed in chunks of SGD_CHUNK bytes per tensor (``chunk``: copy in,
-    update, write back, chunk after chunk), so its staging buffers are one chunk each; it is
-    not prefetched and does not prefetch the next node."""
+    consecutive readers (a GEMM's input and weight gradients) share one copy. An element-wise
+    node of the optimizer (``OpDef.chunked``: SGD, gradient accumulation) is streamed in chunks
+    of SGD_CHUNK bytes per tensor (``chunk``: copy in, update, write back, chunk after chunk),
+    so its staging buffers are one chunk each; it is not prefetched and does not prefetch the
+    next node."""
     roots = view_roots(g)
     kernel_nodes = [k for k, n in enumerate(g.nodes) if not n.is_view]
     after = dict(zip(kernel_nodes, kernel_nodes[1:] + [len(g.nodes)]))
@@ -392,7 +394,7 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
         hit = [t for t in dict.fromkeys(ins + outs) if t in l3]
         if not hit:
             continue
-        chunk = SGD_CHUNK if n.op == "sgd" else 0
+        chunk = SGD_CHUNK if op(n.op).chunked else 0
         entries.append({"node": k, "name": n.name, "prefetch": None, "chunk": chunk,
                         "tensors": [
             {"tensor": t, "size": g[t].nbytes, "copy_in": t in ins, "write_back": t in outs,

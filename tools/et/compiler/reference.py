@@ -26,13 +26,36 @@ class Reference:
             call_of(n)   # every node's op and call is in the registry
 
     def step(self, x: np.ndarray, y: np.ndarray, keep: bool = False) -> dict:
-        """One training step on a batch; returns {'loss', 'grads': {param: grad}, 'env'?}."""
+        """One training step on a batch; returns {'loss', 'grads': {param: grad}, 'env'?}.
+        With gradient accumulation (``g.meta['accumulate']`` N > 1) the batch holds the step's N
+        micro-batches one after the other: each runs every node but the updates (the loss is
+        their mean; the gradients are the accumulators before the update), then the updates."""
         g = self.g
         env = dict(self.state)
         lab = "labels" if "labels" in g.tensors else "target"
-        env[g.inputs[0]] = np.asarray(x, F32).reshape(g[g.inputs[0]].shape)
-        env[lab] = np.asarray(y).reshape(g[lab].shape).astype(np.int64 if lab == "labels" else F32)
-        for n in g.nodes:
+        micro = g.meta.get("accumulate", 1)
+        xs = np.split(np.asarray(x, F32).reshape((micro * g[g.inputs[0]].shape[0], -1)), micro)
+        ys = np.split(np.asarray(y).reshape((micro * g[lab].shape[0], -1)), micro)
+        updates = [n for n in g.nodes if n.phase == "update"] if micro > 1 else []
+        passes = [n for n in g.nodes if not any(n is u for u in updates)]
+        losses = []
+        for xm, ym in zip(xs, ys):
+            env[g.inputs[0]] = xm.reshape(g[g.inputs[0]].shape)
+            env[lab] = ym.reshape(g[lab].shape).astype(np.int64 if lab == "labels" else F32)
+            self._run(passes, env)
+            losses.append(env["loss"])
+        grads = {p: env[d].copy() for p, d in g.meta["grads"].items()}
+        self._run(updates, env)
+        for k in self.state:
+            self.state[k] = env[k]
+        res = {"loss": float(np.mean(np.asarray(losses, F32), dtype=F32)), "grads": grads}
+        if keep:
+            res["env"] = env
+        return res
+
+    def _run(self, nodes, env: dict) -> None:
+        g = self.g
+        for n in nodes:
             args = [env[i] for i in n.inputs]
             if n.is_view:
                 res = [args[0].reshape(n.attrs["shape"])]
@@ -45,13 +68,6 @@ class Reference:
                     raise CompileError(f"reference: {n.name} produced {val.shape} for "
                                        f"'{name}', expected {g[name].shape}")
                 env[name] = val
-        for k in self.state:
-            self.state[k] = env[k]
-        res = {"loss": float(env["loss"]),
-               "grads": {p: env[d] for p, d in g.meta["grads"].items()}}
-        if keep:
-            res["env"] = env
-        return res
 
     def params(self) -> dict[str, np.ndarray]:
         return {t.name: self.state[t.name] for t in self.g.params()}

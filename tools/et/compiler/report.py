@@ -17,7 +17,8 @@ ALL_STRATEGIES = ["last", "blocks:1", "blocks:2", "lora:r=4,blocks=1", "lora:r=4
 def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "ce",
               batch: int = 1, target: str | Target = "siracusa",
               hyper: Hyper | None = None, planner: MemoryPlanner | None = None,
-              stream: bool = True, batchnorm: str = "export") -> list[dict]:
+              stream: bool = True, batchnorm: str = "export",
+              accumulate: int = 1) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory
     proto = load_model(model) if isinstance(model, str) else model
@@ -26,7 +27,7 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
     for s in strategies:
         g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()),
                         batchnorm=batchnorm)
-        training_program(g, s, loss, hyper or Hyper())
+        training_program(g, s, loss, hyper or Hyper(), accumulate)
         row = stats(g)
         plan = (planner.plan(g, tgt, strict=False) if planner
                 else plan_memory(g, tgt, stream=stream, strict=False))

@@ -18,6 +18,15 @@ Strategies (``--train``):
 Loss: mean softmax cross-entropy over the batch (integer ``labels``) or mean squared error over
 all elements (``target``). Update: SGD as torch.optim.SGD (momentum buffer, decoupled=False
 weight decay, no dampening, no Nesterov), in place.
+
+Gradient accumulation (``accumulate`` N > 1): one step runs the forward and backward passes on N
+micro-batches and updates once, as ``(loss / N).backward()`` N times and one ``optimizer.step()``
+with ``zero_grad()`` after it in PyTorch: the loss gradient is seeded with 1/N, every trained
+tensor gets an accumulator (state ``<p>.grad_acc``, zero at start) that a grad_acc node right
+after its gradient's last producer sums into, and the SGD nodes run once per step at the end on the
+accumulators, which they leave zeroed. Without batch statistics (BatchNorm in training mode
+normalizes each micro-batch by its own) the step equals one step on the N micro-batches as one
+batch, while the activations stay those of one micro-batch.
 """
 from __future__ import annotations
 
@@ -262,11 +271,22 @@ def select_trainable(g: Graph, s: Strategy) -> list[str]:
     return names
 
 
+def check_accumulate(n) -> int:
+    """The micro-batches per step, or CompileError: an integer >= 1."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n < 1 << 16:
+        raise CompileError(f"accumulate {n!r}: expected the number of micro-batches per step, "
+                           "an integer in 1 .. 65535 (--accumulate)")
+    return n
+
+
 def build_training_graph(g: Graph, strategy: str, loss: str = "ce",
-                         hyper: Hyper | None = None) -> Graph:
-    """Turn an imported forward graph into one training step (in place; returns ``g``)."""
+                         hyper: Hyper | None = None, accumulate: int = 1) -> Graph:
+    """Turn an imported forward graph into one training step (in place; returns ``g``); with
+    ``accumulate`` N > 1, the micro-batch pass and the once-per-step update of gradient
+    accumulation (module docstring)."""
     hyper = hyper or Hyper()
     hyper.check()
+    accumulate = check_accumulate(accumulate)
     s = parse_strategy(strategy)
     trainable = select_trainable(g, s)
     out = g.outputs[0]
@@ -295,25 +315,37 @@ def build_training_graph(g: Graph, strategy: str, loss: str = "ce",
                             "any trainable parameter")
     dout = g.fresh(f"d[{out}]")
     g.add_tensor(Tensor(dout, g[out].shape, "f32", "grad", grad_of=out))
-    g.add_node(Node(op, [out, lab.name], [dout], {}, name="loss/bwd", phase="bwd",
-                    variant="igrad"))
+    # the gradient of the mean loss over the step's N micro-batches
+    g.add_node(Node(op, [out, lab.name], [dout], {"dloss": 1.0 / accumulate}, name="loss/bwd",
+                    phase="bwd", variant="igrad"))
     grads = Differ(g, needs).run(fwd, {out: dout})
+    acc = {}
     for p in trainable:
         if p not in grads:
             raise StrategyError(f"parameter '{p}' does not influence the loss")
-        ins = [p, grads[p]]
+        if accumulate > 1:
+            acc[p] = g.add_tensor(Tensor(g.fresh(f"{p}.grad_acc"), g[p].shape, "f32", "state",
+                                         np.zeros(g[p].shape, np.float32), scope=g[p].scope)).name
+            g.add_node(Node("grad_acc", [grads[p], acc[p]], [acc[p]], {},
+                            name=f"accumulate/{p}", phase="bwd", scope=g[p].scope))
+    for p in trainable:
+        ins = [p, acc.get(p, grads[p])]
         outs = [p]
         if hyper.momentum:
             buf = g.add_tensor(Tensor(f"{p}.momentum", g[p].shape, "f32", "state",
                                       np.zeros(g[p].shape, np.float32), scope=g[p].scope))
             ins.append(buf.name)
             outs.append(buf.name)
+        if p in acc:
+            outs.append(acc[p])     # left zeroed for the next step
         g.add_node(Node("sgd", ins, outs, {"lr": hyper.lr, "momentum": hyper.momentum,
-                                           "weight_decay": hyper.weight_decay},
+                                           "weight_decay": hyper.weight_decay,
+                                           "zero_grad": int(p in acc)},
                         name=f"update/{p}", phase="update", scope=g[p].scope))
     g.outputs = ["loss"]
     g.meta.update(strategy=strategy, loss=loss, trainable=trainable, hyper=hyper,
-                  grads={p: grads[p] for p in trainable}, logits=out)
+                  grads={p: acc.get(p, grads[p]) for p in trainable}, logits=out,
+                  accumulate=accumulate)
     return g
 
 
@@ -321,23 +353,29 @@ def schedule_updates_early(g: Graph) -> None:
     """Move every SGD node right after the last other node touching its parameter or gradient:
     the "update as soon as the gradient is complete" schedule. The math is unchanged (nothing
     reads a parameter after its update), the reference runs the same order, and gradients no
-    longer all live until the end of the step, which is what lets full backprop fit in L2."""
-    ups = [n for n in g.nodes if n.phase == "update"]
-    rest = [n for n in g.nodes if n.phase != "update"]
+    longer all live until the end of the step, which is what lets full backprop fit in L2.
+    With gradient accumulation the updates wait for the last micro-batch (they stay at the
+    end, net_update) and the accumulating adds move early instead."""
+    acc = g.meta.get("accumulate", 1) > 1
+    early = (lambda n: n.op == "grad_acc") if acc else \
+        (lambda n: n.phase == "update")
+    ups = [n for n in g.nodes if early(n)]
+    rest = [n for n in g.nodes if not early(n)]
     for u in ups:
         touched = set(u.inputs)
-        pos = max((k for k, n in enumerate(rest) if touched & (set(n.inputs) | set(n.outputs))),
-                  default=len(rest) - 1)
+        pos = max((k for k, n in enumerate(rest) if touched & (set(n.inputs) | set(n.outputs))
+                   and not (acc and n.phase == "update")), default=len(rest) - 1)
         rest.insert(pos + 1, u)
     g.nodes = rest
 
 
-def training_program(g: Graph, strategy: str, loss: str, hyper: Hyper) -> Graph:
+def training_program(g: Graph, strategy: str, loss: str, hyper: Hyper,
+                     accumulate: int = 1) -> Graph:
     """The training step the code generator and the planner both start from: the training
     graph, refused here when a node has no C kernel (so ``plan`` and ``train`` say the same),
     with its updates scheduled early."""
     from .ops import check_kernels
-    build_training_graph(g, strategy, loss, hyper)
+    build_training_graph(g, strategy, loss, hyper, accumulate)
     check_kernels(g)
     schedule_updates_early(g)
     return g

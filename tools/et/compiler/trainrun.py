@@ -227,7 +227,8 @@ def main_train(a) -> int:
             raise CompileError(str(e)) from None
     spec = GenSpec(model=os.path.abspath(a.model), data=os.path.abspath(a.data),
                    strategy=a.train, loss=a.loss or "", lr=a.lr, momentum=a.momentum,
-                   weight_decay=a.weight_decay, batch=a.batch, steps=a.steps, target=a.target,
+                   weight_decay=a.weight_decay, batch=a.batch, accumulate=a.accumulate,
+                   steps=a.steps, target=a.target,
                    capacities=caps, grads=a.grads, batchnorm=a.batchnorm)
     for path, what in ((a.model, "model"), (a.data, "data set")):
         if not os.path.exists(path):

@@ -61,6 +61,8 @@ class OpDef:
     row_stats: Callable | None = None  # (node, g) -> rows of (mean, rstd) the forward saves
     roles: tuple[str, ...] = ()        # PyTorch's names of its parameter inputs by position
                                        # ("", "weight", "bias"): a copy the importer unties
+    chunked: bool = False              # element-wise over same-sized operands (input 0's
+                                       # size): L3 operands stream in chunks (memory.SGD_CHUNK)
 
 
 def where(node: Node) -> str:

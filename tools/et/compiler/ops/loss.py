@@ -1,12 +1,13 @@
 """The losses the training graph ends in (training.py adds them; no ONNX import): softmax_ce
 (cross-entropy of softmax(logits) and integer labels, mean over the batch; C
 ``et_softmax_xent_*``) and mse (mean squared error; C ``et_mse_*``), kernels/include/et_loss.h.
-The backward call is seeded with dloss = 1."""
+The backward call is seeded with the node's ``dloss`` (1, or 1/N over N accumulated
+micro-batches)."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..kernelmap import CCall
+from ..kernelmap import CCall, cfloat
 from .base import F32, Call, OpDef, numel
 from .softmax import softmax
 
@@ -30,6 +31,11 @@ def softmax_ce_igrad(logits, labels):
     return p / F32(n)
 
 
+def dloss(n) -> float:
+    """The seed of the loss gradient: 1, or 1/N for N accumulated micro-batches."""
+    return float(n.attrs.get("dloss", 1.0))
+
+
 def _rows(n, g):
     ys = g[n.inputs[0]].shape
     return ys[0], numel(ys[1:])
@@ -47,7 +53,7 @@ def emit_xent_igrad(e, idx, n):
     c = CCall()
     rows, cls = _rows(n, e.g)
     e.call(c, "et_softmax_xent_bwd_f32", e.p(n.inputs[0]), f"(const int32_t *){e.p(n.inputs[1])}",
-           "1.0f", e.p(n.outputs[0]), str(rows), str(cls))
+           cfloat(dloss(n)), e.p(n.outputs[0]), str(rows), str(cls))
     return c
 
 
@@ -60,7 +66,8 @@ def emit_mse(e, idx, n):
 
 def emit_mse_igrad(e, idx, n):
     c = CCall()
-    e.call(c, "et_mse_bwd_f32", e.p(n.inputs[0]), e.p(n.inputs[1]), "1.0f", e.p(n.outputs[0]),
+    e.call(c, "et_mse_bwd_f32", e.p(n.inputs[0]), e.p(n.inputs[1]), cfloat(dloss(n)),
+           e.p(n.outputs[0]),
            str(numel(e.shape(n.inputs[0]))))
     return c
 
@@ -78,13 +85,13 @@ OPS = [
     OpDef("softmax_ce", _scalar, calls={
         "fwd": Call(lambda n, g, y, lab: softmax_ce(y, lab), _xent_flop, emit_xent,
                     ("et_softmax_xent_fwd_f32",)),
-        "igrad": Call(lambda n, g, y, lab: softmax_ce_igrad(y, lab),
+        "igrad": Call(lambda n, g, y, lab: softmax_ce_igrad(y, lab) * F32(dloss(n)),
                       lambda n, g: XENT_BWD * numel(g[n.inputs[0]].shape), emit_xent_igrad,
                       ("et_softmax_xent_bwd_f32",))}),
     OpDef("mse", _scalar, calls={
         "fwd": Call(lambda n, g, y, t: F32(((y - t) ** 2).mean()),
                     lambda n, g: MSE_FWD * numel(g[n.inputs[0]].shape), emit_mse, ("et_mse_fwd_f32",)),
-        "igrad": Call(lambda n, g, y, t: F32(2.0 / y.size) * (y - t),
+        "igrad": Call(lambda n, g, y, t: F32(2.0 / y.size) * F32(dloss(n)) * (y - t),
                       lambda n, g: MSE_BWD * numel(g[n.inputs[0]].shape), emit_mse_igrad,
                       ("et_mse_bwd_f32",))}),
 ]
