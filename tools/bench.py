@@ -3,7 +3,7 @@
 backprop, and Deep-AE, measured in GVSoC's Siracusa model (cycles) or on the qemu board
 (instructions).
 
-    python tools/bench.py [--target siracusa|qemu] [--zoo] [--rows KEY,KEY,...] [--steps N]
+    python tools/bench.py [--target siracusa|qemu] [--zoo | --batch] [--rows KEY,KEY,...] [--steps N]
                           [--timeout S] [--idle S] [--no-readme] [--render-only]
 
 Builds every row with `scons target=T app=train cores=8` (in a build folder the row holds
@@ -12,7 +12,10 @@ speed-up), runs it (siracusa: through the gvsoc runner, GVSoC as $GVSOC or gvsoc
 reads the device log with the harness and saves the measurements as docs/bench/<target>.json.
 Then docs/benchmarks.md (and the table between the `bench:begin`/`bench:end` markers of
 README.md: GVSoC's when there are GVSoC measurements) is rendered from every
-docs/bench/*.json. --render-only re-renders without running anything.
+docs/bench/*.json. --render-only re-renders without running anything. --zoo measures the model
+zoo instead (docs/bench/zoo-<target>.json), --batch the CCT-2 LoRA / full backprop and Deep-AE
+rows at several batch sizes (docs/bench/batch-<target>.json; micro-batches accumulated where a
+whole batch does not fit).
 Exit code 1 if a row failed to run (the document still says why), 2 on bad arguments.
 """
 from __future__ import annotations
@@ -24,7 +27,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from et.bench import INSTRUMENTS, ROWS, render, run_bench, update_readme, zoo_rows  # noqa: E402
+from et.bench import (INSTRUMENTS, ROWS, batch_rows, render, run_bench, update_readme,  # noqa: E402
+                      zoo_rows)
 from et.compiler.appbuild import ROOT  # noqa: E402
 
 DATA_DIR = os.path.join(ROOT, "docs", "bench")
@@ -67,6 +71,9 @@ def main(argv=None) -> int:
     ap.add_argument("--zoo", action="store_true",
                     help="the model zoo (et/models/zoo.py, every strategy that applies) instead "
                          "of the CCT/Deep-AE rows; measurements in docs/bench/zoo-<target>.json")
+    ap.add_argument("--batch", action="store_true",
+                    help="CCT-2 LoRA, full backprop and Deep-AE at several batch sizes (accumulated "
+                         "micro-batches where a batch does not fit); docs/bench/batch-<target>.json")
     ap.add_argument("--no-readme", action="store_true", help="leave README.md's table alone")
     ap.add_argument("--render-only", action="store_true",
                     help="render docs/benchmarks.md from docs/bench/*.json, run nothing")
@@ -77,7 +84,10 @@ def main(argv=None) -> int:
                          "simulator's CPU time (default 120; 0: off)")
     a = ap.parse_args(argv)
     keys = [k for k in a.rows.split(",") if k]
-    all_rows = zoo_rows() if a.zoo else ROWS
+    if a.zoo and a.batch:
+        ap.error("--zoo and --batch are separate benchmarks: give one")
+    kind = "zoo" if a.zoo else "batch" if a.batch else ""
+    all_rows = zoo_rows() if a.zoo else batch_rows(a.target) if a.batch else ROWS
     unknown = [k for k in keys if k not in {r.key for r in all_rows}]
     if unknown:
         ap.error(f"unknown row(s) {', '.join(unknown)}; rows: {', '.join(r.key for r in all_rows)}")
@@ -92,14 +102,14 @@ def main(argv=None) -> int:
                 print(f"bench: error: {e}", file=sys.stderr)
                 return 2
         rows = [r for r in all_rows if not keys or r.key in keys]
-        cores = (8,) if a.target == "siracusa" or a.zoo else (8, 1)
+        cores = (8,) if a.target == "siracusa" or kind else (8, 1)
         data = run_bench(rows, steps=a.steps, timeout=a.timeout, target=a.target, cores=cores,
                          idle=a.idle or None)
         data["command"] = (f"python tools/bench.py --target {a.target}"
-                           + (" --zoo" if a.zoo else "") + (f" --rows {a.rows}" if keys else "")
+                           + (f" --{kind}" if kind else "") + (f" --rows {a.rows}" if keys else "")
                            + (f" --steps {a.steps}" if a.steps != 2 else ""))
         os.makedirs(DATA_DIR, exist_ok=True)
-        path = os.path.join(DATA_DIR, f"{'zoo-' if a.zoo else ''}{a.target}.json")
+        path = os.path.join(DATA_DIR, f"{kind + '-' if kind else ''}{a.target}.json")
         if keys and os.path.exists(path):  # a subset replaces its rows, keeps the others
             with open(path) as f:
                 old = load_data(f)
@@ -110,7 +120,7 @@ def main(argv=None) -> int:
         print(f"bench: measurements in {os.path.relpath(path, ROOT)}")
         failed = any(e["error"] for e in data["rows"] if e["row"]["key"] != "cct_full")
     datasets = {}
-    for name in [t for t in INSTRUMENTS] + [f"zoo-{t}" for t in INSTRUMENTS]:
+    for name in [f"{k}{t}" for k in ("", "zoo-", "batch-") for t in INSTRUMENTS]:
         path = os.path.join(DATA_DIR, f"{name}.json")
         if os.path.exists(path):
             with open(path) as f:

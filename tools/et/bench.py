@@ -85,6 +85,41 @@ def zoo_rows() -> list[Row]:
             for name, z in ZOO.items() for s in z.strategies]
 
 
+# batch sizes of the batch table (``tools/bench.py --batch``), per row of ROWS
+BATCHES = {"cct_lora2": (1, 2, 4, 8, 16), "cct_full": (1, 2, 4, 8), "deep_ae": (1, 4, 16, 64)}
+
+
+def _fits(spec: GenSpec, target: str) -> bool:
+    (r,) = summarize(spec.model, [spec.strategy], loss=spec.loss or _loss_of(spec),
+                     batch=spec.batch, target=target,
+                     hyper=Hyper(spec.lr, spec.momentum, spec.weight_decay),
+                     stream=spec.stream_l3 == "on", accumulate=spec.accumulate)
+    return bool(r["fits"])
+
+
+def _loss_of(spec: GenSpec) -> str:
+    from .compiler.codegen import guess_loss
+    from .compiler.onnx_import import import_onnx
+    return guess_loss(import_onnx(spec.model, batch=1))
+
+
+def batch_rows(target: str = "siracusa") -> list[Row]:
+    """BATCHES: each row at each batch size B, the whole batch in one pass where its plan fits
+    ``target``, else the largest micro-batch that fits, accumulated to B (``accumulate``)."""
+    base = {r.key: r for r in ROWS}
+    out = []
+    for key, sizes in BATCHES.items():
+        row = base[key]
+        for b in sizes:
+            for micro in (m for m in range(b, 0, -1) if b % m == 0):
+                ov = dict(row.overrides, batch=micro, accumulate=b // micro, samples=0)
+                cand = Row(f"{key}_b{b}", row.workload, row.app, ov, zoo=row.zoo)
+                if micro == 1 or _fits(cand.spec(1), target):
+                    out.append(cand)
+                    break
+    return out
+
+
 class BenchError(Exception):
     """A step of the benchmark failed (message names the row and the step)."""
 
@@ -181,7 +216,7 @@ def _plan_rows(rows: list[Row]) -> dict[str, dict]:
         s = row.spec(1)
         (r,) = summarize(s.model, [s.strategy], loss=s.loss or ("mse" if row.app == "deep_ae" else "ce"),
                          batch=s.batch, hyper=Hyper(s.lr, s.momentum, s.weight_decay),
-                         stream=s.stream_l3 == "on")
+                         stream=s.stream_l3 == "on", accumulate=s.accumulate)
         out[row.key] = r
     return out
 
@@ -393,6 +428,46 @@ def zoo_table(figs: list[dict], target: str) -> str:
     return "\n".join(out)
 
 
+def batch_table(figs: list[dict], target: str, rows: list[dict]) -> str:
+    """Throughput and memory by batch size: per row, the batch (micro-batch x accumulated
+    micro-batches), the cost of a step and per image, and the planned memory and traffic."""
+    cost = "cycles/step (GVSoC mcycle)" if target == "siracusa" else "instr/step (qemu, max core)"
+    per = "img/s @370 MHz" if target == "siracusa" else "img/s @370 MHz if IPC = 1"
+    out = [f"| workload | batch | micro-batch x steps accumulated | FLOP/step | {cost} "
+           f"| FLOP/{'cycle' if target == 'siracusa' else 'instr'} | {per} | L2 arena KiB "
+           "| L3 arena KiB | L2 weights+state KiB | L3 weights+state KiB | L3→L2 KiB/step "
+           "| L2→L3 KiB/step | L2→L1 KiB/step |", "|" + "---|" * 14]
+    for f, e in zip(figs, rows):
+        ov = e["row"]["overrides"]
+        micro, acc = ov.get("batch", 1), ov.get("accumulate", 1)
+        head = f"| {f['workload']} | {micro * acc} | {micro} x {acc} "
+        if f.get("cycles") is None:
+            why = (f["error"] or "not run").replace("|", "/")[:160]
+            out.append(head + f"| {_n(f['plan_flop'])} | not run: {why} | | | "
+                       f"{_kib(f['plan_l2_peak'])} | {_kib(f['plan_l3_arena'])} | | | | | |")
+            continue
+        n = f["cycles"] if target == "siracusa" else f["instr_max"]
+        out.append(head + f"| {_n(f['flop'])} | {_n(n)} | {f['flop'] / n:.2f} | {f['img_s']:.2f} "
+                   f"| {_kib(f['arena'])} | {_kib(f['arena_l3'])} | {_kib(f['l2_weights'])} "
+                   f"| {_kib(f['l3_weights'])} | {_kib(f.get('dma_l3_l2'))} "
+                   f"| {_kib(f.get('dma_l2_l3'))} | {_kib(f.get('dma_l2_l1'))} |")
+    return "\n".join(out)
+
+
+def batch_section(data: dict, target: str) -> list[str]:
+    figs = [figures(e, data["freq_mhz"]) for e in data["rows"]]
+    return [f"## Batch size: {INSTRUMENTS[target]}", "",
+            f"Measured at commit {data['commit']} with {data.get('tool')} by "
+            f"`{data.get('command', 'python tools/bench.py --batch')}`: the rows above at several "
+            "batch sizes, one step (step 1) on 8 cores. A batch runs in one pass where its plan "
+            "fits Siracusa's budget (L1 256 KiB, L2 1 MiB, L3 8 MiB), else as the largest "
+            "micro-batch that fits, accumulated over the step (`--accumulate`: one update per "
+            "step, the gradients of the whole batch). Memory and traffic: the plan of the run "
+            "(memplan.json) and its `@dma` bytes per step. Images/s = batch x 370 MHz / the "
+            f"step's {'cycles' if target == 'siracusa' else 'IPC = 1 estimate'}.", "",
+            batch_table(figs, target, data["rows"]), ""]
+
+
 def zoo_section(data: dict, target: str) -> list[str]:
     figs = [figures(e, data["freq_mhz"]) for e in data["rows"]]
     return [f"## Model zoo: {INSTRUMENTS[target]}", "",
@@ -548,6 +623,9 @@ def render(datasets: dict[str, dict]) -> tuple[str, str]:
                       f"{'qemu instruction counts' if target == 'siracusa' else 'model'} in "
                       "[docs/benchmarks.md](docs/benchmarks.md).", "", perf, "", *ratio_lines(ratios)]
     for target in ("siracusa", "qemu"):
+        if f"batch-{target}" in datasets:
+            doc += batch_section(datasets[f"batch-{target}"], target)
+    for target in ("siracusa", "qemu"):
         if f"zoo-{target}" in datasets:
             doc += zoo_section(datasets[f"zoo-{target}"], target)
     if not readme:
@@ -573,4 +651,4 @@ def update_readme(path: str, block: str) -> bool:
 
 
 __all__ = ["ROWS", "Row", "BenchError", "run_bench", "render", "update_readme", "figures",
-           "INSTRUMENTS", "zoo_rows"]
+           "INSTRUMENTS", "zoo_rows", "batch_rows", "BATCHES"]
