@@ -4,7 +4,7 @@
     python tools/edgetune.py plan --model M.onnx --train STRATEGY [--train STRATEGY ...]
         [--loss ce|mse] [--batch B] [--accumulate N] [--target host|qemu|siracusa] [--lr LR]
         [--momentum M] [--weight-decay WD] [--graph] [--json OUT.json] [--all-strategies]
-        [--stream-l3 on|off] [--batchnorm export|frozen|batch]
+        [--stream-l3 on|off] [--batchnorm export|frozen|batch] [--recompute R]
 
 Prints, per strategy, trainable parameters, gradient bytes and the memory plan the code
 generator uses (docs/memplan.md): weights per level, peak dynamic memory per level next to the
@@ -14,7 +14,7 @@ LoRA / full-backprop ratios when both are in the list. Exit code 1 with a messag
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
         --steps N --target host|qemu|siracusa --out OUT.npz [--momentum M] [--weight-decay WD]
         [--batch B] [--accumulate N] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S]
-        [--idle S] [--batchnorm export|frozen|batch]
+        [--idle S] [--batchnorm export|frozen|batch] [--recompute R]
 
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
 (``app=train``) in a build folder of its own (concurrent runs never share one), runs it on
@@ -23,7 +23,9 @@ each trained tensor after training under its ONNX name (inserted LoRA adapters u
 names), BatchNorm's running statistics when they train with batch statistics, plus
 ``<name>_grad`` (the gradient of the last step) with --grads. ``--accumulate N`` (gradient
 accumulation) trains each step on N micro-batches of B samples and updates once: the step of
-a batch of N*B samples with the memory of a batch of B.
+a batch of N*B samples with the memory of a batch of B. ``--recompute`` (off, auto, blocks,
+stem, stem,blocks) drops the activations of those segments after the forward pass and
+recomputes them before their backward pass (same results, less memory, more FLOP).
 
 Every failure is one line ``edgetune: error: ...`` on stderr, never a traceback, and no OUT.npz:
 exit code 1 for bad input (options, model, data set, a plan that does not fit), 2 when the
@@ -43,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from et.compiler.ir import CompileError  # noqa: E402
 from et.compiler.ops.norm import BN_MODES  # noqa: E402
+from et.compiler.recompute import CHOICES as RECOMPUTE  # noqa: E402
 from et.compiler.training import STRATEGY_HELP, Hyper, check_accumulate  # noqa: E402
 
 
@@ -64,7 +67,7 @@ def cmd_plan(a) -> int:
     a.train = strategies
     rows = summarize(a.model, strategies, loss, a.batch, a.target, hyper,
                      stream=a.stream_l3 == "on", batchnorm=a.batchnorm,
-                     accumulate=a.accumulate)
+                     accumulate=a.accumulate, recompute=a.recompute)
     acc = f" x {a.accumulate} micro-batches per step" if a.accumulate > 1 else ""
     print(f"model {a.model}, loss {loss}, batch {a.batch}{acc}, target {a.target}, momentum "
           f"{a.momentum}, L3 streaming {a.stream_l3}")
@@ -94,6 +97,9 @@ def cmd_train(a) -> int:
 
 ACC_HELP = ("gradient accumulation: micro-batches of --batch samples per step, one update per "
             "step (default 1)")
+RC_HELP = ("recomputation (activation checkpointing): drop these segments' activations after the "
+           "forward pass and recompute them for the backward pass; auto: only when the plan "
+           "without does not fit or spills to L3 (default off)")
 MAX_TIMEOUT = 7 * 24 * 3600   # seconds: a week
 BN_HELP = ("BatchNormalization: batch statistics (batch; the running statistics are updated and "
            "written to OUT.npz), running statistics (frozen), or as exported (export, default: "
@@ -136,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     pl.add_argument("--batch", type=int, default=1)
     pl.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
+    pl.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
     pl.add_argument("--target", default="siracusa")
     pl.add_argument("--lr", type=float, default=0.01)
     pl.add_argument("--momentum", type=float, default=0.0)
@@ -156,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--weight-decay", type=float, default=0.0)
     tr.add_argument("--batch", type=int, default=1, help="samples per forward pass")
     tr.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
+    tr.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
     tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
     tr.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     tr.add_argument("--l2", help="L2 budget override (bytes, K or M), as scons l2=")

@@ -33,6 +33,7 @@ from .onnx_import import import_onnx
 from .ops import flops, op
 from .tiles import query as kernel_tiles
 from .tiling import tile_flop, tile_info, tile_loop, tile_rows
+from .recompute import choose as choose_recompute
 from .training import Hyper, stats, training_program
 
 log = logging.getLogger("et.compiler.codegen")
@@ -116,6 +117,9 @@ class GenSpec:
     # statistics), "frozen" (running statistics, constants) or "batch" (batch statistics; the
     # running ones are updated on the device and written back)
     batchnorm: str = "export"
+    # recomputation (activation checkpointing, recompute.py): "off", "blocks", "stem",
+    # "stem,blocks", or "auto" (only when the plan without it does not fit or spills to L3)
+    recompute: str = "off"
 
     def key(self) -> str:
         import hashlib
@@ -172,18 +176,25 @@ def guess_loss(g: Graph) -> str:
 
 
 def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Target]:
-    """Import, build the training graph (updates scheduled early) and plan memory."""
+    """Import, build the training graph (updates scheduled early) and plan memory; with
+    recomputation, ``g.meta['recompute']`` also says what it saved against the plan without."""
     tgt = resolve_target(spec)
+    for opt in ("stream_l3", "l1_tiling"):
+        if getattr(spec, opt) not in ("on", "off"):
+            raise CompileError(f"{opt} '{getattr(spec, opt)}': expected on or off")
+    g, plan = choose_recompute(spec.recompute, lambda c: _compile(spec, tgt, c))
+    if strict and plan.error:
+        raise DoesNotFitError(plan.error)
+    return g, plan, tgt
+
+
+def _compile(spec: GenSpec, tgt: Target, recompute: str) -> tuple[Graph, Plan]:
     g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()),
                     batchnorm=spec.batchnorm)
     loss = spec.loss or guess_loss(g)
     training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay),
-                     spec.accumulate)
-    for opt in ("stream_l3", "l1_tiling"):
-        if getattr(spec, opt) not in ("on", "off"):
-            raise CompileError(f"{opt} '{getattr(spec, opt)}': expected on or off")
-    plan = plan_memory(g, tgt, stream=spec.stream_l3 == "on", strict=strict)
-    return g, plan, tgt
+                     spec.accumulate, recompute)
+    return g, plan_memory(g, tgt, stream=spec.stream_l3 == "on", strict=False)
 
 
 # --- naming -----------------------------------------------------------------------------------
@@ -441,7 +452,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     # static L2 buffers named after the output they belong to
     row_stats: dict[str, tuple[str, str, int]] = {}
     for n in g.nodes:
-        rows = op(n.op).row_stats(n, g) if n.phase == "fwd" and op(n.op).row_stats else 0
+        forward = n.phase == "fwd" or n.attrs.get("recompute")
+        rows = op(n.op).row_stats(n, g) if forward and op(n.op).row_stats else 0
         if rows:
             k = len(row_stats)
             row_stats[n.outputs[0]] = (f"ln{k}_mean", f"ln{k}_rstd", rows)
@@ -554,7 +566,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                            "cannot carry ([A-Za-z0-9_.:/+-])")
     st = stats(g)
     info = {"strategy": spec.strategy, "loss": loss, "batch": spec.batch, "steps": spec.steps,
-            "accumulate": spec.accumulate,
+            "accumulate": spec.accumulate, "recompute": g.meta["recompute"],
             "arena": plan.arena_peak, "arena_l3": plan.l3_arena_peak, "l1": l1_cap,
             "target": tgt.name,
             "trainable": trainable, "buffers": buffers,
@@ -614,6 +626,7 @@ def memplan_json(spec: GenSpec, g: Graph, plan: Plan, tgt: Target, nodes: list,
     return {
         "version": MEMPLAN_VERSION, "model": os.path.basename(spec.model),
         "strategy": spec.strategy, "batch": spec.batch, "accumulate": spec.accumulate,
+        "recompute": g.meta["recompute"],
         "target": tgt.name,
         "capacities": dict(caps), "stream_l3": plan.stream and bool(plan.stream_nodes),
         "l2_reserve": plan.l2_reserve,

@@ -8,6 +8,7 @@ import onnx
 from ..targets import Target, get_target
 from .memory import PERSISTENT, MemoryPlanner, staging_entries
 from .onnx_import import import_onnx, load_model
+from .recompute import choose as choose_recompute
 from .training import Hyper, stats, training_program
 
 # the CCT strategies of the paper (TrainDeeploy) and of issue 7's table
@@ -18,19 +19,23 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               batch: int = 1, target: str | Target = "siracusa",
               hyper: Hyper | None = None, planner: MemoryPlanner | None = None,
               stream: bool = True, batchnorm: str = "export",
-              accumulate: int = 1) -> list[dict]:
+              accumulate: int = 1, recompute: str = "off") -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory
     proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []
-    for s in strategies:
+    def build(strategy, choice):
         g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()),
                         batchnorm=batchnorm)
-        training_program(g, s, loss, hyper or Hyper(), accumulate)
+        training_program(g, strategy, loss, hyper or Hyper(), accumulate, choice)
+        return g, (planner.plan(g, tgt, strict=False) if planner
+                   else plan_memory(g, tgt, stream=stream, strict=False))
+
+    for s in strategies:
+        g, plan = choose_recompute(recompute, lambda c: build(s, c))
         row = stats(g)
-        plan = (planner.plan(g, tgt, strict=False) if planner
-                else plan_memory(g, tgt, stream=stream, strict=False))
+        row["recompute"] = g.meta["recompute"]
         # traffic if every weight and optimizer state lived in L3 (comparable across strategies)
         every = {t.name for t in g.tensors.values() if t.kind in ("param", "const", "state")}
         ent = staging_entries(g, every)
@@ -69,6 +74,16 @@ def table(rows: list[dict]) -> str:
                    f"{r['no_reuse']:>10,} {r['l1_peak']:>8,} "
                    f"{(r['l3_to_l2'] if fit else 0):>10,} {(r['l2_to_l3'] if fit else 0):>10,} "
                    f"{r['l2_l1']:>11,} {'yes' if fit else 'NO':>4}")
+    for r in rows:
+        rc = r.get("recompute", {})
+        if rc.get("asked", "off") != "off":
+            step = r["flop_fwd"] + r["flop_bwd"] + r["flop_update"]
+            out.append(f"{r['strategy']}: recompute {rc['asked']} -> "
+                       + (f"{rc['choice']}: {rc['nodes']} nodes in {rc['segments']} segment(s), "
+                          f"+{rc['flop']:,} FLOP per step ({100 * rc['flop'] / step:.1f}% of "
+                          f"the step), L2 arena -{rc['saved']['l2_arena']:,} B, L3 arena "
+                          f"-{rc['saved']['l3_arena']:,} B" if rc["choice"] != "off"
+                          else "off (the plan fits without spilling to L3)"))
     out.append("L2 peak: the planner's arena peak (activations, gradients, L3 staging buffers; "
                "peak dynamic L2 memory); L3 arena: activations and gradients spilled to L3 "
                "(staged through L2 like L3 weights); naive: first-fit in topological order (L2 "

@@ -370,13 +370,16 @@ def schedule_updates_early(g: Graph) -> None:
 
 
 def training_program(g: Graph, strategy: str, loss: str, hyper: Hyper,
-                     accumulate: int = 1) -> Graph:
+                     accumulate: int = 1, recompute: str = "off") -> Graph:
     """The training step the code generator and the planner both start from: the training
     graph, refused here when a node has no C kernel (so ``plan`` and ``train`` say the same),
-    with its updates scheduled early."""
+    with the recomputation ``recompute`` names (recompute.py; not ``auto``, which the code
+    generator resolves by planning) and its updates scheduled early."""
     from .ops import check_kernels
+    from .recompute import recompute as add_recomputation
     build_training_graph(g, strategy, loss, hyper, accumulate)
     check_kernels(g)
+    add_recomputation(g, recompute)
     schedule_updates_early(g)
     return g
 
@@ -386,8 +389,11 @@ def stats(g: Graph) -> dict:
     f = Counter()
     for n in g.nodes:
         f[n.phase] += flops(n, g)
+        if n.attrs.get("recompute"):
+            f["recompute"] += flops(n, g)
     tr = g.trainable()
     return {"strategy": g.meta.get("strategy", "?"), "flop_fwd": f["fwd"] + f["loss"],
+            "flop_recompute": f["recompute"],   # part of flop_bwd
             "flop_bwd": f["bwd"], "flop_update": f["update"],
             "trainable": sum(t.size for t in tr), "grad_bytes": sum(t.nbytes for t in tr),
             "params": sum(t.size for t in g.params()), "kernel_calls":
