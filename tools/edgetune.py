@@ -4,7 +4,7 @@
     python tools/edgetune.py plan --model M.onnx --train STRATEGY [--train STRATEGY ...]
         [--loss ce|mse] [--batch B] [--accumulate N] [--target host|qemu|siracusa] [--lr LR]
         [--momentum M] [--weight-decay WD] [--graph] [--json OUT.json] [--all-strategies]
-        [--stream-l3 on|off] [--batchnorm export|frozen|batch] [--recompute R]
+        [--stream-l3 on|off] [--batchnorm export|frozen|batch] [--recompute R] [--split M]
 
 Prints, per strategy, trainable parameters, gradient bytes and the memory plan the code
 generator uses (docs/memplan.md): weights per level, peak dynamic memory per level next to the
@@ -14,7 +14,7 @@ LoRA / full-backprop ratios when both are in the list. Exit code 1 with a messag
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
         --steps N --target host|qemu|siracusa --out OUT.npz [--momentum M] [--weight-decay WD]
         [--batch B] [--accumulate N] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S]
-        [--idle S] [--batchnorm export|frozen|batch] [--recompute R]
+        [--idle S] [--batchnorm export|frozen|batch] [--recompute R] [--split M]
 
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
 (``app=train``) in a build folder of its own (concurrent runs never share one), runs it on
@@ -25,7 +25,10 @@ names), BatchNorm's running statistics when they train with batch statistics, pl
 accumulation) trains each step on N micro-batches of B samples and updates once: the step of
 a batch of N*B samples with the memory of a batch of B. ``--recompute`` (off, auto, blocks,
 stem, stem,blocks) drops the activations of those segments after the forward pass and
-recomputes them before their backward pass (same results, less memory, more FLOP).
+recomputes them before their backward pass (same results, less memory, more FLOP). ``--split M``
+runs the stem (the layers before the first block) on micro-batches of M samples and
+concatenates their outputs, so a batch whose stem activations do not fit still trains in one
+pass (same results).
 
 Every failure is one line ``edgetune: error: ...`` on stderr, never a traceback, and no OUT.npz:
 exit code 1 for bad input (options, model, data set, a plan that does not fit), 2 when the
@@ -45,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from et.compiler.ir import CompileError  # noqa: E402
 from et.compiler.ops.norm import BN_MODES  # noqa: E402
+from et.compiler.batchsplit import check_split  # noqa: E402
 from et.compiler.recompute import CHOICES as RECOMPUTE  # noqa: E402
 from et.compiler.training import STRATEGY_HELP, Hyper, check_accumulate  # noqa: E402
 
@@ -67,7 +71,7 @@ def cmd_plan(a) -> int:
     a.train = strategies
     rows = summarize(a.model, strategies, loss, a.batch, a.target, hyper,
                      stream=a.stream_l3 == "on", batchnorm=a.batchnorm,
-                     accumulate=a.accumulate, recompute=a.recompute)
+                     accumulate=a.accumulate, recompute=a.recompute, split=a.split)
     acc = f" x {a.accumulate} micro-batches per step" if a.accumulate > 1 else ""
     print(f"model {a.model}, loss {loss}, batch {a.batch}{acc}, target {a.target}, momentum "
           f"{a.momentum}, L3 streaming {a.stream_l3}")
@@ -82,7 +86,7 @@ def cmd_plan(a) -> int:
         from et.compiler.onnx_import import import_onnx
         from et.compiler.training import build_training_graph
         g = import_onnx(a.model, batch=a.batch, batchnorm=a.batchnorm)
-        build_training_graph(g, a.train[-1], loss, hyper, a.accumulate)
+        build_training_graph(g, a.train[-1], loss, hyper, a.accumulate, a.split)
         print(g.summary())
     if a.json:
         with open(a.json, "w") as f:
@@ -100,6 +104,8 @@ ACC_HELP = ("gradient accumulation: micro-batches of --batch samples per step, o
 RC_HELP = ("recomputation (activation checkpointing): drop these segments' activations after the "
            "forward pass and recompute them for the backward pass; auto: only when the plan "
            "without does not fit or spills to L3 (default off)")
+SPLIT_HELP = ("run the stem (the layers before the first block) on micro-batches of this many "
+              "samples, one after the other (default 0: off)")
 MAX_TIMEOUT = 7 * 24 * 3600   # seconds: a week
 BN_HELP = ("BatchNormalization: batch statistics (batch; the running statistics are updated and "
            "written to OUT.npz), running statistics (frozen), or as exported (export, default: "
@@ -119,6 +125,7 @@ def check_train_options(a) -> None:
         raise ValueError(f"--steps {a.steps} and --batch {a.batch}: both must be in 1 .. "
                          f"{(1 << 31) - 1}")
     check_accumulate(a.accumulate)
+    check_split(a.split, a.batch)
     if not (math.isfinite(a.timeout) and 0 < a.timeout <= MAX_TIMEOUT):
         raise ValueError(f"--timeout {a.timeout}: expected seconds in (0, {MAX_TIMEOUT}]")
     if not (math.isfinite(a.idle) and 0 <= a.idle <= MAX_TIMEOUT):
@@ -143,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--batch", type=int, default=1)
     pl.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
     pl.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
+    pl.add_argument("--split", type=int, default=0, help=SPLIT_HELP)
     pl.add_argument("--target", default="siracusa")
     pl.add_argument("--lr", type=float, default=0.01)
     pl.add_argument("--momentum", type=float, default=0.0)
@@ -164,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--batch", type=int, default=1, help="samples per forward pass")
     tr.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
     tr.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
+    tr.add_argument("--split", type=int, default=0, help=SPLIT_HELP)
     tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
     tr.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     tr.add_argument("--l2", help="L2 budget override (bytes, K or M), as scons l2=")
@@ -183,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(a)
         Hyper(a.lr, a.momentum, a.weight_decay).check()
         check_accumulate(a.accumulate)
+        check_split(a.split, a.batch)
         return cmd_plan(a)
     except TrainError as e:   # the build or the run failed, or the training diverged
         print(f"edgetune: error: {e}", file=sys.stderr)

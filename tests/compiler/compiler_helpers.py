@@ -92,9 +92,9 @@ def _add_lora(model: torch.nn.Module, g) -> dict:
 
 
 def compile_graph(proto, strategy, loss="ce", batch=4, hyper=None, batchnorm="export",
-                  accumulate=1, recompute="off"):
+                  accumulate=1, recompute="off", split=0):
     g = import_onnx(proto, batch=batch, batchnorm=batchnorm)
-    build_training_graph(g, strategy, loss, hyper or Hyper(), accumulate)
+    build_training_graph(g, strategy, loss, hyper or Hyper(), accumulate, split)
     if recompute != "off":
         from et.compiler.recompute import recompute as add_recomputation
         assert add_recomputation(g, recompute)["nodes"] > 0
@@ -103,7 +103,7 @@ def compile_graph(proto, strategy, loss="ce", batch=4, hyper=None, batchnorm="ex
 
 def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
                      hyper: Hyper | None = None, batchnorm: str = "export",
-                     accumulate: int = 1, recompute: str = "off") -> dict:
+                     accumulate: int = 1, recompute: str = "off", split: int = 0) -> dict:
     """Train with the reference and with torch; returns the worst errors over all steps
     (loss, grad, param; buffer: BatchNorm's running statistics against the module's buffers of
     the same name) and those of the first step alone (``step1``). The module runs in the mode
@@ -112,7 +112,8 @@ def compare_training(model, proto, strategy, x, y, loss="ce", steps=1,
     hyper = hyper or Hyper(lr=0.05, momentum=0.9, weight_decay=1e-3)
     assert len(x) % accumulate == 0
     g = compile_graph(proto, strategy, loss, batch=len(x) // accumulate, hyper=hyper,
-                      batchnorm=batchnorm, accumulate=accumulate, recompute=recompute)
+                      batchnorm=batchnorm, accumulate=accumulate, recompute=recompute,
+                      split=split)
     buffers = dict(model.named_buffers())
     if strategy.startswith("lora"):
         from et.compiler.training import parse_strategy

@@ -93,7 +93,8 @@ def _fits(spec: GenSpec, target: str) -> bool:
     (r,) = summarize(spec.model, [spec.strategy], loss=spec.loss or _loss_of(spec),
                      batch=spec.batch, target=target,
                      hyper=Hyper(spec.lr, spec.momentum, spec.weight_decay),
-                     stream=spec.stream_l3 == "on", accumulate=spec.accumulate)
+                     stream=spec.stream_l3 == "on", accumulate=spec.accumulate,
+                     split=spec.split)
     return bool(r["fits"])
 
 
@@ -104,19 +105,25 @@ def _loss_of(spec: GenSpec) -> str:
 
 
 def batch_rows(target: str = "siracusa") -> list[Row]:
-    """BATCHES: each row at each batch size B, the whole batch in one pass where its plan fits
-    ``target``, else the largest micro-batch that fits, accumulated to B (``accumulate``)."""
+    """BATCHES: each row at each batch size B as the largest micro-batch m (dividing B) whose
+    plan fits ``target``, accumulated to B (``accumulate`` B/m; key ``<row>_b<B>``), and where
+    splitting the stem into single samples (``split`` 1) fits a larger micro-batch, that too
+    (key ``<row>_b<B>_split``)."""
     base = {r.key: r for r in ROWS}
     out = []
     for key, sizes in BATCHES.items():
         row = base[key]
         for b in sizes:
-            for micro in (m for m in range(b, 0, -1) if b % m == 0):
-                ov = dict(row.overrides, batch=micro, accumulate=b // micro, samples=0)
-                cand = Row(f"{key}_b{b}", row.workload, row.app, ov, zoo=row.zoo)
-                if micro == 1 or _fits(cand.spec(1), target):
-                    out.append(cand)
-                    break
+            best = 0
+            for split, suffix in ((0, ""), (1, "_split")):
+                for micro in (m for m in range(b, best, -1) if b % m == 0):
+                    ov = dict(row.overrides, batch=micro, accumulate=b // micro, samples=0,
+                              split=split if micro > 1 else 0)
+                    cand = Row(f"{key}_b{b}{suffix}", row.workload, row.app, ov, zoo=row.zoo)
+                    if (micro == 1 and not split) or _fits(cand.spec(1), target):
+                        out.append(cand)
+                        best = micro
+                        break
     return out
 
 
@@ -216,7 +223,7 @@ def _plan_rows(rows: list[Row]) -> dict[str, dict]:
         s = row.spec(1)
         (r,) = summarize(s.model, [s.strategy], loss=s.loss or ("mse" if row.app == "deep_ae" else "ce"),
                          batch=s.batch, hyper=Hyper(s.lr, s.momentum, s.weight_decay),
-                         stream=s.stream_l3 == "on", accumulate=s.accumulate)
+                         stream=s.stream_l3 == "on", accumulate=s.accumulate, split=s.split)
         out[row.key] = r
     return out
 
@@ -440,7 +447,8 @@ def batch_table(figs: list[dict], target: str, rows: list[dict]) -> str:
     for f, e in zip(figs, rows):
         ov = e["row"]["overrides"]
         micro, acc = ov.get("batch", 1), ov.get("accumulate", 1)
-        head = f"| {f['workload']} | {micro * acc} | {micro} x {acc} "
+        split = f" (stem split {ov['split']})" if ov.get("split") else ""
+        head = f"| {f['workload']} | {micro * acc} | {micro}{split} x {acc} "
         if f.get("cycles") is None:
             why = (f["error"] or "not run").replace("|", "/")[:160]
             out.append(head + f"| {_n(f['plan_flop'])} | not run: {why} | | | "
@@ -462,7 +470,8 @@ def batch_section(data: dict, target: str) -> list[str]:
             "batch sizes, one step (step 1) on 8 cores. A batch runs in one pass where its plan "
             "fits Siracusa's budget (L1 256 KiB, L2 1 MiB, L3 8 MiB), else as the largest "
             "micro-batch that fits, accumulated over the step (`--accumulate`: one update per "
-            "step, the gradients of the whole batch). Memory and traffic: the plan of the run "
+            "step, the gradients of the whole batch); `stem split 1`: the stem runs image by image "
+            "in the pass (`--split 1`). Memory and traffic: the plan of the run "
             "(memplan.json) and its `@dma` bytes per step. Images/s = batch x 370 MHz / the "
             f"step's {'cycles' if target == 'siracusa' else 'IPC = 1 estimate'}.", "",
             batch_table(figs, target, data["rows"]), ""]

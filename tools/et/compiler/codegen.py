@@ -120,6 +120,9 @@ class GenSpec:
     # recomputation (activation checkpointing, recompute.py): "off", "blocks", "stem",
     # "stem,blocks", or "auto" (only when the plan without it does not fit or spills to L3)
     recompute: str = "off"
+    # batch splitting (batchsplit.py): the stem runs on micro-batches of this many samples
+    # (0: off); with full backprop, recompute "stem" keeps one copy's activations at a time
+    split: int = 0
 
     def key(self) -> str:
         import hashlib
@@ -193,7 +196,7 @@ def _compile(spec: GenSpec, tgt: Target, recompute: str) -> tuple[Graph, Plan]:
                     batchnorm=spec.batchnorm)
     loss = spec.loss or guess_loss(g)
     training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay),
-                     spec.accumulate, recompute)
+                     spec.accumulate, recompute, spec.split)
     return g, plan_memory(g, tgt, stream=spec.stream_l3 == "on", strict=False)
 
 
@@ -567,6 +570,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
     st = stats(g)
     info = {"strategy": spec.strategy, "loss": loss, "batch": spec.batch, "steps": spec.steps,
             "accumulate": spec.accumulate, "recompute": g.meta["recompute"],
+            "split": g.meta["split"],
             "arena": plan.arena_peak, "arena_l3": plan.l3_arena_peak, "l1": l1_cap,
             "target": tgt.name,
             "trainable": trainable, "buffers": buffers,
@@ -626,7 +630,7 @@ def memplan_json(spec: GenSpec, g: Graph, plan: Plan, tgt: Target, nodes: list,
     return {
         "version": MEMPLAN_VERSION, "model": os.path.basename(spec.model),
         "strategy": spec.strategy, "batch": spec.batch, "accumulate": spec.accumulate,
-        "recompute": g.meta["recompute"],
+        "recompute": g.meta["recompute"], "split": g.meta["split"],
         "target": tgt.name,
         "capacities": dict(caps), "stream_l3": plan.stream and bool(plan.stream_nodes),
         "l2_reserve": plan.l2_reserve,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from .ir import CompileError, Graph, Node
 from .ops import flops
-from .structure import find_blocks
 
 CHOICES = ("off", "auto", "blocks", "stem", "stem,blocks")
 
@@ -27,20 +26,27 @@ def check(value: str) -> str:
 
 
 def segments(g: Graph, which: str) -> list[list[int]]:
-    """The forward node indices of each segment ``which`` names (see the module docstring)."""
+    """The forward node indices of each segment ``which`` names (see the module docstring):
+    a block is every forward node from its first to its last (LoRA adapters included); the
+    stem, one segment per micro-batch copy when it was split (batchsplit.py)."""
     parts = set(which.split(",")) if which not in ("off", "auto") else set()
     if not parts:
         return []
-    blocks = find_blocks(g)
+    blocks = g.meta.get("block_nodes", [])
     if not blocks:
         raise CompileError(f"recompute '{which}' needs a model with blocks (a subgraph repeated "
                            "two or more times, or a module list '<name>.<index>'); none found")
+    pos = {id(n): k for k, n in enumerate(g.nodes)}
+    spans = [(min(pos[id(n)] for n in b), max(pos[id(n)] for n in b)) for b in blocks]
     out = []
     if "stem" in parts:
-        first = min(blocks[0].nodes)
-        out.append([k for k, n in enumerate(g.nodes[:first]) if n.phase == "fwd"])
+        copies = g.meta.get("stem_copies")
+        if copies:
+            out += [sorted(pos[id(n)] for n in c) for c in copies]
+        else:
+            out.append([k for k, n in enumerate(g.nodes[:spans[0][0]]) if n.phase == "fwd"])
     if "blocks" in parts:
-        out += [sorted(b.nodes) for b in blocks]
+        out += [[k for k in range(a, b + 1) if g.nodes[k].phase == "fwd"] for a, b in spans]
     return [s for s in out if s]
 
 

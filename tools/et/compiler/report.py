@@ -19,7 +19,7 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               batch: int = 1, target: str | Target = "siracusa",
               hyper: Hyper | None = None, planner: MemoryPlanner | None = None,
               stream: bool = True, batchnorm: str = "export",
-              accumulate: int = 1, recompute: str = "off") -> list[dict]:
+              accumulate: int = 1, recompute: str = "off", split: int = 0) -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory
     proto = load_model(model) if isinstance(model, str) else model
@@ -28,7 +28,7 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
     def build(strategy, choice):
         g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()),
                         batchnorm=batchnorm)
-        training_program(g, strategy, loss, hyper or Hyper(), accumulate, choice)
+        training_program(g, strategy, loss, hyper or Hyper(), accumulate, choice, split)
         return g, (planner.plan(g, tgt, strict=False) if planner
                    else plan_memory(g, tgt, stream=stream, strict=False))
 

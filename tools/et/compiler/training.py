@@ -280,15 +280,23 @@ def check_accumulate(n) -> int:
 
 
 def build_training_graph(g: Graph, strategy: str, loss: str = "ce",
-                         hyper: Hyper | None = None, accumulate: int = 1) -> Graph:
+                         hyper: Hyper | None = None, accumulate: int = 1,
+                         split: int = 0) -> Graph:
     """Turn an imported forward graph into one training step (in place; returns ``g``); with
     ``accumulate`` N > 1, the micro-batch pass and the once-per-step update of gradient
-    accumulation (module docstring)."""
+    accumulation (module docstring); with ``split`` M, the stem on micro-batches of M samples
+    (batchsplit.py). ``g.meta['block_nodes']``: the blocks' forward nodes (recompute.py)."""
+    from .batchsplit import split_stem
     hyper = hyper or Hyper()
     hyper.check()
     accumulate = check_accumulate(accumulate)
     s = parse_strategy(strategy)
+    try:
+        g.meta["block_nodes"] = [[g.nodes[k] for k in b.nodes] for b in find_blocks(g, s.of)]
+    except StrategyError:        # of=PREFIX naming nothing: select_trainable says so
+        g.meta["block_nodes"] = []
     trainable = select_trainable(g, s)
+    split_stem(g, split, g.meta["block_nodes"])
     out = g.outputs[0]
     batch = g[g.inputs[0]].shape[0]
     if loss == "ce":
@@ -370,14 +378,14 @@ def schedule_updates_early(g: Graph) -> None:
 
 
 def training_program(g: Graph, strategy: str, loss: str, hyper: Hyper,
-                     accumulate: int = 1, recompute: str = "off") -> Graph:
+                     accumulate: int = 1, recompute: str = "off", split: int = 0) -> Graph:
     """The training step the code generator and the planner both start from: the training
     graph, refused here when a node has no C kernel (so ``plan`` and ``train`` say the same),
     with the recomputation ``recompute`` names (recompute.py; not ``auto``, which the code
     generator resolves by planning) and its updates scheduled early."""
     from .ops import check_kernels
     from .recompute import recompute as add_recomputation
-    build_training_graph(g, strategy, loss, hyper, accumulate)
+    build_training_graph(g, strategy, loss, hyper, accumulate, split)
     check_kernels(g)
     add_recomputation(g, recompute)
     schedule_updates_early(g)

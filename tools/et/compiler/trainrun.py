@@ -228,7 +228,7 @@ def main_train(a) -> int:
     spec = GenSpec(model=os.path.abspath(a.model), data=os.path.abspath(a.data),
                    strategy=a.train, loss=a.loss or "", lr=a.lr, momentum=a.momentum,
                    weight_decay=a.weight_decay, batch=a.batch, accumulate=a.accumulate,
-                   recompute=a.recompute,
+                   recompute=a.recompute, split=a.split,
                    steps=a.steps, target=a.target,
                    capacities=caps, grads=a.grads, batchnorm=a.batchnorm)
     for path, what in ((a.model, "model"), (a.data, "data set")):
