@@ -43,10 +43,21 @@ def build_train_app(spec: GenSpec, scons) -> str:
     return os.path.join(ROOT, "build", spec.target, "train", name)
 
 
-def small_cct(tmp: str) -> tuple[str, str]:
-    """A CCT with shapes the apps do not use (12x12 RGB, channels 4/16, 2 blocks, 2 heads)."""
+CCT2 = os.path.join(ROOT, "apps", "cct_lora", "model.onnx")      # CCT-2 as the apps train it
+CCT2_DATA = os.path.join(ROOT, "apps", "cct_lora", "data.npz")
+
+
+def small_cct_model() -> CCT:
+    """A CCT with shapes the apps do not use (12x12 RGB, channels 4/16, 2 blocks, 2 heads,
+    5 classes), fixed-seed weights."""
     torch.manual_seed(3)
-    m = CCT(img=12, in_ch=3, channels=(4, 16), blocks=2, heads=2, mlp_ratio=2.0, classes=5).eval()
+    return CCT(img=12, in_ch=3, channels=(4, 16), blocks=2, heads=2, mlp_ratio=2.0,
+               classes=5).eval()
+
+
+def small_cct(tmp: str) -> tuple[str, str]:
+    """small_cct_model() exported (TorchScript) and a data set of 8 samples."""
+    m = small_cct_model()
     path = os.path.join(tmp, "cct_small.onnx")
     onnx.save(export(m, torch.zeros(1, 3, 12, 12)), path)
     rng = np.random.default_rng(5)

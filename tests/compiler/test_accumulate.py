@@ -18,36 +18,30 @@ import numpy as np
 import pytest
 import torch
 
-from codegen_helpers import ROOT, check_against_reference, small_ae, small_cct
+from codegen_helpers import (CCT2, CCT2_DATA, ROOT, check_against_reference, small_ae, small_cct,
+                             small_cct_model)
 from compiler_helpers import compare_training, export, export_dynamo
 from et.compiler.codegen import GenSpec, compile_model
 from et.compiler.ir import CompileError
 from et.compiler.trainrun import run_training
 from et.models.appdata import cct_data
-from et.models.cct import CCT, cct_2_3x2
-
-CCT2 = os.path.join(ROOT, "apps", "cct_lora", "model.onnx")
-CCT2_DATA = os.path.join(ROOT, "apps", "cct_lora", "data.npz")
+from et.models.cct import cct_2_3x2
 
 
-def _small_cct():
-    torch.manual_seed(3)
-    return CCT(img=12, in_ch=3, channels=(4, 16), blocks=2, heads=2, mlp_ratio=2.0,
-               classes=5).eval()
 
 
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 @pytest.mark.parametrize("strategy", ["all", "lora:r=2"])
 def test_accumulation_is_one_step_on_the_whole_batch(exporter, strategy):
     """A small CCT, 6 samples: 3 micro-batches of 2 (and 6 of 1) against torch on all 6."""
-    model = _small_cct()
+    model = small_cct_model()
     example = torch.zeros(1, 3, 12, 12)
     proto = export(model, example) if exporter == "torchscript" else export_dynamo(model, example)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((6, 3, 12, 12)).astype(np.float32)
     y = rng.integers(0, 5, 6)
     for micro in (3, 6):
-        res = compare_training(_small_cct(), proto, strategy, x, y, steps=2, accumulate=micro)
+        res = compare_training(small_cct_model(), proto, strategy, x, y, steps=2, accumulate=micro)
         assert res["loss"] <= 1e-5 and res["grad"] <= 5e-4 and res["param"] <= 1e-5, res
 
 

@@ -5,27 +5,18 @@ strategy, with and without recomputing the copies), the plan must fit where it d
 at batch 2 and 4 on Siracusa), and the generated C must run it (host, qemu)."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
-from codegen_helpers import ROOT, check_against_reference, small_ae, small_cct
+from codegen_helpers import (CCT2, CCT2_DATA, check_against_reference, small_ae, small_cct,
+                             small_cct_model)
 from compiler_helpers import compare_training, export, export_dynamo
 from et.compiler.codegen import GenSpec, compile_model
 from et.compiler.ir import CompileError
 from et.compiler.trainrun import run_training
-from et.models.cct import CCT
-
-CCT2 = os.path.join(ROOT, "apps", "cct_lora", "model.onnx")
-CCT2_DATA = os.path.join(ROOT, "apps", "cct_lora", "data.npz")
 
 
-def _small_cct():
-    torch.manual_seed(3)
-    return CCT(img=12, in_ch=3, channels=(4, 16), blocks=2, heads=2, mlp_ratio=2.0,
-               classes=5).eval()
 
 
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
@@ -33,11 +24,11 @@ def _small_cct():
     ("all", 1, "off"), ("all", 2, "stem"), ("lora:r=2", 1, "off"), ("last", 2, "off")])
 def test_split_stem_is_the_whole_batch_step(exporter, strategy, split, recompute):
     example = torch.zeros(1, 3, 12, 12)
-    proto = (export if exporter == "torchscript" else export_dynamo)(_small_cct(), example)
+    proto = (export if exporter == "torchscript" else export_dynamo)(small_cct_model(), example)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 3, 12, 12)).astype(np.float32)
     y = rng.integers(0, 5, 4)
-    res = compare_training(_small_cct(), proto, strategy, x, y, steps=2, split=split,
+    res = compare_training(small_cct_model(), proto, strategy, x, y, steps=2, split=split,
                            recompute=recompute)
     assert res["loss"] <= 1e-5 and res["grad"] <= 5e-4 and res["param"] <= 1e-5, res
     g = res["graph"]

@@ -7,13 +7,11 @@ run it (host, qemu).
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
-from codegen_helpers import ROOT, check_against_reference, small_ae, small_cct
+from codegen_helpers import CCT2, check_against_reference, small_ae, small_cct
 from compiler_helpers import compare_training, export
 from et.compiler.codegen import GenSpec, compile_model
 from et.compiler.ir import CompileError
@@ -23,7 +21,6 @@ from et.compiler.training import Hyper, stats
 from et.compiler.trainrun import run_training
 from et.models import zoo
 
-CCT2 = os.path.join(ROOT, "apps", "cct_lora", "model.onnx")
 
 
 def _train(spec, steps=2):

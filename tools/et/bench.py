@@ -462,11 +462,17 @@ def batch_table(figs: list[dict], target: str, rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _measured(data: dict, title: str, target: str, option: str) -> list[str]:
+    """A section's title and the start of its first sentence: commit, tool and command."""
+    return [f"## {title}: {INSTRUMENTS[target]}", "",
+            f"Measured at commit {data['commit']} with {data.get('tool')} by "
+            f"`{data.get('command', 'python tools/bench.py ' + option)}`: "]
+
+
 def batch_section(data: dict, target: str) -> list[str]:
     figs = [figures(e, data["freq_mhz"]) for e in data["rows"]]
-    return [f"## Batch size: {INSTRUMENTS[target]}", "",
-            f"Measured at commit {data['commit']} with {data.get('tool')} by "
-            f"`{data.get('command', 'python tools/bench.py --batch')}`: the rows above at several "
+    *head, first = _measured(data, "Batch size", target, "--batch")
+    return [*head, first + "the rows above at several "
             "batch sizes, one step (step 1) on 8 cores. A batch runs in one pass where its plan "
             "fits Siracusa's budget (L1 256 KiB, L2 1 MiB, L3 8 MiB), else as the largest "
             "micro-batch that fits, accumulated over the step (`--accumulate`: one update per "
@@ -479,9 +485,8 @@ def batch_section(data: dict, target: str) -> list[str]:
 
 def zoo_section(data: dict, target: str) -> list[str]:
     figs = [figures(e, data["freq_mhz"]) for e in data["rows"]]
-    return [f"## Model zoo: {INSTRUMENTS[target]}", "",
-            f"Measured at commit {data['commit']} with {data.get('tool')} by "
-            f"`{data.get('command', 'python tools/bench.py --zoo')}`: every model of "
+    *head, first = _measured(data, "Model zoo", target, "--zoo")
+    return [*head, first + "every model of "
             "tools/et/models/zoo.py at its published size, exported with TorchScript, trained "
             "with every strategy that applies (batch 1, SGD lr 0.01), step 1 of "
             f"{data['steps']} measured on 8 cores; memory from the plan (memplan.json) of the "
