@@ -78,3 +78,20 @@ def test_cct2_lora_batch4_in_one_pass_on_qemu(tmp_path):
                    batch=4, split=1, steps=1, target="qemu", grads=True, dump="full")
     res = run_training(spec, str(tmp_path / "out.npz"), timeout=1200)
     check_against_reference(spec, res["arrays"])
+
+
+@pytest.mark.gvsoc
+def test_split_recompute_and_accumulate_in_gvsoc(tmp_path):
+    """The three batch mechanisms built for the chip and run in GVSoC's Siracusa model (skipped
+    with the reason when GVSoC is not installed): full backprop at batch 4 with the stem split
+    and recomputed, and LoRA over 3 accumulated micro-batches, against the reference."""
+    from gvsoc_util import require_gvsoc
+
+    require_gvsoc()
+    path, data = small_cct(str(tmp_path))
+    for kw in (dict(strategy="all", batch=4, split=1, recompute="stem,blocks"),
+               dict(strategy="lora:r=2", batch=1, accumulate=3)):
+        spec = GenSpec(model=path, data=data, lr=0.05, momentum=0.9, steps=2, grads=True,
+                       target="siracusa", **kw)
+        res = run_training(spec, str(tmp_path / "out.npz"), timeout=1500)
+        check_against_reference(spec, res["arrays"])
