@@ -4,7 +4,7 @@
     python tools/edgetune.py plan --model M.onnx --train STRATEGY [--train STRATEGY ...]
         [--loss ce|mse] [--batch B] [--accumulate N] [--target host|qemu|siracusa] [--lr LR]
         [--momentum M] [--weight-decay WD] [--graph] [--json OUT.json] [--all-strategies]
-        [--stream-l3 on|off] [--batchnorm export|frozen|batch] [--recompute R] [--split M]
+        [--stream-l3 on|off] [--batchnorm export|frozen|batch] [--recompute R] [--split M|auto]
 
 Prints, per strategy, trainable parameters, gradient bytes and the memory plan the code
 generator uses (docs/memplan.md): weights per level, peak dynamic memory per level next to the
@@ -14,7 +14,7 @@ LoRA / full-backprop ratios when both are in the list. Exit code 1 with a messag
     python tools/edgetune.py train --model M.onnx --train STRATEGY --lr LR --data D.npz
         --steps N --target host|qemu|siracusa --out OUT.npz [--momentum M] [--weight-decay WD]
         [--batch B] [--accumulate N] [--grads] [--loss ce|mse] [--l2 SIZE] [--timeout S]
-        [--idle S] [--batchnorm export|frozen|batch] [--recompute R] [--split M]
+        [--idle S] [--batchnorm export|frozen|batch] [--recompute R] [--split M|auto]
 
 Generates the training program (tools/et/compiler/codegen.py), builds it with scons
 (``app=train``) in a build folder of its own (concurrent runs never share one), runs it on
@@ -105,7 +105,18 @@ RC_HELP = ("recomputation (activation checkpointing): drop these segments' activ
            "forward pass and recompute them for the backward pass; auto: only when the plan "
            "without does not fit or spills to L3 (default off)")
 SPLIT_HELP = ("run the stem (the layers before the first block) on micro-batches of this many "
-              "samples, one after the other (default 0: off)")
+              "samples, one after the other; 0: off; auto (default): only when the whole batch "
+              "does not fit, the largest micro-batch that fits")
+
+
+def split_value(text: str):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': expected auto or a number of samples") \
+            from None
 MAX_TIMEOUT = 7 * 24 * 3600   # seconds: a week
 BN_HELP = ("BatchNormalization: batch statistics (batch; the running statistics are updated and "
            "written to OUT.npz), running statistics (frozen), or as exported (export, default: "
@@ -150,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--batch", type=int, default=1)
     pl.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
     pl.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
-    pl.add_argument("--split", type=int, default=0, help=SPLIT_HELP)
+    pl.add_argument("--split", type=split_value, default="auto", help=SPLIT_HELP)
     pl.add_argument("--target", default="siracusa")
     pl.add_argument("--lr", type=float, default=0.01)
     pl.add_argument("--momentum", type=float, default=0.0)
@@ -172,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--batch", type=int, default=1, help="samples per forward pass")
     tr.add_argument("--accumulate", type=int, default=1, help=ACC_HELP)
     tr.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
-    tr.add_argument("--split", type=int, default=0, help=SPLIT_HELP)
+    tr.add_argument("--split", type=split_value, default="auto", help=SPLIT_HELP)
     tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
     tr.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     tr.add_argument("--l2", help="L2 budget override (bytes, K or M), as scons l2=")

@@ -76,7 +76,7 @@ def _plan(strategy, batch, accumulate):
 def test_cct2_batch8_fits_siracusa_only_as_micro_batches(strategy):
     """At batch 8 the tokenizer's activations alone need 4 MiB; 8 micro-batches of one image
     plan like batch 1 plus one accumulator per trained tensor (state, L2 or L3)."""
-    _, whole, _ = _plan(strategy, 8, 1)
+    _, whole, _ = _plan(strategy, 8, 1)      # even with the stem split (split auto)
     assert not whole.fits and "does not fit" in whole.error
     g1, one, _ = _plan(strategy, 1, 1)
     g8, acc, _ = _plan(strategy, 1, 8)

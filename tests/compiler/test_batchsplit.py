@@ -45,16 +45,21 @@ def test_split_stem_is_the_whole_batch_step(exporter, strategy, split, recompute
 @pytest.mark.parametrize("batch", [2, 4])
 def test_cct2_batch_fits_siracusa_with_the_stem_split(batch):
     spec = dict(model=CCT2, strategy="lora:r=4", batch=batch, target="siracusa", momentum=0.9)
-    _, whole, _ = compile_model(GenSpec(**spec), strict=False)
+    _, whole, _ = compile_model(GenSpec(**spec, split=0), strict=False)
     assert not whole.fits
     g, split, _ = compile_model(GenSpec(**spec, split=1))
     assert split.fits and g.meta["split"]["copies"] == batch
+    # the default (auto) splits only because the whole batch does not fit
+    g, auto, _ = compile_model(GenSpec(**spec))
+    assert auto.fits and g.meta["split"]["micro"] == 1
+    g, _, _ = compile_model(GenSpec(**dict(spec, batch=1)))
+    assert g.meta["split"] == {"micro": 0, "copies": 0, "nodes": 0}
 
 
 def test_split_errors(tmp_path):
     path, data = small_cct(str(tmp_path))
-    with pytest.raises(CompileError, match=r"split 3: expected 0 \(off\) or a number of samples "
-                                           r"that divides the batch \(4\)"):
+    with pytest.raises(CompileError, match=r"split 3: expected 0 \(off\), auto or a number of "
+                                           r"samples that divides the batch \(4\)"):
         compile_model(GenSpec(model=path, data=data, strategy="all", batch=4, split=3))
     path, data = small_ae(str(tmp_path))
     with pytest.raises(CompileError, match="no stem to split"):

@@ -1,5 +1,6 @@
-"""Batch splitting of the stem (GenSpec ``split``, ``--split M``): the layers before the first
-block run on micro-batches of M samples, one copy of them per micro-batch, and their outputs
+"""Batch splitting of the stem (GenSpec ``split``, ``--split M|auto``; auto, the default, splits
+only a batch that does not fit whole, into the largest micro-batches that fit): the layers
+before the first block run on micro-batches of M samples, one copy of them per micro-batch, and their outputs
 are concatenated into the whole batch the blocks train on.
 
 Why: a CNN stem's activations are the largest of the step and grow with the batch (CCT-2's
@@ -26,13 +27,43 @@ PER_SAMPLE = ("conv2d", "dwconv2d", "maxpool2d", "relu", "gelu", "erf", "pow", "
 PERSISTENT = ("param", "const", "state")
 
 
-def check_split(micro, batch: int) -> int:
-    """The split size, or CompileError: 0 (off) or a divisor of the batch."""
+def check_split(micro, batch: int) -> int | str:
+    """The split size, or CompileError: 0 (off), ``auto`` or a divisor of the batch."""
+    if micro == "auto":
+        return micro
     if isinstance(micro, bool) or not isinstance(micro, int) or micro < 0 or \
             (micro and batch % micro):
-        raise CompileError(f"split {micro!r}: expected 0 (off) or a number of samples that "
-                           f"divides the batch ({batch}) (--split)")
+        raise CompileError(f"split {micro!r}: expected 0 (off), auto or a number of samples "
+                           f"that divides the batch ({batch}) (--split)")
     return micro
+
+
+def split_choices(split, batch: int) -> list[int]:
+    """The split sizes to plan, in order: the one asked, or for ``auto`` none (the whole
+    batch), then every divisor of the batch from the largest (the first plan that fits wins)."""
+    if check_split(split, batch) != "auto":
+        return [split]
+    return [0] + [m for m in range(batch - 1, 0, -1) if batch % m == 0]
+
+
+def choose(split, batch: int, recompute: str, build):
+    """The (graph, plan) for the split and recompute choices: ``build(recompute_choice,
+    split) -> (graph, plan)`` (planned with strict=False); with split ``auto`` the first of
+    split_choices whose plan fits (else the whole batch's, whose error says why)."""
+    from .recompute import choose as choose_recompute
+    splits = split_choices(split, batch)
+    first = None
+    for sp in splits:
+        try:
+            g, plan = choose_recompute(recompute, lambda c: build(c, sp))
+        except CompileError:
+            if sp == splits[0]:
+                raise
+            break       # no stem to split
+        first = first or (g, plan)
+        if plan.fits:
+            return g, plan
+    return first
 
 
 def _per_sample(g: Graph, n: Node, batch: int) -> bool:

@@ -33,7 +33,7 @@ from .onnx_import import import_onnx
 from .ops import flops, op
 from .tiles import query as kernel_tiles
 from .tiling import tile_flop, tile_info, tile_loop, tile_rows
-from .recompute import choose as choose_recompute
+from .batchsplit import choose as choose_plan
 from .training import Hyper, stats, training_program
 
 log = logging.getLogger("et.compiler.codegen")
@@ -121,8 +121,9 @@ class GenSpec:
     # "stem,blocks", or "auto" (only when the plan without it does not fit or spills to L3)
     recompute: str = "off"
     # batch splitting (batchsplit.py): the stem runs on micro-batches of this many samples
-    # (0: off); with full backprop, recompute "stem" keeps one copy's activations at a time
-    split: int = 0
+    # (0: off; "auto": only when the whole batch does not fit, the largest that fits); with full
+    # backprop, recompute "stem" keeps one copy's activations at a time
+    split: int | str = "auto"
 
     def key(self) -> str:
         import hashlib
@@ -185,18 +186,31 @@ def compile_model(spec: GenSpec, strict: bool = True) -> tuple[Graph, Plan, Targ
     for opt in ("stream_l3", "l1_tiling"):
         if getattr(spec, opt) not in ("on", "off"):
             raise CompileError(f"{opt} '{getattr(spec, opt)}': expected on or off")
-    g, plan = choose_recompute(spec.recompute, lambda c: _compile(spec, tgt, c))
+    g, plan = choose_plan(spec.split, spec.batch, spec.recompute,
+                          lambda c, sp: _compile(spec, tgt, c, sp))
     if strict and plan.error:
-        raise DoesNotFitError(plan.error)
+        raise DoesNotFitError(plan.error + fit_hint(spec))
     return g, plan, tgt
 
 
-def _compile(spec: GenSpec, tgt: Target, recompute: str) -> tuple[Graph, Plan]:
+def fit_hint(spec: GenSpec) -> str:
+    """What can make a batch fit, for the does-not-fit error."""
+    ways = []
+    if spec.batch > 1:
+        m = max(d for d in range(1, spec.batch) if spec.batch % d == 0)
+        ways.append(f"the same step on micro-batches (--batch {m} --accumulate "
+                    f"{spec.batch // m * spec.accumulate})")
+    if spec.recompute == "off":
+        ways.append("recomputation (--recompute auto)")
+    return f"; to fit, try {' or '.join(ways)}" if ways else ""
+
+
+def _compile(spec: GenSpec, tgt: Target, recompute: str, split: int) -> tuple[Graph, Plan]:
     g = import_onnx(spec.model, batch=spec.batch, max_fold_bytes=sum(tgt.capacities.values()),
                     batchnorm=spec.batchnorm)
     loss = spec.loss or guess_loss(g)
     training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay),
-                     spec.accumulate, recompute, spec.split)
+                     spec.accumulate, recompute, split)
     return g, plan_memory(g, tgt, stream=spec.stream_l3 == "on", strict=False)
 
 

@@ -8,7 +8,7 @@ import onnx
 from ..targets import Target, get_target
 from .memory import PERSISTENT, MemoryPlanner, staging_entries
 from .onnx_import import import_onnx, load_model
-from .recompute import choose as choose_recompute
+from .batchsplit import choose as choose_plan
 from .training import Hyper, stats, training_program
 
 # the CCT strategies of the paper (TrainDeeploy) and of issue 7's table
@@ -19,13 +19,14 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
               batch: int = 1, target: str | Target = "siracusa",
               hyper: Hyper | None = None, planner: MemoryPlanner | None = None,
               stream: bool = True, batchnorm: str = "export",
-              accumulate: int = 1, recompute: str = "off", split: int = 0) -> list[dict]:
+              accumulate: int = 1, recompute: str = "off",
+              split: int | str = "auto") -> list[dict]:
     """One row per strategy (the model is re-imported for each, since LoRA modifies it)."""
     from .codegen import L1_MARGIN, plan_memory
     proto = load_model(model) if isinstance(model, str) else model
     tgt = get_target(target) if isinstance(target, str) else target
     rows = []
-    def build(strategy, choice):
+    def build(strategy, choice, split):
         g = import_onnx(proto, batch=batch, max_fold_bytes=sum(tgt.capacities.values()),
                         batchnorm=batchnorm)
         training_program(g, strategy, loss, hyper or Hyper(), accumulate, choice, split)
@@ -33,7 +34,7 @@ def summarize(model: str | onnx.ModelProto, strategies: list[str], loss: str = "
                    else plan_memory(g, tgt, stream=stream, strict=False))
 
     for s in strategies:
-        g, plan = choose_recompute(recompute, lambda c: build(s, c))
+        g, plan = choose_plan(split, batch, recompute, lambda c, sp: build(s, c, sp))
         row = stats(g)
         row["recompute"] = g.meta["recompute"]
         # traffic if every weight and optimizer state lived in L3 (comparable across strategies)
