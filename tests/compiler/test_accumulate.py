@@ -137,3 +137,10 @@ def test_cct2_lora_batch8_on_qemu(tmp_path):
                    batch=1, accumulate=8, steps=1, target="qemu", grads=True, dump="full")
     res = run_training(spec, str(tmp_path / "out.npz"), timeout=1200)
     check_against_reference(spec, res["arrays"])
+
+
+def test_does_not_fit_says_how_to_fit_the_batch():
+    from et.compiler.ir import DoesNotFitError
+    with pytest.raises(DoesNotFitError, match=r"to fit, try the same step on micro-batches "
+                                              r"\(--batch 4 --accumulate 2\) or recomputation"):
+        compile_model(GenSpec(model=CCT2, strategy="lora:r=4", batch=8, target="siracusa"))
