@@ -87,6 +87,7 @@ def zoo_rows() -> list[Row]:
 
 # batch sizes of the batch table (``tools/bench.py --batch``), per row of ROWS
 BATCHES = {"cct_lora2": (1, 2, 4, 8, 16), "cct_full": (1, 2, 4, 8), "deep_ae": (1, 4, 16, 64)}
+RECOMPUTED = {"cct_full": "blocks"}   # rows measured again with recomputation (--recompute)
 
 
 def _fits(spec: GenSpec, target: str) -> bool:
@@ -108,7 +109,8 @@ def batch_rows(target: str = "siracusa") -> list[Row]:
     """BATCHES: each row at each batch size B as the largest micro-batch m (dividing B) whose
     plan fits ``target``, accumulated to B (``accumulate`` B/m; key ``<row>_b<B>``), and where
     splitting the stem into single samples (``split`` 1) fits a larger micro-batch, that too
-    (key ``<row>_b<B>_split``)."""
+    (key ``<row>_b<B>_split``); rows of RECOMPUTED again with recomputation
+    (``<row>_b<B>_recompute``)."""
     base = {r.key: r for r in ROWS}
     out = []
     for key, sizes in BATCHES.items():
@@ -124,6 +126,10 @@ def batch_rows(target: str = "siracusa") -> list[Row]:
                         out.append(cand)
                         best = micro
                         break
+            if key in RECOMPUTED:
+                base_row = next(r for r in out if r.key == f"{key}_b{b}")
+                out.append(Row(f"{key}_b{b}_recompute", row.workload, row.app,
+                               dict(base_row.overrides, recompute=RECOMPUTED[key]), zoo=row.zoo))
     return out
 
 
@@ -448,7 +454,8 @@ def batch_table(figs: list[dict], target: str, rows: list[dict]) -> str:
         ov = e["row"]["overrides"]
         micro, acc = ov.get("batch", 1), ov.get("accumulate", 1)
         split = f" (stem split {ov['split']})" if ov.get("split") else ""
-        head = f"| {f['workload']} | {micro * acc} | {micro}{split} x {acc} "
+        rc = f", recompute {ov['recompute']}" if ov.get("recompute", "off") != "off" else ""
+        head = f"| {f['workload']}{rc} | {micro * acc} | {micro}{split} x {acc} "
         if f.get("cycles") is None:
             why = (f["error"] or "not run").replace("|", "/")[:160]
             out.append(head + f"| {_n(f['plan_flop'])} | not run: {why} | | | "
@@ -477,7 +484,8 @@ def batch_section(data: dict, target: str) -> list[str]:
             "fits Siracusa's budget (L1 256 KiB, L2 1 MiB, L3 8 MiB), else as the largest "
             "micro-batch that fits, accumulated over the step (`--accumulate`: one update per "
             "step, the gradients of the whole batch); `stem split 1`: the stem runs image by image "
-            "in the pass (`--split 1`). Memory and traffic: the plan of the run "
+            "in the pass (`--split 1`); `recompute blocks`: the blocks' activations recomputed in "
+            "the backward pass (`--recompute blocks`). Memory and traffic: the plan of the run "
             "(memplan.json) and its `@dma` bytes per step. Images/s = batch x 370 MHz / the "
             f"step's {'cycles' if target == 'siracusa' else 'IPC = 1 estimate'}.", "",
             batch_table(figs, target, data["rows"]), ""]
