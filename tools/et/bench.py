@@ -486,7 +486,9 @@ def batch_section(data: dict, target: str) -> list[str]:
             "step, the gradients of the whole batch); `stem split 1`: the stem runs image by image "
             "in the pass (`--split 1`); `recompute blocks`: the blocks' activations recomputed in "
             "the backward pass (`--recompute blocks`). Memory and traffic: the plan of the run "
-            "(memplan.json) and its `@dma` bytes per step. Images/s = batch x 370 MHz / the "
+            "(memplan.json) and its `@dma` bytes per step. A step's cost: the `@step` wall clock of "
+            "an unprofiled step where one ran, else (`--steps 1`) the sum of the layers' measured "
+            "spans (without the DMA waits between layers). Images/s = batch x 370 MHz / the "
             f"step's {'cycles' if target == 'siracusa' else 'IPC = 1 estimate'}.", "",
             batch_table(figs, target, data["rows"]), ""]
 
