@@ -110,9 +110,13 @@ def main(argv=None) -> int:
                            + (f" --steps {a.steps}" if a.steps != 2 else ""))
         os.makedirs(DATA_DIR, exist_ok=True)
         path = os.path.join(DATA_DIR, f"{kind + '-' if kind else ''}{a.target}.json")
+        for e in data["rows"]:
+            e["commit"] = data["commit"]
         if keys and os.path.exists(path):  # a subset replaces its rows, keeps the others
             with open(path) as f:
                 old = load_data(f)
+            for e in old["rows"]:          # each row keeps the commit it was measured at
+                e.setdefault("commit", old["commit"])
             new = {e["row"]["key"]: e for e in data["rows"]}
             data["rows"] = [new.pop(e["row"]["key"], e) for e in old["rows"]] + list(new.values())
         with open(path, "w") as f:

@@ -470,13 +470,26 @@ def batch_table(figs: list[dict], target: str, rows: list[dict]) -> str:
 
 
 def _measured(data: dict, title: str, target: str, option: str) -> list[str]:
-    """A section's title and the start of its first sentence: commit, tool and command."""
+    """A section's title and the start of its first sentence: commit(s), tool and command (the
+    last run's: a run of some rows keeps the others, each with the commit it was measured at)."""
+    commits = list(dict.fromkeys(e.get("commit", data["commit"]) for e in data["rows"]))
+    at = (f"commit {commits[0]}" if len(commits) == 1 else "commits " + ", ".join(
+        f"{c} ({sum(e.get('commit', data['commit']) == c for e in data['rows'])} rows)"
+        for c in commits))
     return [f"## {title}: {INSTRUMENTS[target]}", "",
-            f"Measured at commit {data['commit']} with {data.get('tool')} by "
+            f"Measured at {at} with {data.get('tool')}, last by "
             f"`{data.get('command', 'python tools/bench.py ' + option)}`: "]
 
 
 def batch_section(data: dict, target: str) -> list[str]:
+    rows = data["rows"]
+    first = {w: i for i, w in enumerate(dict.fromkeys(e["row"]["workload"] for e in rows))}
+
+    def order(e):
+        ov = e["row"]["overrides"]
+        return (first[e["row"]["workload"]], ov.get("batch", 1) * ov.get("accumulate", 1),
+                e["row"]["key"])
+    data = dict(data, rows=sorted(rows, key=order))
     figs = [figures(e, data["freq_mhz"]) for e in data["rows"]]
     *head, first = _measured(data, "Batch size", target, "--batch")
     return [*head, first + "the rows above at several "
