@@ -227,7 +227,7 @@ def _plan_rows(rows: list[Row]) -> dict[str, dict]:
     out = {}
     for row in rows:
         s = row.spec(1)
-        (r,) = summarize(s.model, [s.strategy], loss=s.loss or ("mse" if row.app == "deep_ae" else "ce"),
+        (r,) = summarize(s.model, [s.strategy], loss=s.loss or _loss_of(s),
                          batch=s.batch, hyper=Hyper(s.lr, s.momentum, s.weight_decay),
                          stream=s.stream_l3 == "on", accumulate=s.accumulate, split=s.split)
         out[row.key] = r

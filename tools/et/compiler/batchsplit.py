@@ -130,19 +130,10 @@ def split_stem(g: Graph, micro: int, block_nodes: list[list[Node]]) -> dict:
                               name=f"split{c}/{t}", scope=""))
             rename[t] = name
         for n in stem:
-            outs = []
-            for o in n.outputs:
-                t = g[o]
-                name = g.fresh(f"{o}/split{c}")
-                g.add_tensor(Tensor(name, (micro,) + tuple(t.shape[1:]), t.dtype, t.kind,
-                                    scope=t.scope))
-                rename[o] = name
-                outs.append(name)
             attrs = dict(n.attrs)
             if n.op == "reshape":
                 attrs["shape"] = [micro] + list(attrs["shape"])[1:]
-            nodes.append(Node(n.op, [rename.get(i, i) for i in n.inputs], outs, attrs,
-                              name=f"{n.name}/split{c}", scope=n.scope, variant=n.variant))
+            nodes.append(g.clone(n, f"/split{c}", rename, first_dim=micro, attrs=attrs))
         for t in crossing:
             parts[t].append(rename[t])
         copies.append(nodes)

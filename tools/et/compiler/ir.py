@@ -136,6 +136,24 @@ class Graph:
         self.tensors[t.name] = t
         return t
 
+    def clone(self, n: Node, suffix: str, rename: dict[str, str], first_dim: int | None = None,
+              **fields) -> Node:
+        """A copy of node ``n`` writing new tensors ``<output><suffix>`` (added to the graph and
+        to ``rename``; ``first_dim`` replaces their leading dimension), reading its inputs and
+        forward tensors through ``rename``, named ``<name><suffix>``; ``fields`` override the
+        copy's (phase, attrs, ...). Not inserted into the node list."""
+        outs = []
+        for o in n.outputs:
+            t = self.tensors[o]
+            shape = t.shape if first_dim is None else (first_dim,) + tuple(t.shape[1:])
+            rename[o] = self.add_tensor(Tensor(self.fresh(f"{o}{suffix}"), shape, t.dtype,
+                                               t.kind, scope=t.scope)).name
+            outs.append(rename[o])
+        return Node(**dict(dict(op=n.op, inputs=[rename.get(i, i) for i in n.inputs],
+                                outputs=outs, attrs=dict(n.attrs), name=f"{n.name}{suffix}",
+                                phase=n.phase, variant=n.variant, scope=n.scope,
+                                fwd={r: rename.get(t, t) for r, t in n.fwd.items()}), **fields))
+
     def fresh(self, base: str) -> str:
         """A tensor or node name not used yet, derived from ``base``."""
         name = base

@@ -80,17 +80,8 @@ def recompute(g: Graph, which: str) -> dict:
                 continue
             if any(g[o].kind == "state" for o in n.outputs):
                 raise CompileError(f"recompute: node '{n.name}' updates state; not recomputed")
-            outs = []
-            for o in n.outputs:
-                t = g.tensors[o]
-                new = g.fresh(f"{o}/recompute")
-                g.add_tensor(type(t)(new, t.shape, t.dtype, t.kind, scope=t.scope))
-                rename[o] = new
-                outs.append(new)
-            clones.append(Node(n.op, [rename.get(i, i) for i in n.inputs], outs, dict(n.attrs,
-                               recompute=True), name=f"{n.name}/recompute", phase="bwd",
-                               variant=n.variant, scope=n.scope,
-                               fwd={r: rename.get(t, t) for r, t in n.fwd.items()}))
+            clones.append(g.clone(n, "/recompute", rename, phase="bwd",
+                                  attrs=dict(n.attrs, recompute=True)))
         first = min(k for k, n in enumerate(g.nodes) if n.phase == "bwd"
                     and not n.attrs.get("recompute") and _reads(n) & wanted)
         for n in g.nodes[first:]:

@@ -36,8 +36,9 @@ class Reference:
         micro = g.meta.get("accumulate", 1)
         xs = np.split(np.asarray(x, F32).reshape((micro * g[g.inputs[0]].shape[0], -1)), micro)
         ys = np.split(np.asarray(y).reshape((micro * g[lab].shape[0], -1)), micro)
-        updates = [n for n in g.nodes if n.phase == "update"] if micro > 1 else []
-        passes = [n for n in g.nodes if not any(n is u for u in updates)]
+        late = micro > 1      # the updates run once, after the last micro-batch
+        updates = [n for n in g.nodes if late and n.phase == "update"]
+        passes = [n for n in g.nodes if not (late and n.phase == "update")]
         losses = []
         for xm, ym in zip(xs, ys):
             env[g.inputs[0]] = xm.reshape(g[g.inputs[0]].shape)
