@@ -131,11 +131,12 @@ def check_against_reference(spec: GenSpec, arrays: dict, exactly_zero=()) -> dic
 
 def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", name="model",
                      timeout=600, batchnorm="export", batch=2, strategy="all",
-                     exactly_zero=()) -> dict:
+                     exactly_zero=(), **spec_kw) -> dict:
     """Export ``model`` (TorchScript), train it 2 steps of ``batch`` on ``target`` with the
     generated program and check loss, parameters (and BatchNorm's running statistics) and
     gradients against the reference; returns run_training's result (``arrays``: the tensors
-    OUT.npz holds, ``modules``: its ``_modules``); OUT.npz is ``<name>_out.npz`` in tmp_dir."""
+    OUT.npz holds, ``modules``: its ``_modules``); OUT.npz is ``<name>_out.npz`` in tmp_dir.
+    ``spec_kw``: further GenSpec fields (capacities, l1_tiling, ...)."""
     from et.compiler.trainrun import run_training
 
     path = os.path.join(str(tmp_dir), f"{name}.onnx")
@@ -143,7 +144,8 @@ def assert_runs_in_c(tmp_dir, model, example, x, y, loss="ce", target="host", na
     data = os.path.join(str(tmp_dir), f"{name}.npz")
     np.savez(data, input=x, **({"labels": y} if loss == "ce" else {"target": y}))
     spec = GenSpec(model=path, data=data, strategy=strategy, lr=0.05, momentum=0.9,
-                   batch=batch, steps=2, target=target, grads=True, batchnorm=batchnorm)
+                   batch=batch, steps=2, target=target, grads=True, batchnorm=batchnorm,
+                   **spec_kw)
     res = run_training(spec, os.path.join(str(tmp_dir), f"{name}_out.npz"), timeout=timeout)
     check_against_reference(spec, res["arrays"], exactly_zero)
     return res

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..targets import KIB, Target, get_target
 from .ir import CompileError, DoesNotFitError, Graph
-from .kernelmap import CodegenError, Emitter, numel
+from .kernelmap import WHOLE, CodegenError, Emitter, numel
 from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
 from .ops import flops, op
@@ -401,26 +401,32 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                            for i, t in enumerate(e["tensors"]) if t["copy_in"]]}
 
     def chunk_code(n, e: dict, c) -> dict:
-        """A chunked node (``OpDef.chunked``: SGD, gradient accumulation), chunk by chunk: copy
-        in its staged operands' chunks, run, write back (template macro chunk_loop); the
-        emitter's row-tiled call (rows of one element) runs on the chunk's L2 copies."""
+        """A chunked node (``staging_entries``: an optimizer node, or a row-separable node that
+        stages much), chunk of rows by chunk: copy in its staged operands' rows, run, write
+        back (template macro chunk_loop). The emitter's row-tiled call runs on the chunk's
+        rows: the staged operands from their L2 copies, the others from the chunk's first row
+        (operands it needs whole as they are); ``tl_.r0`` in its statements becomes the row in
+        the whole call."""
         stg = {t["tensor"]: t for t in e["tensors"]}
-        ch = {"total": numel(g[n.inputs[0]].shape), "step": e["chunk"] // 4, "copies": [],
-              "wbs": []}
+        ch = {"total": e["rows"], "step": e["chunk"], "copies": [], "wbs": [], "pre": []}
         for i, t in enumerate(e["tensors"]):
-            rec = {"id": i, "off": t["arena_offset"], "c": names(t["tensor"]), "name": t["tensor"]}
+            rec = {"id": i, "off": t["arena_offset"], "c": names(t["tensor"]), "name": t["tensor"],
+                   "row": t["row_bytes"] // 4, "row_bytes": t["row_bytes"]}
             if t["copy_in"]:
                 ch["copies"].append(rec)
             if t["write_back"]:
                 ch["wbs"].append(rec)
         args = []
-        for t, _, _, _ in c.tile.streams:
-            r = roots.get(t, t)
+        for t, p, b, d in c.tile.streams:
+            r = roots.get(t, t) if isinstance(t, str) else None
             args.append(f"(float *)(g_arena + {stg[r]['arena_offset']})" if r in stg
-                        else f"{ptr(t)} + o_")
+                        else p if d == WHOLE else f"({p}) + o_ * {b // 4}u")
+        ch["pre"] = [c.tile.fill(p, args, "n_", em.ctx).replace("tl_.r0", "o_")
+                     for p in c.tile.pre]
         c.calls = [c.tile.fill(c.tile.call, args, "n_", em.ctx)]
         streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
-        c.tile = replace(c.tile, rows=ch["step"], streams=streams, rows_c="(unsigned)n_")
+        c.tile = replace(c.tile, rows=ch["step"], streams=streams, rows_c="(unsigned)n_",
+                         pre=[p.replace("tl_.r0", "(unsigned)(o_ + tl_.r0)") for p in c.tile.pre])
         return ch
 
     def stream_code(k: int) -> tuple[dict, list[dict]]:
@@ -433,7 +439,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             j, e = entries[k]
             if e["chunk"]:
                 xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": a, "to": b,
-                          "l2_offset": t["arena_offset"], "chunk_bytes": e["chunk"],
+                          "l2_offset": t["arena_offset"],
+                          "chunk_bytes": e["chunk"] * t["row_bytes"],
                           "during_node": k} for t in e["tensors"]
                          for a, b, do in (("L3", "L2", t["copy_in"]), ("L2", "L3", t["write_back"]))
                          if do]
@@ -499,15 +506,13 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         if chunked:
             chunk = chunk_code(n, entries[k][1], c)
             # one @perf record per chunk: each carries its chunk's share of the node's FLOP
-            total = numel(g[n.inputs[0]].shape)
-            per, rest = divmod(flops(n, g), total)
-            assert rest == 0, f"{n.name}: FLOP {flops(n, g)} not a multiple of {total} elements"
-            flop_c = f"{per}u * (uint32_t)n_"
+            total = entries[k][1]["rows"]
+            flop_c = tile_flop(flops(n, g), total, "o_", "(uint32_t)n_")
         tiled, l1_tiles = None, None
         if c.tile and spec.l1_tiling == "on":
             tr = tile_rows(c.tile, l1_cap)
             if tr:
-                f_tile = (f"{per}u * tl_.nr" if chunked
+                f_tile = (tile_flop(flops(n, g), total, "(o_ + tl_.r0)") if chunked
                           else tile_flop(flops(n, g), c.tile.rows))
                 tiled = tile_loop(c.tile, tr, f_tile)
                 whole = replace(c.tile, rows=total) if chunked else c.tile

@@ -19,7 +19,10 @@ Algorithm of ``ArenaPlanner``:
 5. Streaming. Every kernel node that touches an L3 tensor gets L2 staging buffers (arena
    buffers, double-buffered; ``staging_entries``). If the arena does not fit L2, the buffer
    ``spill_candidate`` picks moves to an L3 arena and is staged the same way; steps 3-5 repeat
-   until the plan is stable.
+   until the plan is stable. The optimizer's element-wise nodes stream in chunks; when the
+   plan does not fit or spills, it is made again with row chunks (a row-separable node that
+   would stage more than an eighth of the arena streams its operands in chunks of rows,
+   ``row_chunking``) and kept if that fits or spills less.
 If the arena does not fit L2, or the rest does not fit L3, DoesNotFitError gives the numbers:
 needed vs available, and which tensor at which step crosses the limit.
 """
@@ -188,7 +191,6 @@ class ArenaPlanner(MemoryPlanner):
         # arena buffers too, which can push more persistent tensors to L3; when the arena itself
         # does not fit L2, arena buffers live across the peak untouched are spilled to L3 (an
         # L3 arena) and staged like L3 weights. Both sets only grow, so this stops.
-        plan = Plan(target=tgt.name, stream=self.stream, l2_reserve=self.l2_reserve)
         limit = self._arena_limit(g, tgt)
         # staging pressure of a persistent tensor: the live arena bytes at the busiest node
         # that touches it (a tensor staged there raises the peak; one used where the arena is
@@ -204,11 +206,31 @@ class ArenaPlanner(MemoryPlanner):
                     self.pressure[r] = max(self.pressure.get(r, 0), live0[k] + g[r].nbytes)
                 elif not n.is_view:
                     touched.setdefault(find(t), set()).add(k)
+        # row chunks only when the plan without them does not fit or spills to L3, and only if
+        # they make it fit or spill less (a chunked node loses the prefetch overlap)
+        rows = row_layouts(g) if self.stream else {}
+        plan = self._levels(g, tgt, bufs, members, touched, limit, rows, (0, 0))
+        if self.stream and (plan.error or plan.spilled):
+            alt = self._levels(g, tgt, bufs, members, touched, limit, rows, row_chunking(limit))
+            if not alt.error and (plan.error or alt.l3_arena_peak < plan.l3_arena_peak):
+                plan = alt
+        if plan.error and strict:
+            raise DoesNotFitError(plan.error)
+        plan.traffic = traffic_of(g, plan)
+        plan.workspace = {"L1": max(0, tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core)}
+        return plan
+
+    def _levels(self, g: Graph, tgt: Target, bufs: dict, members: dict, touched: dict,
+                limit: int, rows: dict, chunking: tuple[int, int]) -> Plan:
+        """Steps 3.-5. with the given row chunking (``staging_entries``); a plan that does not
+        fit carries the message in ``error``."""
+        plan = Plan(target=tgt.name, stream=self.stream, l2_reserve=self.l2_reserve)
         forced: set[str] = set()
         spilled: dict[str, None] = {}       # arena buffers in L3, in the order they were spilled
         for _ in range(2 * len(g.tensors) + 2):
             l3_arena = {m for r in spilled for m in members[r]}
-            entries = staging_entries(g, forced | l3_arena) if self.stream else []
+            entries = (staging_entries(g, forced | l3_arena, rows, chunking)
+                       if self.stream else [])
             allbufs = {r: v for r, v in bufs.items() if r not in spilled}
             for e in entries:
                 for t in e["tensors"]:
@@ -226,15 +248,11 @@ class ArenaPlanner(MemoryPlanner):
             try:
                 l3 = self._place_levels(g, tgt, plan, forced)
             except DoesNotFitError as e:
-                if strict:
-                    raise
                 plan.error = str(e)
                 break
             if l3 <= forced or not self.stream:
                 break
             forced |= l3
-        plan.traffic = traffic_of(g, plan)
-        plan.workspace = {"L1": max(0, tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core)}
         return plan
 
     def _l3_arena(self, g: Graph, plan: Plan, bufs: dict, members: dict) -> None:
@@ -359,9 +377,40 @@ def view_roots(g: Graph) -> dict[str, str]:
 
 
 SGD_CHUNK = 16 * 1024   # bytes per tensor per chunk of a streamed (element-wise) SGD update
+ROW_CHUNK = 32 * 1024   # bytes per tensor per chunk of a row-chunked node (at most; >= 1 row)
 
 
-def staging_entries(g: Graph, l3: set) -> list[dict]:
+def row_chunking(limit: int) -> tuple[int, int]:
+    """(stage_max, chunk) for an L2 arena of ``limit`` bytes: a row-separable node whose staged
+    operands would take more than an eighth of it streams them in chunks of at most ROW_CHUNK
+    (and at most a 32nd of the arena) bytes per tensor."""
+    return max(ALIGN, limit // 8), max(ALIGN, min(ROW_CHUNK, limit // 32))
+
+
+def row_layouts(g: Graph) -> dict[int, tuple[int, dict[str, int]]]:
+    """Per kernel node whose call is row-separable (its emitter gives a ``RowTile``): its rows
+    and the bytes per row of each operand it splits by rows (view roots; operands it needs
+    whole are left out). The planner streams such a node's L3 operands in chunks of rows."""
+    from .kernelmap import WHOLE, CodegenError, Emitter
+    roots = view_roots(g)
+    em = Emitter(g, lambda t: t, lambda y: ("mean_", "rstd_"))
+    out = {}
+    for k, n in enumerate(g.nodes):
+        if n.is_view:
+            continue
+        try:
+            tile = em.emit(k, n).tile
+        except CodegenError:
+            continue
+        if tile is None:
+            continue
+        out[k] = (tile.rows, {roots.get(t, t): b for t, _, b, d in tile.streams
+                              if d != WHOLE and isinstance(t, str) and t in g.tensors})
+    return out
+
+
+def staging_entries(g: Graph, l3: set, rows: dict | None = None,
+                    chunking: tuple[int, int] = (0, 0)) -> list[dict]:
     """The L3 -> L2 streaming schedule for the tensors in ``l3`` (persistent tensors placed in
     L3 and the members of spilled arena buffers).
 
@@ -377,12 +426,17 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
     lives until that node (``last``), which waits for it before it ends. A tensor that the kernel
     node just before also staged is not copied again (``reuse``: the record names that node's
     buffer, which then lives on): a producer's output goes to its consumer in L2, and two
-    consecutive readers (a GEMM's input and weight gradients) share one copy. An element-wise
-    node of the optimizer (``OpDef.chunked``: SGD, gradient accumulation) is streamed in chunks
-    of SGD_CHUNK bytes per tensor (``chunk``: copy in, update, write back, chunk after chunk),
-    so its staging buffers are one chunk each; it is not prefetched and does not prefetch the
-    next node."""
+    consecutive readers (a GEMM's input and weight gradients) share one copy.
+
+    Chunks: a node streams its staged operands in chunks of rows (``chunk``: rows per chunk, 0
+    for whole; per tensor ``row_bytes``: copy in, run, write back, chunk after chunk), so its
+    staging buffers hold one chunk each, when ``rows`` (``row_layouts``) says every staged
+    operand of it splits by rows and either its op is ``OpDef.chunked`` (SGD, gradient
+    accumulation: SGD_CHUNK bytes per tensor) or it stages more than ``chunking[0]`` bytes
+    (``chunking[1]`` bytes per tensor; ``row_chunking``). A chunked node is not prefetched and
+    does not prefetch the next node."""
     roots = view_roots(g)
+    rows = rows or {}
     kernel_nodes = [k for k, n in enumerate(g.nodes) if not n.is_view]
     after = dict(zip(kernel_nodes, kernel_nodes[1:] + [len(g.nodes)]))
     entries = []
@@ -394,13 +448,20 @@ def staging_entries(g: Graph, l3: set) -> list[dict]:
         hit = [t for t in dict.fromkeys(ins + outs) if t in l3]
         if not hit:
             continue
-        chunk = SGD_CHUNK if op(n.op).chunked else 0
+        nrows, per_row = rows.get(k, (0, {}))
+        chunk = 0
+        if nrows > 1 and all(t in per_row for t in hit):
+            chunked = op(n.op).chunked
+            if chunked or (chunking[0] and sum(g[t].nbytes for t in hit) > chunking[0]):
+                budget = SGD_CHUNK if chunked else chunking[1]
+                chunk = min(nrows, max(1, budget // max(per_row[t] for t in hit)))
         entries.append({"node": k, "name": n.name, "prefetch": None, "chunk": chunk,
-                        "tensors": [
+                        "rows": nrows if chunk else 0, "tensors": [
             {"tensor": t, "size": g[t].nbytes, "copy_in": t in ins, "write_back": t in outs,
              "reuse": False,
              "first": k, "last": after[k] if t in outs else k,
-             "buffer": f"stage:{k}:{t}", "stage_bytes": min(g[t].nbytes, chunk) if chunk
+             "buffer": f"stage:{k}:{t}", "row_bytes": per_row[t] if chunk else 0,
+             "stage_bytes": min(g[t].nbytes, chunk * per_row[t]) if chunk
              else g[t].nbytes} for t in hit]})
     before = {b: a for a, b in after.items()}
     at = {e["node"]: e for e in entries}

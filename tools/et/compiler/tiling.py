@@ -43,14 +43,15 @@ def tile_loop(tile: RowTile, rows_per_tile: int, flop_c: str) -> dict:
             "kernel": tile.kernel}
 
 
-def tile_flop(flop: int, rows: int) -> str:
-    """C: the FLOP of the current tile, a share of ``flop`` over ``rows`` rows that adds up to
-    exactly ``flop`` over the tiles: FLOP per row times the tile's rows when every row does
-    the same work (one multiply), else the difference of two rounded 64-bit shares."""
+def tile_flop(flop: int, rows: int, r0: str = "tl_.r0", nr: str = "tl_.nr") -> str:
+    """C: the FLOP of the rows ``r0`` .. ``r0 + nr`` (C expressions; default the current tile),
+    a share of ``flop`` over ``rows`` rows that adds up to exactly ``flop`` over the tiles: FLOP
+    per row times the rows when every row does the same work (one multiply), else the
+    difference of two rounded 64-bit shares."""
     if flop % rows == 0:
-        return f"{flop // rows}u * tl_.nr"
-    return (f"(uint32_t)(((uint64_t){flop}u * (tl_.r0 + tl_.nr)) / {rows}u - "
-            f"((uint64_t){flop}u * tl_.r0) / {rows}u)")
+        return f"{flop // rows}u * {nr}"
+    return (f"(uint32_t)(((uint64_t){flop}u * ({r0} + {nr})) / {rows}u - "
+            f"((uint64_t){flop}u * {r0}) / {rows}u)")
 
 
 def tile_info(tile: RowTile, rows_per_tile: int) -> dict:
