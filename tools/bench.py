@@ -27,6 +27,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from et.pyenv import ensure  # noqa: E402
+
+ensure("bench")
+
 from et.bench import (INSTRUMENTS, ROWS, batch_rows, render, run_bench, update_readme,  # noqa: E402
                       zoo_rows)
 from et.compiler.appbuild import ROOT  # noqa: E402

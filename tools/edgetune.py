@@ -46,6 +46,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from et.pyenv import ensure  # noqa: E402
+
+ensure("edgetune")
+
 from et.compiler.ir import CompileError  # noqa: E402
 from et.compiler.ops.norm import BN_MODES  # noqa: E402
 from et.compiler.batchsplit import check_split  # noqa: E402
