@@ -32,7 +32,7 @@ from .memory import ArenaPlanner, Plan, view_roots
 from .onnx_import import import_onnx
 from .ops import flops, op
 from .tiles import query as kernel_tiles
-from .tiling import tile_flop, tile_info, tile_loop, tile_rows
+from .tiling import tile_flop, tile_info, tile_loop, tile_r0, tile_rows
 from .batchsplit import choose as choose_plan
 from .training import Hyper, stats, training_program
 
@@ -405,13 +405,12 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         stages much), chunk of rows by chunk: copy in its staged operands' rows, run, write
         back (template macro chunk_loop). The emitter's row-tiled call runs on the chunk's
         rows: the staged operands from their L2 copies, the others from the chunk's first row
-        (operands it needs whole as they are); ``tl_.r0`` in its statements becomes the row in
-        the whole call."""
+        (operands it needs whole as they are), ``@R0@`` the chunk's first row (``row0``)."""
         stg = {t["tensor"]: t for t in e["tensors"]}
-        ch = {"total": e["rows"], "step": e["chunk"], "copies": [], "wbs": [], "pre": []}
+        ch = {"total": e["rows"], "step": e["chunk"], "copies": [], "wbs": []}
         for i, t in enumerate(e["tensors"]):
             rec = {"id": i, "off": t["arena_offset"], "c": names(t["tensor"]), "name": t["tensor"],
-                   "row": t["row_bytes"] // 4, "row_bytes": t["row_bytes"]}
+                   "row_bytes": t["row_bytes"]}
             if t["copy_in"]:
                 ch["copies"].append(rec)
             if t["write_back"]:
@@ -421,12 +420,11 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             r = roots.get(t, t) if isinstance(t, str) else None
             args.append(f"(float *)(g_arena + {stg[r]['arena_offset']})" if r in stg
                         else p if d == WHOLE else f"({p}) + o_ * {b // 4}u")
-        ch["pre"] = [c.tile.fill(p, args, "n_", em.ctx).replace("tl_.r0", "o_")
-                     for p in c.tile.pre]
-        c.calls = [c.tile.fill(c.tile.call, args, "n_", em.ctx)]
+        ch["pre"] = [c.tile.fill(p, args, "n_", em.ctx, "o_") for p in c.tile.pre]
+        c.calls = [c.tile.fill(c.tile.call, args, "n_", em.ctx, "o_")]
         streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
         c.tile = replace(c.tile, rows=ch["step"], streams=streams, rows_c="(unsigned)n_",
-                         pre=[p.replace("tl_.r0", "(unsigned)(o_ + tl_.r0)") for p in c.tile.pre])
+                         row0="o_")
         return ch
 
     def stream_code(k: int) -> tuple[dict, list[dict]]:
@@ -512,7 +510,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         if c.tile and spec.l1_tiling == "on":
             tr = tile_rows(c.tile, l1_cap)
             if tr:
-                f_tile = (tile_flop(flops(n, g), total, "(o_ + tl_.r0)") if chunked
+                f_tile = (tile_flop(flops(n, g), total, tile_r0(c.tile)) if chunked
                           else tile_flop(flops(n, g), c.tile.rows))
                 tiled = tile_loop(c.tile, tr, f_tile)
                 whole = replace(c.tile, rows=total) if chunked else c.tile

@@ -28,21 +28,25 @@ class RowTile:
 
     ``streams``: (operand, C pointer, bytes per row, direction); a WHOLE operand is copied once
     (bytes = its size). ``call``: the kernel call with ``@P<i>@`` for stream i's L1 pointer,
-    ``@NR@`` for the tile's row count and ``@CTX@`` for the context; ``pre``: statements before
-    it in the tile loop. ``rows_c``: the row count as C (default: ``rows``)."""
+    ``@NR@`` for the tile's row count, ``@R0@`` for its first row in the node's rows and
+    ``@CTX@`` for the context; ``pre``: statements before it in the tile loop. ``rows_c``: the
+    row count as C (default: ``rows``); ``row0``: the first of the node's rows this call runs,
+    as C (a chunk loop's offset; default: the node's first)."""
     kernel: str
     rows: int
     streams: list
     call: str
     pre: list = field(default_factory=list)
     rows_c: str = ""
+    row0: str = ""
 
-    def fill(self, text: str, ptrs: list[str], nr: str, ctx: str) -> str:
+    def fill(self, text: str, ptrs: list[str], nr: str, ctx: str, r0: str = "0") -> str:
         """``text`` (the call or a ``pre`` statement) with stream i's pointer ``ptrs[i]``, the
-        row count ``nr`` and the context ``ctx`` in place of the placeholders."""
+        row count ``nr``, the first row ``r0`` and the context ``ctx`` in place of the
+        placeholders."""
         for i, p in enumerate(ptrs):
             text = text.replace(f"@P{i}@", p)
-        return text.replace("@NR@", nr).replace("@CTX@", ctx)
+        return text.replace("@NR@", nr).replace("@R0@", r0).replace("@CTX@", ctx)
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,17 @@ def tile_loop(tile: RowTile, rows_per_tile: int, flop_c: str) -> dict:
     ``flop_c``, the FLOP of one tile (C)."""
     def sub(text: str) -> str:
         return tile.fill(text, [f"tl_.p[{i}]" for i in range(len(tile.streams))], "tl_.nr",
-                         "&tl_.ctx")
+                         "&tl_.ctx", tile_r0(tile))
 
     return {"streams": [{"ptr": p, "bytes": b, "dir": d} for _, p, b, d in tile.streams],
             "rows": tile.rows_c or f"{tile.rows}u", "per_tile": rows_per_tile,
             "pre": [sub(p) for p in tile.pre], "call": sub(tile.call), "flop": flop_c,
             "kernel": tile.kernel}
+
+
+def tile_r0(tile: RowTile) -> str:
+    """C: the current L1 tile's first row in the node's rows (et_tiler counts from the call's)."""
+    return f"(unsigned)({tile.row0} + tl_.r0)" if tile.row0 else "tl_.r0"
 
 
 def tile_flop(flop: int, rows: int, r0: str = "tl_.r0", nr: str = "tl_.nr") -> str:

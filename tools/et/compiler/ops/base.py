@@ -89,7 +89,7 @@ def plane_pre(args_type: str, args: str, channels: int = 0) -> list[str]:
     ``pre``): a copy of its argument struct for the tile's planes, and with ``channels`` the
     channel of the tile's first plane."""
     pre = [f"{args_type} a_ = {args};", "a_.planes = @NR@;"]
-    return pre + ([f"a_.c0 = tl_.r0 % {channels}u;"] if channels else [])
+    return pre + ([f"a_.c0 = @R0@ % {channels}u;"] if channels else [])
 
 
 def symmetric_pads(imp, pads) -> None:
