@@ -264,7 +264,7 @@ static NOINLINE int run_et(int id, const et_ctx *ctx)
     static et_conv2d_args ca;
     static const et_maxpool2d_args ma = {64, 32, 32, 3, 3, 2, 2, 1, 1};
     c = conv_layout(id >= C2_FWD && id <= C2_DB);
-    ca = (et_conv2d_args){1, c.ci, c.h, c.w, c.co, 3, 3, 1, 1, 1, 1};
+    ca = (et_conv2d_args){1, c.ci, c.h, c.w, c.co, 3, 3, 1, 1, 1, 1, 1, 0};
     switch (id) {
     case C1_FWD: case C2_FWD: return et_conv2d_fwd_f32(ctx, &ca, c.x, c.wt, c.b, c.y);
     case C1_DX: case C2_DX: return et_conv2d_bwd_igrad_f32(ctx, &ca, c.wt, c.y, c.x);

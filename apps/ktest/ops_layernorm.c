@@ -21,3 +21,13 @@ static int op_ln_bwd(const kt_call *c)
                                 c->t[6], c->t[7], (size_t)c->ints[0], (size_t)c->ints[1]);
 }
 KT_OP("layernorm.bwd", op_ln_bwd);
+
+/* ints: rows, dim, accumulate; tensors: x, mean, rstd, dy, dgamma, dbeta (in, out) */
+static int op_ln_wgrad(const kt_call *c)
+{
+    KT_EXPECT(c, 3, 6);
+    return et_layernorm_bwd_wgrad_f32(c->ctx, c->t[0], c->t[1], c->t[2], c->t[3], c->t[4],
+                                      c->t[5], (size_t)c->ints[0], (size_t)c->ints[1],
+                                      (int)c->ints[2]);
+}
+KT_OP("layernorm.wgrad", op_ln_wgrad);

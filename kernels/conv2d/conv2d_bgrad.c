@@ -12,6 +12,7 @@ typedef struct {
     size_t n, c_out, plane;
     float *l1;
     size_t chunk; /* floats per buffer, multiple of 16 */
+    int accumulate;
 } bg_job;
 
 /* chunk k of core-owned channel co: image k / per_img, offset (k % per_img) * chunk */
@@ -58,7 +59,8 @@ static void bg_worker(void *arg)
             if (d + 6 < end) s6 += d[6];
             len = nlen;
         }
-        j->db[co] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+        float sum = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+        j->db[co] = j->accumulate ? j->db[co] + sum : sum;
     }
 }
 
@@ -72,6 +74,7 @@ et_status et_conv2d_bwd_bgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, co
     size_t chunk = ctx->l1_bytes / sizeof(float) / (2 * hal_cluster_max_cores()) & ~(size_t)15;
     if (chunk > BG_MAX_CHUNK) chunk = BG_MAX_CHUNK;
     if (chunk < 16) return ET_ERR_ARG;
-    bg_job j = {dy, db, a->n, a->c_out, et_conv2d_out_h(a) * et_conv2d_out_w(a), ctx->l1, chunk};
+    bg_job j = {dy, db, a->n, a->c_out, et_conv2d_out_h(a) * et_conv2d_out_w(a), ctx->l1, chunk,
+                a->accumulate};
     return hal_cluster_fork(nc, bg_worker, &j);
 }

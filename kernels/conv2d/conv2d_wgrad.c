@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* conv2d weight gradient: tiles of (output-channel block, image, output-row block); the dW
- * block stays in L1 and accumulates over images and rows; 4x4 (c_out x c_in) register
+ * block stays in L1 and accumulates over images and rows (from dw's values with accumulate); 4x4 (c_out x c_in) register
  * blocking over output positions, with a 4-channel-interleaved input slab (et_conv2d.h). */
 #include <string.h>
 
@@ -71,10 +71,13 @@ static void wg_compute(conv_pipe *p, unsigned t, unsigned buf, unsigned id, unsi
     size_t kk = a->kh * a->kw, plane = pl->prow * pl->pcol, npos = tl->g.th * pl->wo;
     size_t gco = (tl->g.tc + 3) / 4, gci = (a->c_in + 3) / 4;
     float *blk = pl->O[0];
-    if (tl->first) {
+    if (tl->first) { /* the block's dW starts from 0, or from dw's values (accumulate) */
         size_t lo, hi;
         et_team_range(tl->g.tc * a->c_in * kk, id, nc, &lo, &hi);
-        if (hi > lo) et_zero_f32(blk + lo, hi - lo);
+        if (hi > lo && a->accumulate)
+            et_copy_f32(blk + lo, j->dw + tl->g.c0 * a->c_in * kk + lo, hi - lo);
+        else if (hi > lo)
+            et_zero_f32(blk + lo, hi - lo);
     }
     conv_slab s = {pl->P, 4 * plane, 1, 4 * pl->pcol, 4, pl->pch, pl->prow, pl->pcol, 1,
                    pl->S[buf], a->c_in, pl->srows * a->w, a->w, tl->g.nrows, a->w,

@@ -100,8 +100,9 @@ static void wgrad_worker(void *arg)
     size_t lo, hi, kk = a->kh * a->kw;
     et_team_range(a->c, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
     for (size_t ch = lo; ch < hi; ++ch) {
-        float *dw = j->out ? j->out + ch * kk : NULL, sb = 0.0f;
-        if (dw)
+        float *dw = j->out ? j->out + ch * kk : NULL;
+        float sb = a->accumulate && j->db ? j->db[ch] : 0.0f;
+        if (dw && !a->accumulate)
             for (size_t k = 0; k < kk; ++k) dw[k] = 0.0f;
         /* the planes of channel ch, in plane order */
         for (size_t p = (ch + a->c - a->c0) % a->c; p < a->planes; p += a->c) {

@@ -40,6 +40,8 @@ typedef struct {
     size_t groups;        /**< 0 or 1: dense; g > 1: grouped convolution, c_in and c_out
                                divisible by g, weights [c_out, c_in / g, kh, kw], output channel
                                group j reads input channel group j (ONNX Conv's group) */
+    int accumulate;       /**< weight and bias gradients: 0 overwrite dw / db, else add to
+                               them (the sums over a batch taken in chunks of images) */
 } et_conv2d_args;
 
 /** @brief Output height, or 0 if the geometry is invalid. */
@@ -85,7 +87,7 @@ et_status et_conv2d_bwd_igrad_f32(const et_ctx *ctx, const et_conv2d_args *a, co
  * @param[in]  a    geometry
  * @param[in]  x    fp32 [n, c_in, h, w]
  * @param[in]  dy   fp32 [n, c_out, ho, wo]
- * @param[out] dw   fp32 [c_out, c_in / groups, kh, kw]
+ * @param[in,out] dw fp32 [c_out, c_in / groups, kh, kw] (read when a->accumulate)
  * @return ET_OK or ET_ERR_ARG.
  */
 et_status et_conv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *x,
@@ -97,7 +99,7 @@ et_status et_conv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, co
  * @param[in]  ctx  execution context (l1 of at least et_conv2d_scratch_size() bytes)
  * @param[in]  a    geometry
  * @param[in]  dy   fp32 [n, c_out, ho, wo]
- * @param[out] db   fp32 [c_out]
+ * @param[in,out] db fp32 [c_out] (read when a->accumulate)
  * @return ET_OK or ET_ERR_ARG.
  */
 et_status et_conv2d_bwd_bgrad_f32(const et_ctx *ctx, const et_conv2d_args *a, const float *dy,
@@ -121,6 +123,7 @@ typedef struct {
     size_t kh, kw;        /**< filter size (> 0) */
     size_t sh, sw;        /**< stride (> 0) */
     size_t ph, pw;        /**< zero padding, ph < kh and pw < kw */
+    int accumulate;       /**< weight gradient: 0 overwrite dw / db, else add to them */
 } et_dwconv2d_args;
 
 /** @brief Output height (h + 2 ph - kh) / sh + 1, or 0 if the geometry is invalid. */
@@ -152,12 +155,12 @@ et_status et_dwconv2d_bwd_igrad_f32(const et_ctx *ctx, const et_dwconv2d_args *a
 
 /**
  * @brief Depthwise weight and bias gradients, each summed over all planes of its channel in
- *        plane order (overwritten): dw[ch] = sum_p dy[p] (x) x[p], db[ch] = sum_p sum dy[p].
- *        Channels are split over the cores.
+ *        plane order: dw[ch] = sum_p dy[p] (x) x[p], db[ch] = sum_p sum dy[p], overwritten or
+ *        (a->accumulate) added to what dw and db hold. Channels are split over the cores.
  * @param[in]  x  fp32 [planes, h, w] (the forward input)
  * @param[in]  dy fp32 [planes, ho, wo]
- * @param[out] dw fp32 [c, kh, kw], or NULL to skip
- * @param[out] db fp32 [c], or NULL to skip
+ * @param[in,out] dw fp32 [c, kh, kw], or NULL to skip
+ * @param[in,out] db fp32 [c], or NULL to skip
  * @return ET_OK or ET_ERR_ARG (also when dw and db are both NULL).
  */
 et_status et_dwconv2d_bwd_wgrad_f32(const et_ctx *ctx, const et_dwconv2d_args *a, const float *x,

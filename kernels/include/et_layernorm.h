@@ -60,6 +60,27 @@ et_status et_layernorm_bwd_f32(const et_ctx *ctx, const float *x, const float *g
                                float *dgamma, float *dbeta, size_t rows, size_t dim);
 
 /**
+ * @brief LayerNorm weight gradients alone: dgamma = sum over rows of dy * xhat, dbeta = sum of
+ *        dy, overwritten or, with @p accumulate, added to what they hold. The sums run over the
+ *        rows in order, so calls on consecutive chunks of rows (the first without accumulate,
+ *        the others with) give bit for bit the result of one call on all rows.
+ * @param[in]     ctx        execution context
+ * @param[in]     x          forward input, fp32 [rows, dim]
+ * @param[in]     mean       saved mean, fp32 [rows]
+ * @param[in]     rstd       saved rstd, fp32 [rows]
+ * @param[in]     dy         gradient of y, fp32 [rows, dim]
+ * @param[in,out] dgamma     gradient of gamma, fp32 [dim], or NULL to skip
+ * @param[in,out] dbeta      gradient of beta, fp32 [dim], or NULL to skip
+ * @param[in]     rows       number of rows (> 0)
+ * @param[in]     dim        normalized length (> 0)
+ * @param[in]     accumulate 0: overwrite; else add to dgamma and dbeta
+ * @return ET_OK or ET_ERR_ARG (also when dgamma and dbeta are both NULL).
+ */
+et_status et_layernorm_bwd_wgrad_f32(const et_ctx *ctx, const float *x, const float *mean,
+                                     const float *rstd, const float *dy, float *dgamma,
+                                     float *dbeta, size_t rows, size_t dim, int accumulate);
+
+/**
  * @brief BatchNorm's running statistics in training mode, from the statistics a layernorm
  *        forward saved over the channel rows [channels, count] (PyTorch's update):
  *        running = (1 - momentum) running + momentum * batch, with the unbiased batch variance

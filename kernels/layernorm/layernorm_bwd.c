@@ -11,6 +11,7 @@ typedef struct {
     const float *x, *gamma, *mean, *rstd, *dy;
     float *dx, *dgamma, *dbeta;
     size_t rows, dim;
+    int accumulate; /* dgamma/dbeta continue the sums they hold */
 } ln_bwd_job;
 
 /* Keeps a product in its own rounding step (no fmsub contraction of dy * gamma - mean(g)),
@@ -119,15 +120,25 @@ static void ln_bwd_row_nog(const float *x, const float *dy, float *dx, size_t n,
     for (; pd != e; ++pd, ++px, ++q) *q = rs * (pd[0] - mg - (px[0] - mu) * c);
 }
 
-/* dgamma/dbeta of columns [lo, hi): sums over all rows in row order. */
+/* dgamma/dbeta of columns [lo, hi): sums over all rows in row order, from 0 or (accumulate)
+ * from the values they hold, so chunks of rows one after the other give the whole call's bits. */
 static void ln_bwd_cols(const ln_bwd_job *j, size_t lo, size_t hi)
 {
     size_t n = j->dim, rows = j->rows;
     const float *mean = j->mean, *rstd = j->rstd;
+    const float *ag = j->accumulate ? j->dgamma : NULL, *ab = j->accumulate ? j->dbeta : NULL;
     size_t i = lo;
     for (; i + 8 <= hi; i += 8) {
         float g0 = 0.0f, g1 = 0.0f, g2 = 0.0f, g3 = 0.0f, g4 = 0.0f, g5 = 0.0f, g6 = 0.0f, g7 = 0.0f;
         float b0 = 0.0f, b1 = 0.0f, b2 = 0.0f, b3 = 0.0f, b4 = 0.0f, b5 = 0.0f, b6 = 0.0f, b7 = 0.0f;
+        if (ag) {
+            const float *o = ag + i;
+            g0 = o[0], g1 = o[1], g2 = o[2], g3 = o[3], g4 = o[4], g5 = o[5], g6 = o[6], g7 = o[7];
+        }
+        if (ab) {
+            const float *o = ab + i;
+            b0 = o[0], b1 = o[1], b2 = o[2], b3 = o[3], b4 = o[4], b5 = o[5], b6 = o[6], b7 = o[7];
+        }
         const float *pd = j->dy + i, *px = j->x + i, *pm = mean, *pr = rstd, *pe = mean + rows;
         for (; pm != pe; ++pm, ++pr, pd += n, px += n) {
             float m = *pm, s = *pr, d;
@@ -150,7 +161,7 @@ static void ln_bwd_cols(const ln_bwd_job *j, size_t lo, size_t hi)
         }
     }
     for (; i < hi; ++i) {
-        float sg = 0.0f, sb = 0.0f;
+        float sg = ag ? ag[i] : 0.0f, sb = ab ? ab[i] : 0.0f;
         const float *pd = j->dy + i, *px = j->x + i;
         for (size_t r = 0; r < rows; ++r, pd += n, px += n) {
             float d = *pd;
@@ -190,6 +201,18 @@ et_status et_layernorm_bwd_f32(const et_ctx *ctx, const float *x, const float *g
     if (!dx && !dgamma && !dbeta) return ET_ERR_ARG;
     unsigned nc = et_team_cores(ctx);
     if (!nc) return ET_ERR_ARG;
-    ln_bwd_job j = {x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, dim};
+    ln_bwd_job j = {x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, dim, 0};
+    return hal_cluster_fork(nc, ln_bwd_worker, &j);
+}
+
+et_status et_layernorm_bwd_wgrad_f32(const et_ctx *ctx, const float *x, const float *mean,
+                                     const float *rstd, const float *dy, float *dgamma,
+                                     float *dbeta, size_t rows, size_t dim, int accumulate)
+{
+    if (!ctx || !x || !mean || !rstd || !dy || !rows || !dim) return ET_ERR_ARG;
+    if (!dgamma && !dbeta) return ET_ERR_ARG;
+    unsigned nc = et_team_cores(ctx);
+    if (!nc) return ET_ERR_ARG;
+    ln_bwd_job j = {x, NULL, mean, rstd, dy, NULL, dgamma, dbeta, rows, dim, accumulate != 0};
     return hal_cluster_fork(nc, ln_bwd_worker, &j);
 }

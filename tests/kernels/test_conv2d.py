@@ -114,6 +114,32 @@ def test_conv2d_small_l1_forces_tiling(backend, case, rng):
     _run_case(backend, case, rng, l1_bytes=int(need[0]) + 512)
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv2d_gradients_accumulate_over_image_chunks(backend, rng, groups):
+    """dW and db with ``accumulate`` (et_conv2d_args): the batch taken one image at a time (the
+    compiler's L3 chunks), the first call overwriting and the others adding, equals the whole
+    batch's call; with a small L1 too (several channel blocks, each starting from dw)."""
+    if backend.is_qemu and groups > 1:
+        pytest.skip("host-only case")
+    case = (3, 6, 9, 7, 4, 3, 3, 1, 1, 1, 1)
+    n, ci, h, wd, co, kh, kw, sh, sw, ph, pw = case
+    ho, wo = _out_hw(case)
+    x = rng.standard_normal((n, ci, h, wd)).astype(np.float32)
+    w = rng.standard_normal((co, ci // groups, kh, kw)).astype(np.float32)
+    dy = rng.standard_normal((n, co, ho, wo)).astype(np.float32)
+    dw_ref, db_ref = _ref(case, x, w, np.zeros(co, np.float32), dy, groups)[2:]
+    (need,), _ = backend.call("conv2d.scratch", list(case) + [groups], [Out((1,))])
+    for l1 in (0, int(need[0]) + 512):
+        kw_ = {"l1_bytes": l1} if l1 else {}
+        dw, db = np.full(w.shape, np.nan, np.float32), np.full(co, np.nan, np.float32)
+        for i in range(n):
+            ints = [1] + list(case[1:]) + [groups, int(i > 0)]
+            (dw,), _ = backend.call("conv2d.bwd_wgrad", ints, [x[i], dy[i], Out(init=dw)], **kw_)
+            (db,), _ = backend.call("conv2d.bwd_bgrad", ints, [dy[i], Out(init=db)], **kw_)
+        _close(dw, dw_ref, n * ho * wo, "dW in chunks")
+        _close(db, db_ref, n * ho * wo, "db in chunks")
+
+
 def test_conv2d_core_count_invariance(backend, rng):
     """fwd/dX/dW outputs are bit-identical on 1 and 8 cores (one core per output element)."""
     if backend.is_qemu:
@@ -212,6 +238,13 @@ def test_depthwise_all_directions(backend, case, rng):
     _close(db, db_ref, terms, "db")
     (db2,), _ = backend.call("dwconv2d.bwd_wgrad", ints, [x, dy, None, Out((c,))])
     assert np.array_equal(db2, db)
+    # one image at a time, the later ones adding in (accumulate): the compiler's L3 chunks
+    dw3, db3 = np.full(w.shape, np.nan, np.float32), np.full(c, np.nan, np.float32)
+    for i in range(n):
+        (dw3, db3), _ = backend.call("dwconv2d.bwd_wgrad", [c] + ints[1:] + [int(i > 0)],
+                                     [x[i], dy[i], Out(init=dw3), Out(init=db3)])
+    _close(dw3, dw_ref, terms, "dW in chunks")
+    _close(db3, db_ref, terms, "db in chunks")
 
 
 def test_depthwise_plane_ranges_and_core_count(backend, rng):

@@ -53,6 +53,18 @@ def test_layernorm(backend, rng, shape, affine):
     (dg2, db2), _ = backend.call("layernorm.bwd", [r, d],
                                  [x, None, mean, rstd, dy, None, Out((d,)), Out((d,))])
     assert np.array_equal(dg2, dg) and np.array_equal(db2, db)
+    # the weight-gradient kernel: whole, and on chunks of rows that add into the first's sums
+    # (the compiler's L3 chunks): bit-identical to the full call's
+    (dg3, db3), _ = backend.call("layernorm.wgrad", [r, d, 0],
+                                 [x, mean, rstd, dy, Out((d,)), Out((d,))])
+    assert np.array_equal(dg3, dg) and np.array_equal(db3, db)
+    dg4, db4 = np.full(d, np.nan, np.float32), np.full(d, np.nan, np.float32)
+    for r0 in range(0, r, 5):
+        r1 = min(r, r0 + 5)
+        (dg4, db4), _ = backend.call("layernorm.wgrad", [r1 - r0, d, int(r0 > 0)],
+                                     [x[r0:r1], mean[r0:r1], rstd[r0:r1], dy[r0:r1],
+                                      Out(init=dg4), Out(init=db4)])
+    assert np.array_equal(dg4, dg) and np.array_equal(db4, db)
 
 
 def test_layernorm_bad_arguments(backend):
@@ -72,3 +84,8 @@ def test_layernorm_bad_arguments(backend):
     # nothing asked for (dx, dgamma and dbeta NULL)
     _, perf = backend.call("layernorm.bwd", [2, 3], [x, None, x, x, x, None, None, None], check=False)
     assert perf.status == -1
+    _, perf = backend.call("layernorm.wgrad", [2, 3, 1], [x, x, x, x, None, None], check=False)
+    assert perf.status == -1
+    (out,), perf = backend.call("layernorm.wgrad", [0, 3, 0], [x, x, x, x, Out(init=s), None],
+                                  check=False)
+    assert perf.status == -1 and np.array_equal(out, s)

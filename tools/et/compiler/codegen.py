@@ -407,21 +407,23 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         rows: the staged operands from their L2 copies, the others from the chunk's first row
         (operands it needs whole as they are), ``@R0@`` the chunk's first row (``row0``)."""
         stg = {t["tensor"]: t for t in e["tensors"]}
-        ch = {"total": e["rows"], "step": e["chunk"], "copies": [], "wbs": []}
+        ch = {"total": e["rows"], "step": e["chunk"], "copies": [], "wbs": [], "whole_in": [],
+              "whole_out": []}
         for i, t in enumerate(e["tensors"]):
             rec = {"id": i, "off": t["arena_offset"], "c": names(t["tensor"]), "name": t["tensor"],
-                   "row_bytes": t["row_bytes"]}
+                   "row_bytes": t["row_bytes"], "size": t["size"]}
+            whole = "whole_" if not t["row_bytes"] else ""
             if t["copy_in"]:
-                ch["copies"].append(rec)
+                ch[f"{whole}in" if whole else "copies"].append(rec)
             if t["write_back"]:
-                ch["wbs"].append(rec)
+                ch[f"{whole}out" if whole else "wbs"].append(rec)
         args = []
         for t, p, b, d in c.tile.streams:
             r = roots.get(t, t) if isinstance(t, str) else None
             args.append(f"(float *)(g_arena + {stg[r]['arena_offset']})" if r in stg
                         else p if d == WHOLE else f"({p}) + o_ * {b // 4}u")
         ch["pre"] = [c.tile.fill(p, args, "n_", em.ctx, "o_") for p in c.tile.pre]
-        c.calls = [c.tile.fill(c.tile.call, args, "n_", em.ctx, "o_")]
+        c.calls = [c.tile.fill(x, args, "n_", em.ctx, "o_") for x in [c.tile.call] + c.tile.then]
         streams = [(t, a, b, d) for (t, _, b, d), a in zip(c.tile.streams, args)]
         c.tile = replace(c.tile, rows=ch["step"], streams=streams, rows_c="(unsigned)n_",
                          row0="o_")
@@ -438,7 +440,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             if e["chunk"]:
                 xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": a, "to": b,
                           "l2_offset": t["arena_offset"],
-                          "chunk_bytes": e["chunk"] * t["row_bytes"],
+                          "chunk_bytes": min(t["size"], e["chunk"] * t["row_bytes"])
+                          or t["size"],
                           "during_node": k} for t in e["tensors"]
                          for a, b, do in (("L3", "L2", t["copy_in"]), ("L2", "L3", t["write_back"]))
                          if do]
@@ -507,7 +510,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             total = entries[k][1]["rows"]
             flop_c = tile_flop(flops(n, g), total, "o_", "(uint32_t)n_")
         tiled, l1_tiles = None, None
-        if c.tile and spec.l1_tiling == "on":
+        if c.tile and c.tile.l1 and spec.l1_tiling == "on":
             tr = tile_rows(c.tile, l1_cap)
             if tr:
                 f_tile = (tile_flop(flops(n, g), total, tile_r0(c.tile)) if chunked
@@ -609,6 +612,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                fwd=blocks[:nfwd], bwd=blocks[nfwd:tail], upd=blocks[tail:], data=data,
                x=names(g.inputs[0]), y=names(g.inputs[1]), loss_c=names("loss"),
                l1_bytes=l1_cap, max_t=max_t, streaming=bool(elist), loss_kind=loss, dump_mode=mode, prof=prof,
+               input_l3=plan.placements[g.inputs[0]].level == "L3",
                x_data=c_floats(data["x"]),
                y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]))
     os.makedirs(outdir, exist_ok=True)

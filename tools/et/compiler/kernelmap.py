@@ -31,7 +31,12 @@ class RowTile:
     ``@NR@`` for the tile's row count, ``@R0@`` for its first row in the node's rows and
     ``@CTX@`` for the context; ``pre``: statements before it in the tile loop. ``rows_c``: the
     row count as C (default: ``rows``); ``row0``: the first of the node's rows this call runs,
-    as C (a chunk loop's offset; default: the node's first)."""
+    as C (a chunk loop's offset; default: the node's first).
+
+    ``l1`` False: a call of kernels that tile themselves through L1 (GEMM, conv2d, permute),
+    whose rows (batch items, matrix rows) only serve the planner's L3 chunks (memory.py): the
+    generated code runs it on chunks of rows, never on L1 row tiles; ``then``: further calls
+    on the same rows after ``call`` (a weight and a bias gradient)."""
     kernel: str
     rows: int
     streams: list
@@ -39,6 +44,8 @@ class RowTile:
     pre: list = field(default_factory=list)
     rows_c: str = ""
     row0: str = ""
+    l1: bool = True
+    then: list = field(default_factory=list)
 
     def fill(self, text: str, ptrs: list[str], nr: str, ctx: str, r0: str = "0") -> str:
         """``text`` (the call or a ``pre`` statement) with stream i's pointer ``ptrs[i]``, the
@@ -122,3 +129,26 @@ class Emitter:
               for t, b, d in streams]
         kernel = c.kernels[-1]
         c.tile = RowTile(kernel, rows, st, f"{kernel}(@CTX@, {', '.join(args)})", list(pre))
+
+    def chunks(self, c: CCall, rows: int, streams: list, calls: list, pre=()) -> None:
+        """The node's calls of self-tiling kernels (``c.calls``) as one chunk-only RowTile
+        (``l1`` False) over ``rows``: streams (tensor or (label, C pointer), bytes per row or 0
+        for an operand it needs whole, dir); ``calls``: the same calls for a chunk, with
+        ``@P<i>@`` for stream i's pointer and ``@NR@``, ``@R0@`` for the chunk's rows  (kernels
+        with an argument struct: ``chunk_structs``), after the statements ``pre``."""
+        st = [(t, self.p(t), b or self.g[t].nbytes, d if b else WHOLE) if isinstance(t, str)
+              else (t[0], t[1], b, d) for t, b, d in streams]
+        c.tile = RowTile(c.kernels[0], rows, st, calls[0], list(pre), l1=False,
+                         then=list(calls[1:]))
+
+    def chunk_structs(self, c: CCall, rows: int, streams: list, calls: list) -> None:
+        """``chunks`` for kernels called with an argument struct: per call (kernel, struct
+        type, struct name, {field: C value for a chunk}, pointer arguments); each call runs
+        on a copy of its struct with those fields set."""
+        pre, text = [], []
+        for i, (kernel, atype, args, fields, ptrs) in enumerate(calls):
+            v = f"ch{i}_"
+            pre.append(f"{atype} {v} = {args};" + "".join(f" {v}.{f} = {x};"
+                                                          for f, x in fields.items()))
+            text.append(f"{kernel}(@CTX@, &{v}, {', '.join(ptrs)})")
+        self.chunks(c, rows, streams, text, pre)

@@ -22,7 +22,12 @@ Algorithm of ``ArenaPlanner``:
    until the plan is stable. The optimizer's element-wise nodes stream in chunks; when the
    plan does not fit or spills, it is made again with row chunks (a row-separable node that
    would stage more than an eighth of the arena streams its operands in chunks of rows,
-   ``row_chunking``) and kept if that fits or spills less.
+   ``row_chunking``) and kept if that fits or spills less. Kernels that tile themselves
+   (GEMM, conv2d, permute) chunk by their leading items (matrix rows, images, batch items);
+   operands they need whole are staged whole once, and sums over the items (weight
+   gradients) add chunk after chunk.
+6. If the plan still does not fit, it is made again with the samples (the batch input) in L3
+   instead of pinned in L2: the layers that read them stream them like any L3 tensor.
 If the arena does not fit L2, or the rest does not fit L3, DoesNotFitError gives the numbers:
 needed vs available, and which tensor at which step crosses the limit.
 """
@@ -139,6 +144,7 @@ class ArenaPlanner(MemoryPlanner):
     def __init__(self, l2_reserve: int = 64 * KIB, stream: bool = True):
         self.l2_reserve = l2_reserve
         self.stream = stream
+        self.l3_inputs: set[str] = set()   # the samples, when they must live in L3
 
     def plan(self, graph: Graph, target: Target | str, strict: bool = True) -> Plan:
         tgt = get_target(target) if isinstance(target, str) else target
@@ -206,13 +212,18 @@ class ArenaPlanner(MemoryPlanner):
                     self.pressure[r] = max(self.pressure.get(r, 0), live0[k] + g[r].nbytes)
                 elif not n.is_view:
                     touched.setdefault(find(t), set()).add(k)
-        # row chunks only when the plan without them does not fit or spills to L3, and only if
-        # they make it fit or spill less (a chunked node loses the prefetch overlap)
         rows = row_layouts(g) if self.stream else {}
-        plan = self._levels(g, tgt, bufs, members, touched, limit, rows, (0, 0))
-        if self.stream and (plan.error or plan.spilled):
-            alt = self._levels(g, tgt, bufs, members, touched, limit, rows, row_chunking(limit))
-            if not alt.error and (plan.error or alt.l3_arena_peak < plan.l3_arena_peak):
+        self.l3_inputs = set()
+        plan = self._chunked_if_better(g, tgt, bufs, members, touched, limit, rows)
+        # the samples in L3 only when the plan with them in L2 does not fit: the first layer
+        # streams them like any L3 tensor, the batch is copied L3 -> L3 through L2
+        if plan.error and self.stream and g.inputs and g[g.inputs[0]].kind == "input":
+            self.l3_inputs = {g.inputs[0]}
+            alt = self._chunked_if_better(g, tgt, bufs, members, touched,
+                                          self._arena_limit(g, tgt), rows)
+            if alt.error:
+                self.l3_inputs = set()
+            else:
                 plan = alt
         if plan.error and strict:
             raise DoesNotFitError(plan.error)
@@ -220,12 +231,24 @@ class ArenaPlanner(MemoryPlanner):
         plan.workspace = {"L1": max(0, tgt.capacities["L1"] - tgt.cores * tgt.stack_per_core)}
         return plan
 
+    def _chunked_if_better(self, g: Graph, tgt: Target, bufs: dict, members: dict,
+                           touched: dict, limit: int, rows: dict) -> Plan:
+        """Row chunks only when the plan without them does not fit or spills to L3, and only
+        if they make it fit or spill less (a chunked node loses the prefetch overlap); when
+        neither fits, the plan with row chunks (its message names what limits it)."""
+        plan = self._levels(g, tgt, bufs, members, touched, limit, rows, (0, 0))
+        if self.stream and (plan.error or plan.spilled):
+            alt = self._levels(g, tgt, bufs, members, touched, limit, rows, row_chunking(limit))
+            if plan.error or alt.l3_arena_peak < plan.l3_arena_peak and not alt.error:
+                plan = alt
+        return plan
+
     def _levels(self, g: Graph, tgt: Target, bufs: dict, members: dict, touched: dict,
                 limit: int, rows: dict, chunking: tuple[int, int]) -> Plan:
         """Steps 3.-5. with the given row chunking (``staging_entries``); a plan that does not
         fit carries the message in ``error``."""
         plan = Plan(target=tgt.name, stream=self.stream, l2_reserve=self.l2_reserve)
-        forced: set[str] = set()
+        forced: set[str] = set(self.l3_inputs)
         spilled: dict[str, None] = {}       # arena buffers in L3, in the order they were spilled
         for _ in range(2 * len(g.tensors) + 2):
             l3_arena = {m for r in spilled for m in members[r]}
@@ -240,7 +263,8 @@ class ArenaPlanner(MemoryPlanner):
             plan.stream_nodes = entries
             self._arena(g, plan, allbufs, members)
             if self.stream and plan.arena_peak > limit:
-                r = spill_candidate(plan, allbufs, touched, limit)
+                r = spill_candidate(plan, allbufs, touched, limit,
+                                    chunked_at(g, rows, members, chunking))
                 if r is not None:
                     spilled[r] = None
                     continue
@@ -306,11 +330,13 @@ class ArenaPlanner(MemoryPlanner):
     def _arena_limit(self, g: Graph, tgt: Target) -> int:
         """The L2 arena's share of L2: what the reserve and the tensors that must stay in L2
         (the batch and the loss, which the CPU reads) leave."""
-        return tgt.capacities["L2"] - self.l2_reserve - self._pinned(g)
+        return tgt.capacities["L2"] - self.l2_reserve - self._pinned(g, self.l3_inputs)
 
     @staticmethod
-    def _pinned(g: Graph) -> int:
-        return sum(_align(t.nbytes) for t in g.tensors.values() if t.kind in ("input", "loss"))
+    def _pinned(g: Graph, l3_inputs=()) -> int:
+        """Bytes of the batch and the loss kept in L2 (the samples too, unless in L3)."""
+        return sum(_align(t.nbytes) for t in g.tensors.values()
+                   if t.kind in ("input", "loss") and t.name not in l3_inputs)
 
     def _place_levels(self, g: Graph, tgt: Target, plan: Plan, forced: set) -> set:
         """Persistent tensors L2-first (``forced`` ones in L3), then L3; returns the L3 set."""
@@ -325,14 +351,15 @@ class ArenaPlanner(MemoryPlanner):
             raise DoesNotFitError(
                 f"training graph does not fit target {tgt.name}: the L2 arena needs "
                 f"{plan.arena_peak} bytes, {limit} available (L2 {caps['L2']} - reserve "
-                f"{self.l2_reserve} - batch and loss {self._pinned(g)}); {what}, offset "
+                f"{self.l2_reserve} - batch and loss {self._pinned(g, self.l3_inputs)}); "
+                f"{what}, offset "
                 f"{over[0]}) "
                 f"crosses the limit at step {step} (node '{g.nodes[step].name}'); live bytes "
                 f"peak at step {plan.peak_step} ('{plan.peak_node}'): {plan.live_peak}")
         order = {"input": 0, "loss": 0, "state": 2, "const": 4}
         pers = [t for t in g.tensors.values() if t.kind in PERSISTENT]
         if self.stream:
-            pers.sort(key=lambda t: (t.kind not in ("input", "loss"),
+            pers.sort(key=lambda t: (t.kind not in ("input", "loss") or t.name in self.l3_inputs,
                                      -self.pressure.get(t.name, 0),
                                      order.get(t.kind, 1 if t.trainable else 3)))
         else:
@@ -344,7 +371,7 @@ class ArenaPlanner(MemoryPlanner):
         for t in pers:
             size = _align(t.nbytes)
             level = "L2" if used["L2"] + size <= caps["L2"] and t.name not in forced else "L3"
-            if level == "L3" and t.kind in ("input", "loss"):
+            if level == "L3" and t.kind in ("input", "loss") and t.name not in self.l3_inputs:
                 raise DoesNotFitError(
                     f"training graph does not fit target {tgt.name}: {t.kind} '{t.name}' "
                     f"({t.nbytes} bytes) must be in L2, which already holds {used['L2']} of "
@@ -388,9 +415,10 @@ def row_chunking(limit: int) -> tuple[int, int]:
 
 
 def row_layouts(g: Graph) -> dict[int, tuple[int, dict[str, int]]]:
-    """Per kernel node whose call is row-separable (its emitter gives a ``RowTile``): its rows
-    and the bytes per row of each operand it splits by rows (view roots; operands it needs
-    whole are left out). The planner streams such a node's L3 operands in chunks of rows."""
+    """Per kernel node whose call is row-separable (its emitter gives a ``RowTile``: an L1 row
+    tiling or a chunk-only one): its rows and the bytes per row of each operand (view roots;
+    0 for an operand it needs whole). The planner streams such a node's L3 operands in chunks
+    of rows."""
     from .kernelmap import WHOLE, CodegenError, Emitter
     roots = view_roots(g)
     em = Emitter(g, lambda t: t, lambda y: ("mean_", "rstd_"))
@@ -404,8 +432,9 @@ def row_layouts(g: Graph) -> dict[int, tuple[int, dict[str, int]]]:
             continue
         if tile is None:
             continue
-        out[k] = (tile.rows, {roots.get(t, t): b for t, _, b, d in tile.streams
-                              if d != WHOLE and isinstance(t, str) and t in g.tensors})
+        out[k] = (tile.rows, {roots.get(t, t): 0 if d == WHOLE else b
+                              for t, _, b, d in tile.streams
+                              if isinstance(t, str) and t in g.tensors})
     return out
 
 
@@ -430,11 +459,13 @@ def staging_entries(g: Graph, l3: set, rows: dict | None = None,
 
     Chunks: a node streams its staged operands in chunks of rows (``chunk``: rows per chunk, 0
     for whole; per tensor ``row_bytes``: copy in, run, write back, chunk after chunk), so its
-    staging buffers hold one chunk each, when ``rows`` (``row_layouts``) says every staged
-    operand of it splits by rows and either its op is ``OpDef.chunked`` (SGD, gradient
-    accumulation: SGD_CHUNK bytes per tensor) or it stages more than ``chunking[0]`` bytes
-    (``chunking[1]`` bytes per tensor; ``row_chunking``). A chunked node is not prefetched and
-    does not prefetch the next node."""
+    staging buffers hold one chunk each, when ``rows`` (``row_layouts``) knows every staged
+    operand of it and either its op is ``OpDef.chunked`` (SGD, gradient accumulation:
+    SGD_CHUNK bytes per tensor) or the operands it splits by rows stage more than
+    ``chunking[0]`` bytes (``chunking[1]`` bytes per tensor; ``row_chunking``). An operand it
+    needs whole (``row_bytes`` 0: a weight, a weight gradient summed over the rows) is staged
+    whole, copied in before the first chunk and written back after the last. A chunked node is
+    not prefetched and does not prefetch the next node."""
     roots = view_roots(g)
     rows = rows or {}
     kernel_nodes = [k for k, n in enumerate(g.nodes) if not n.is_view]
@@ -450,18 +481,19 @@ def staging_entries(g: Graph, l3: set, rows: dict | None = None,
             continue
         nrows, per_row = rows.get(k, (0, {}))
         chunk = 0
-        if nrows > 1 and all(t in per_row for t in hit):
+        split = [t for t in hit if per_row.get(t)]
+        if nrows > 1 and split and all(t in per_row for t in hit):
             chunked = op(n.op).chunked
-            if chunked or (chunking[0] and sum(g[t].nbytes for t in hit) > chunking[0]):
+            if chunked or (chunking[0] and sum(g[t].nbytes for t in split) > chunking[0]):
                 budget = SGD_CHUNK if chunked else chunking[1]
-                chunk = min(nrows, max(1, budget // max(per_row[t] for t in hit)))
+                chunk = min(nrows, max(1, budget // max(per_row[t] for t in split)))
         entries.append({"node": k, "name": n.name, "prefetch": None, "chunk": chunk,
                         "rows": nrows if chunk else 0, "tensors": [
             {"tensor": t, "size": g[t].nbytes, "copy_in": t in ins, "write_back": t in outs,
              "reuse": False,
              "first": k, "last": after[k] if t in outs else k,
              "buffer": f"stage:{k}:{t}", "row_bytes": per_row[t] if chunk else 0,
-             "stage_bytes": min(g[t].nbytes, chunk * per_row[t]) if chunk
+             "stage_bytes": min(g[t].nbytes, chunk * per_row[t]) if chunk and per_row[t]
              else g[t].nbytes} for t in hit]})
     before = {b: a for a, b in after.items()}
     at = {e["node"]: e for e in entries}
@@ -497,22 +529,42 @@ def live_bytes(bufs, nsteps: int) -> list[int]:
     return live
 
 
-def spill_candidate(plan: Plan, bufs: dict, touched: dict, limit: int):
+def chunked_at(g: Graph, rows: dict, members: dict, chunking: tuple[int, int]):
+    """``f(buffer, k)``: would node k stream the arena buffer in chunks of rows once it is in
+    L3 (``staging_entries``: every member it touches splits by its rows, and the buffer is
+    larger than ``chunking[0]``)? Its staging copy there is then one chunk, not the buffer."""
+    roots = view_roots(g)
+
+    def f(r: str, k: int) -> bool:
+        nrows, per_row = rows.get(k, (0, {}))
+        if not chunking[0] or nrows < 2 or g[r].nbytes <= chunking[0]:
+            return False
+        n = g.nodes[k]
+        mine = {roots.get(t, t) for t in n.inputs + n.outputs} & set(members[r])
+        return bool(mine) and all(per_row.get(t) for t in mine)
+    return f
+
+
+def spill_candidate(plan: Plan, bufs: dict, touched: dict, limit: int, chunked=None):
     """The arena buffer of ``bufs`` (the arena ``plan`` was just made from) to move to L3 next,
     or None: the largest buffer live at the step where the arena crosses ``limit`` (the
     live-bytes peak, or the busiest step of the first buffer placed past the limit) that no
     kernel touches at that step or the steps beside it (its staging copies would stand in its
-    place there); ties go to the longest lifetime."""
+    place there), or, when there is none, that only kernels streaming it in chunks of rows
+    touch there (``chunked(buffer, k)``: ``chunked_at``); ties go to the longest lifetime."""
     live = plan.live
     if plan.live_peak > limit:
         k = plan.peak_step
     else:
         over = min((p for p in plan.placed if p[0] + p[1] > limit), key=lambda p: p[2])
         k = max(range(over[2], min(over[3], len(live) - 1) + 1), key=lambda s: live[s])
-    cands = [((size, b - a, r), r) for r, (size, a, b) in bufs.items()
-             if not r.startswith("stage:") and a < k < b
-             and not touched.get(r, set()) & {k - 1, k, k + 1}]
-    return max(cands)[1] if cands else None
+    near = {k - 1, k, k + 1}
+    live = [(size, b - a, r) for r, (size, a, b) in bufs.items()
+            if not r.startswith("stage:") and a <= k <= b]
+    cands = [c for c in live if not touched.get(c[2], set()) & near]
+    if not cands and chunked is not None:
+        cands = [c for c in live if all(chunked(c[2], j) for j in touched.get(c[2], set()) & near)]
+    return max(cands)[2] if cands else None
 
 
 def traffic_of(g: Graph, plan: Plan) -> dict[str, int]:

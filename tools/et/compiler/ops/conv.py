@@ -199,33 +199,62 @@ def _conv_call(e, c, kernel: str, a: str, dims: tuple, mode: int, *ptrs: str) ->
     c.kernel_q.append((kernel, ("conv", mode) + dims))
 
 
+# chunks of images for the planner's L3 chunks (Emitter.chunk_structs): the calls run on a copy
+# of the geometry with n images; the gradients of the weights sum over the images, so the
+# chunks after the first add in
+IMAGES = {"n": "@NR@"}
+SUM_IMAGES = {"n": "@NR@", "accumulate": "(@R0@) != 0"}
+
+
+def _image_bytes(e, t) -> int:
+    return 4 * numel(e.shape(t)[1:])
+
+
 def emit_fwd(e, idx, n):
     c = CCall()
-    a, dims = _args(e, idx, n, c, n.inputs[0], n.inputs[1])
-    b = e.p(n.inputs[2]) if len(n.inputs) > 2 else "NULL"
-    _conv_call(e, c, "et_conv2d_fwd_f32", a, dims, 0, e.p(n.inputs[0]), e.p(n.inputs[1]), b,
-               e.p(n.outputs[0]))
+    x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
+    bias = n.inputs[2] if len(n.inputs) > 2 else None
+    a, dims = _args(e, idx, n, c, x, w)
+    _conv_call(e, c, "et_conv2d_fwd_f32", a, dims, 0, e.p(x), e.p(w),
+               e.p(bias) if bias else "NULL", e.p(y))
+    e.chunk_structs(c, e.shape(x)[0], [(x, _image_bytes(e, x), IN), (w, 0, IN),
+                                       (y, _image_bytes(e, y), OUT)]
+                    + ([(bias, 0, IN)] if bias else []),
+                    [("et_conv2d_fwd_f32", "et_conv2d_args", a, IMAGES,
+                      ["@P0@", "@P1@", "@P3@" if bias else "NULL", "@P2@"])])
     return c
 
 
-def emit_igrad(e, idx, n):
+def emit_igrad(e, idx, n):  # inputs [dy, w] -> dx
     c = CCall()
+    dy, w, dx = n.inputs[0], n.inputs[1], n.outputs[0]
     a, dims = _args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
-    _conv_call(e, c, "et_conv2d_bwd_igrad_f32", a, dims, 1, e.p(n.inputs[1]), e.p(n.inputs[0]),
-               e.p(n.outputs[0]))
+    _conv_call(e, c, "et_conv2d_bwd_igrad_f32", a, dims, 1, e.p(w), e.p(dy), e.p(dx))
+    e.chunk_structs(c, e.shape(dx)[0], [(dy, _image_bytes(e, dy), IN), (w, 0, IN),
+                                        (dx, _image_bytes(e, dx), OUT)],
+                    [("et_conv2d_bwd_igrad_f32", "et_conv2d_args", a, IMAGES,
+                      ["@P1@", "@P0@", "@P2@"])])
     return c
 
 
-def emit_wgrad(e, idx, n):
+def emit_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
     c = CCall()
     a, dims = _args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
-    dy, x = e.p(n.inputs[0]), e.p(n.inputs[1])
+    dy, x = n.inputs
     outs = list(n.outputs)
+    streams = [(dy, _image_bytes(e, dy), IN), (x, _image_bytes(e, x), IN)] + \
+        [(t, 0, OUT) for t in outs]
+    chunks = []
     if n.attrs.get("dw", True):
-        _conv_call(e, c, "et_conv2d_bwd_wgrad_f32", a, dims, 2, x, dy, e.p(outs.pop(0)))
+        _conv_call(e, c, "et_conv2d_bwd_wgrad_f32", a, dims, 2, e.p(x), e.p(dy), e.p(outs[0]))
+        chunks.append(("et_conv2d_bwd_wgrad_f32", "et_conv2d_args", a, SUM_IMAGES,
+                       ["@P1@", "@P0@", "@P2@"]))
     if n.attrs.get("db"):
-        e.call(c, "et_conv2d_bwd_bgrad_f32", f"&{a}", dy, e.p(outs.pop(0)))
+        e.call(c, "et_conv2d_bwd_bgrad_f32", f"&{a}", e.p(dy), e.p(outs[-1]))
         c.scratch.append(scratch("et_conv2d_scratch_size", a))
+        chunks.append(("et_conv2d_bwd_bgrad_f32", "et_conv2d_args", a, SUM_IMAGES,
+                       ["@P0@", f"@P{len(streams) - 1}@"]))
+    e.chunk_structs(c, e.shape(x)[0], streams, chunks)
     return c
 
 
@@ -296,12 +325,22 @@ def emit_dw_igrad(e, idx, n):  # inputs [dy, w] -> dx
 
 
 def emit_dw_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
+    """Sums over the planes of each channel; chunks of whole images add in."""
     c = CCall()
-    a, _ = _dw_args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
+    a, xs = _dw_args(e, idx, n, c, n.fwd["x"], n.fwd["w"])
+    dy, x = n.inputs
     outs = list(n.outputs)
-    dw = e.p(outs.pop(0)) if n.attrs.get("dw", True) else "NULL"
-    db = e.p(outs.pop(0)) if n.attrs.get("db") else "NULL"
-    e.call(c, "et_dwconv2d_bwd_wgrad_f32", f"&{a}", e.p(n.inputs[1]), e.p(n.inputs[0]), dw, db)
+    grads = [outs.pop(0) if n.attrs.get("dw", True) else None,
+             outs.pop(0) if n.attrs.get("db") else None]
+    e.call(c, "et_dwconv2d_bwd_wgrad_f32", f"&{a}", e.p(x), e.p(dy),
+           *(e.p(t) if t else "NULL" for t in grads))
+    live = [t for t in grads if t]
+    ptr = {t: f"@P{2 + i}@" for i, t in enumerate(live)}
+    e.chunk_structs(c, xs[0], [(dy, _image_bytes(e, dy), IN), (x, _image_bytes(e, x), IN)]
+                    + [(t, 0, OUT) for t in live],
+                    [("et_dwconv2d_bwd_wgrad_f32", "et_dwconv2d_args", a,
+                      {"planes": f"@NR@ * {xs[1]}u", "accumulate": "(@R0@) != 0"},
+                      ["@P1@", "@P0@"] + [ptr[t] if t else "NULL" for t in grads])])
     return c
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import CompileError
-from ..kernelmap import CCall, CodegenError, scratch
+from ..kernelmap import IN, OUT, CCall, CodegenError, scratch
 from .base import WEIGHT_BIAS, BIAS, MAC, Call, OpDef, numel, weighted_grad, where
 
 
@@ -166,8 +166,9 @@ GEMM_MIN = "ET_GEMM_SCRATCH_MIN"   # et_gemm.h: every kernel of the header works
 
 
 def gemm(e, c: CCall, idx: int, tag: str, m, n, k, ta, tb, a, b, y, bias="NULL",
-         batch=1, sa=0, sb=0, sy=0, acc=0) -> None:
-    """One et_gemm_fwd_f32 call: Y = op(A) op(B) (+ bias) (+ Y), batched by strides."""
+         batch=1, sa=0, sb=0, sy=0, acc=0) -> str:
+    """One et_gemm_fwd_f32 call: Y = op(A) op(B) (+ bias) (+ Y), batched by strides; returns
+    the name of its argument struct."""
     name = f"gemm{idx}_{tag}"
     c.decls.append(f"static const et_gemm_args {name} = {{.m = {m}, .n = {n}, .k = {k}, "
                    f".batch = {batch}, .trans_a = {ta}, .trans_b = {tb}, .stride_a = {sa}, "
@@ -175,19 +176,30 @@ def gemm(e, c: CCall, idx: int, tag: str, m, n, k, ta, tb, a, b, y, bias="NULL",
     e.call(c, "et_gemm_fwd_f32", f"&{name}", a, b, bias, y)
     c.scratch.append(scratch("et_gemm_scratch_size", name, GEMM_MIN))
     c.kernel_q.append(("et_gemm_fwd_f32", ("gemm", m, n, k, batch, ta, tb)))
+    return name
+
+
+# chunk-only row tilings (Emitter.chunks): the pointer arguments of the kernels in stream order
+GEMM_PTRS = ["@P0@", "@P1@", "NULL", "@P2@"]      # et_gemm_fwd_f32(a, b, bias, y)
+SUM_ROWS = "(@R0@) != 0"    # a reduction over the chunked rows: the later chunks add in
 
 
 def batched(e, c, idx, tag, m, n, k, ta, tb, a, b, y, nb, a_b, b_b, y_b) -> None:
-    """Batched product of nb items; a_b/b_b/y_b: batch items each operand holds (nb or 1).
-    An output with one item while nb > 1 is a sum over the batch (accumulate)."""
+    """Batched product of nb items of the tensors a, b, y; a_b/b_b/y_b: batch items each holds
+    (nb or 1). An output with one item while nb > 1 is a sum over the batch (accumulate). A
+    product with an output per item chunks by items (the one-item operands whole)."""
     sa, sb = (m * k if a_b > 1 else 0), (k * n if b_b > 1 else 0)
+    pa, pb, py = e.p(a), e.p(b), e.p(y)
     if y_b == nb:
-        gemm(e, c, idx, tag, m, n, k, ta, tb, a, b, y, batch=nb, sa=sa, sb=sb, sy=m * n)
+        g = gemm(e, c, idx, tag, m, n, k, ta, tb, pa, pb, py, batch=nb, sa=sa, sb=sb, sy=m * n)
+        if nb > 1:
+            e.chunk_structs(c, nb, [(a, 4 * sa, IN), (b, 4 * sb, IN), (y, 4 * m * n, OUT)],
+                     [("et_gemm_fwd_f32", "et_gemm_args", g, {"batch": "@NR@"}, GEMM_PTRS)])
         return
     for i in range(nb):
-        ai = f"{a} + {i * sa}" if sa else a
-        bi = f"{b} + {i * sb}" if sb else b
-        gemm(e, c, idx, f"{tag}{i}", m, n, k, ta, tb, ai, bi, y, acc=int(i > 0))
+        ai = f"{pa} + {i * sa}" if sa else pa
+        bi = f"{pb} + {i * sb}" if sb else pb
+        gemm(e, c, idx, f"{tag}{i}", m, n, k, ta, tb, ai, bi, py, acc=int(i > 0))
 
 
 def _lin_args(e, idx, c, x, y, acc=0):
@@ -199,40 +211,55 @@ def _lin_args(e, idx, c, x, y, acc=0):
 
 
 def emit_linear(e, idx, n):
+    """Y = X W^T + b (et_linear_fwd_f32) or X W + b (W [in][out], the GEMM); chunks of rows."""
     c = CCall()
     x, w, y = n.inputs[0], n.inputs[1], n.outputs[0]
-    b = e.p(n.inputs[2]) if len(n.inputs) > 2 else "NULL"
+    bias = n.inputs[2] if len(n.inputs) > 2 else None
+    b = e.p(bias) if bias else "NULL"
+    rows, k, nn = numel(e.shape(x)[:-1]), e.shape(x)[-1], e.shape(y)[-1]
     if n.attrs.get("trans_w"):   # the GEMM Y = X W^T
-        a, rows, k, nn = _lin_args(e, idx, c, x, y)
+        a, *_ = _lin_args(e, idx, c, x, y)
         e.call(c, "et_linear_fwd_f32", f"&{a}", e.p(x), e.p(w), b, e.p(y))
         c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))
         c.kernel_q.append(("et_linear_fwd_f32", ("gemm", rows, nn, k, 1, 0, 1)))
+        chunk = ("et_linear_fwd_f32", "et_linear_args", a, {"rows": "@NR@"})
     else:  # W [in][out]: Y = X W on the GEMM
-        rows, k, nn = numel(e.shape(x)[:-1]), e.shape(x)[-1], e.shape(y)[-1]
-        gemm(e, c, idx, "f", rows, nn, k, 0, 0, e.p(x), e.p(w), e.p(y), bias=b)
+        g = gemm(e, c, idx, "f", rows, nn, k, 0, 0, e.p(x), e.p(w), e.p(y), bias=b)
+        chunk = ("et_gemm_fwd_f32", "et_gemm_args", g, {"m": "@NR@"})
+    e.chunk_structs(c, rows, [(x, 4 * k, IN), (w, 0, IN), (y, 4 * nn, OUT)]
+             + ([(bias, 0, IN)] if bias else []),
+             [chunk + (["@P0@", "@P1@", "@P3@" if bias else "NULL", "@P2@"],)])
     return c
 
 
 def emit_linear_igrad(e, idx, n):  # inputs [dy, w] -> dx
     c = CCall()
     dy, w, dx = n.inputs[0], n.inputs[1], n.outputs[0]
+    rows, k, nn = numel(e.shape(dx)[:-1]), e.shape(dx)[-1], e.shape(dy)[-1]
     if n.attrs.get("trans_w"):
-        a, rows, k, nn = _lin_args(e, idx, c, n.fwd["x"], n.fwd["y"])
+        a, *_ = _lin_args(e, idx, c, n.fwd["x"], n.fwd["y"])
         e.call(c, "et_linear_bwd_igrad_f32", f"&{a}", e.p(w), e.p(dy), e.p(dx))
         c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))
         c.kernel_q.append(("et_linear_bwd_igrad_f32", ("gemm", rows, k, nn, 1, 0, 0)))
+        chunk = ("et_linear_bwd_igrad_f32", "et_linear_args", a, {"rows": "@NR@"},
+                 ["@P1@", "@P0@", "@P2@"])
     else:  # dX [rows][in] = dY [rows][out] . W^T, W stored [in][out]
-        rows, k, nn = numel(e.shape(dx)[:-1]), e.shape(dx)[-1], e.shape(dy)[-1]
-        gemm(e, c, idx, "i", rows, k, nn, 0, 1, e.p(dy), e.p(w), e.p(dx))
+        g = gemm(e, c, idx, "i", rows, k, nn, 0, 1, e.p(dy), e.p(w), e.p(dx))
+        chunk = ("et_gemm_fwd_f32", "et_gemm_args", g, {"m": "@NR@"}, GEMM_PTRS)
+    e.chunk_structs(c, rows, [(dy, 4 * nn, IN), (w, 0, IN), (dx, 4 * k, OUT)], [chunk])
     return c
 
 
 def emit_linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
+    """dW (and db): sums over the rows, so a chunk of rows after the first adds in."""
     c = CCall()
     dy, x = n.inputs
     outs = list(n.outputs)
     xs, ys = e.shape(n.fwd["x"]), e.shape(n.fwd["y"])
     rows, k, nn = numel(xs[:-1]), xs[-1], ys[-1]
+    streams = [(dy, 4 * nn, IN), (x, 4 * k, IN)] + [(t, 0, OUT) for t in outs]
+    rowsum = {"rows": "@NR@", "accumulate": SUM_ROWS}
+    chunks = []
     if n.attrs.get("trans_w") or n.attrs.get("db"):
         a, *_ = _lin_args(e, idx, c, n.fwd["x"], n.fwd["y"])
     if n.attrs.get("dw", True):
@@ -241,11 +268,18 @@ def emit_linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
             e.call(c, "et_linear_bwd_wgrad_f32", f"&{a}", e.p(x), e.p(dy), dw)
             c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))
             c.kernel_q.append(("et_linear_bwd_wgrad_f32", ("gemm", nn, k, rows, 1, 1, 0)))
+            chunks.append(("et_linear_bwd_wgrad_f32", "et_linear_args", a, rowsum,
+                           ["@P1@", "@P0@", "@P2@"]))
         else:  # dW [in][out] = X^T . dY
-            gemm(e, c, idx, "w", k, nn, rows, 1, 0, e.p(x), e.p(dy), dw)
+            g = gemm(e, c, idx, "w", k, nn, rows, 1, 0, e.p(x), e.p(dy), dw)
+            chunks.append(("et_gemm_fwd_f32", "et_gemm_args", g,
+                           {"k": "@NR@", "accumulate": SUM_ROWS}, ["@P1@", "@P0@", "NULL", "@P2@"]))
     if n.attrs.get("db"):
         e.call(c, "et_linear_bwd_bgrad_f32", f"&{a}", e.p(dy), e.p(outs.pop(0)))
         c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))
+        chunks.append(("et_linear_bwd_bgrad_f32", "et_linear_args", a, rowsum,
+                       ["@P0@", f"@P{len(streams) - 1}@"]))
+    e.chunk_structs(c, rows, streams, chunks)
     return c
 
 
@@ -266,7 +300,7 @@ def emit_matmul(e, idx, n):
     a, b, y = n.inputs[0], n.inputs[1], n.outputs[0]
     tb = int(bool(n.attrs.get("trans_b")))
     m, k, nn, nb, ab, bb = _mm_dims(e, a, b, y, tb)
-    batched(e, c, idx, "f", m, nn, k, 0, tb, e.p(a), e.p(b), e.p(y), nb, ab, bb, nb)
+    batched(e, c, idx, "f", m, nn, k, 0, tb, a, b, y, nb, ab, bb, nb)
     return c
 
 
@@ -277,11 +311,11 @@ def emit_matmul_igrad(e, idx, n):  # inputs [dy, other] -> d(operand)
     tb = int(bool(n.attrs.get("trans_b")))
     m, k, nn, nb, ab, bb = _mm_dims(e, a, b, n.fwd["y"], tb)
     if n.attrs["operand"] == 0:  # dA [m][k] = dY [m][n] . op(B)^T
-        batched(e, c, idx, "a", m, k, nn, 0, 1 - tb, e.p(dy), e.p(other), e.p(out), nb, nb, bb, ab)
+        batched(e, c, idx, "a", m, k, nn, 0, 1 - tb, dy, other, out, nb, nb, bb, ab)
     elif tb:  # dB [n][k] = dY^T . A
-        batched(e, c, idx, "b", nn, k, m, 1, 0, e.p(dy), e.p(other), e.p(out), nb, nb, ab, bb)
+        batched(e, c, idx, "b", nn, k, m, 1, 0, dy, other, out, nb, nb, ab, bb)
     else:  # dB [k][n] = A^T . dY
-        batched(e, c, idx, "b", k, nn, m, 1, 0, e.p(other), e.p(dy), e.p(out), nb, ab, nb, bb)
+        batched(e, c, idx, "b", k, nn, m, 1, 0, other, dy, out, nb, ab, nb, bb)
     return c
 
 

@@ -259,10 +259,19 @@ def emit_wgrad(e, idx, n):  # inputs [dy, x] -> [dgamma][, dbeta]
     xs = e.shape(n.fwd["x"])
     mean, rstd = e.row_stats(n.fwd["y"])
     outs = list(n.outputs)
-    dg = e.p(outs.pop(0)) if n.attrs.get("dw", True) else "NULL"
-    db = e.p(outs.pop(0)) if n.attrs.get("db", True) else "NULL"
-    e.call(c, "et_layernorm_bwd_f32", e.p(n.inputs[1]), "NULL", mean, rstd, e.p(n.inputs[0]),
-           "NULL", dg, db, str(numel(xs[:-1])), str(xs[-1]))
+    wants = [n.attrs.get("dw", True), n.attrs.get("db", True)]
+    grads = [outs.pop(0) if w else None for w in wants]
+    rows, dim = numel(xs[:-1]), xs[-1]
+    e.call(c, "et_layernorm_bwd_wgrad_f32", e.p(n.inputs[1]), mean, rstd, e.p(n.inputs[0]),
+           *(e.p(t) if t else "NULL" for t in grads), str(rows), str(dim), "0")
+    # chunks of rows add into the first chunk's sums (bit-identical to one call)
+    live = [t for t in grads if t]
+    ptr = {t: f"@P{4 + i}@" for i, t in enumerate(live)}
+    e.chunks(c, rows, [(n.inputs[1], 4 * dim, IN), (("mean", mean), 4, IN),
+                       (("rstd", rstd), 4, IN), (n.inputs[0], 4 * dim, IN)]
+             + [(t, 0, OUT) for t in live],
+             [f"et_layernorm_bwd_wgrad_f32(@CTX@, @P0@, @P1@, @P2@, @P3@, "
+              f"{', '.join(ptr[t] if t else 'NULL' for t in grads)}, @NR@, {dim}, (@R0@) != 0)"])
     return c
 
 
@@ -294,7 +303,7 @@ OPS = [OpDef(
            "igrad": Call(ref_igrad, lambda n, g: DX * _n(n, g), emit_igrad, ("et_layernorm_bwd_f32",)),
            "wgrad": Call(ref_wgrad, lambda n, g: (DGAMMA * n.attrs.get("dw", True)
                                                   + DBETA * n.attrs.get("db", True)) * _n(n, g),
-                         emit_wgrad, ("et_layernorm_bwd_f32",))}),
+                         emit_wgrad, ("et_layernorm_bwd_wgrad_f32",))}),
     # BatchNorm's running statistics, updated in place from a layernorm's saved row statistics
     # (inputs [rows, running mean, running var], outputs the same two; no gradient)
     OpDef("bn_running", lambda n, g: [g[i].shape for i in n.inputs[1:]],
