@@ -147,7 +147,8 @@ def test_memory_does_not_fit_gives_numbers():
     with pytest.raises(DoesNotFitError) as e:
         ArenaPlanner().plan(g, small)
     msg = str(e.value)
-    assert "needs" in msg and "available" in msg and "at step" in msg and "tensor '" in msg
+    assert "needs" in msg and "available" in msg and "at step" in msg
+    assert "tensor '" in msg or "staging buffer '" in msg
     tiny_l3 = get_target("qemu").with_capacity("L3", 1024)
     g = import_onnx(CCT)
     build_training_graph(g, "last")

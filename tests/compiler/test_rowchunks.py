@@ -46,7 +46,7 @@ def _spec(tmp_path, target="host", l2=L2, **kw) -> GenSpec:
 
 
 def test_plan_streams_large_row_nodes_in_chunks(tmp_path, monkeypatch):
-    g, plan, _ = compile_model(_spec(tmp_path))
+    g, plan, tgt = compile_model(_spec(tmp_path))
     assert plan.spilled
     stage_max, chunk = row_chunking(L2 - plan.l2_reserve - ArenaPlanner._pinned(g))
     assert chunk <= ROW_CHUNK
@@ -55,17 +55,24 @@ def test_plan_streams_large_row_nodes_in_chunks(tmp_path, monkeypatch):
         ("relu", "fwd"), ("relu", "bwd")}
     for e in rows:
         assert 0 < e["chunk"] < e["rows"]
-        assert sum(t["size"] for t in e["tensors"]) > stage_max
-        for t in e["tensors"]:
+        split = [t for t in e["tensors"] if t["row_bytes"]]
+        assert sum(t["size"] for t in split) > stage_max
+        for t in split:
             # a chunk of rows per staging buffer, the rows make up the tensor
             assert t["stage_bytes"] == e["chunk"] * t["row_bytes"] <= max(chunk, t["row_bytes"])
             assert e["rows"] * t["row_bytes"] == t["size"]
+        for t in e["tensors"]:
+            if not t["row_bytes"]:     # an operand the call needs whole (weights): staged whole
+                assert t["stage_bytes"] == t["size"]
     # nodes that stage little stay whole (and are prefetched as before)
     assert any(not e["chunk"] for e in plan.stream_nodes)
-    # the planner chunks only because the plan without row chunks does not fit or spills more
+    # the planner chunks only because the plan without row chunks (same graph, same L2
+    # reserve) does not fit (it would have to move the samples to L3) or spills more
     monkeypatch.setattr(memory, "row_chunking", lambda limit: (0, 0))
-    g, whole, _ = compile_model(_spec(tmp_path), strict=False)
-    assert whole.error or whole.l3_arena_peak > plan.l3_arena_peak
+    whole = ArenaPlanner(l2_reserve=plan.l2_reserve).plan(g, tgt, strict=False)
+    assert plan.placements[g.inputs[0]].level == "L2"
+    assert whole.error or whole.l3_arena_peak > plan.l3_arena_peak or \
+        whole.placements[g.inputs[0]].level == "L3"
     assert not [e for e in whole.stream_nodes if e["chunk"] and g.nodes[e["node"]].op != "sgd"]
 
 

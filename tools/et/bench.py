@@ -95,7 +95,7 @@ def _fits(spec: GenSpec, target: str) -> bool:
                      batch=spec.batch, target=target,
                      hyper=Hyper(spec.lr, spec.momentum, spec.weight_decay),
                      stream=spec.stream_l3 == "on", accumulate=spec.accumulate,
-                     split=spec.split)
+                     split=spec.split, recompute=spec.recompute)
     return bool(r["fits"])
 
 
@@ -110,17 +110,22 @@ def batch_rows(target: str = "siracusa") -> list[Row]:
     plan fits ``target``, accumulated to B (``accumulate`` B/m; key ``<row>_b<B>``), and where
     splitting the stem into single samples (``split`` 1) fits a larger micro-batch, that too
     (key ``<row>_b<B>_split``); rows of RECOMPUTED again with recomputation
-    (``<row>_b<B>_recompute``)."""
+    (``<row>_b<B>_recompute``), and where recomputation where needed (``recompute`` auto) fits
+    a still larger micro-batch, that too (``<row>_b<B>_onepass``)."""
     base = {r.key: r for r in ROWS}
     out = []
     for key, sizes in BATCHES.items():
         row = base[key]
         for b in sizes:
             best = 0
-            for split, suffix in ((0, ""), (1, "_split")):
+            ways = [(0, "off", ""), (1, "off", "_split")]
+            if key in RECOMPUTED:
+                ways.append((0, "auto", "_onepass"))
+            for split, recompute, suffix in ways:
                 for micro in (m for m in range(b, best, -1) if b % m == 0):
                     ov = dict(row.overrides, batch=micro, accumulate=b // micro, samples=0,
-                              split=split if micro > 1 else 0)
+                              split=split if micro > 1 else 0,
+                              **({"recompute": recompute} if recompute != "off" else {}))
                     cand = Row(f"{key}_b{b}{suffix}", row.workload, row.app, ov, zoo=row.zoo)
                     if (micro == 1 and not split) or _fits(cand.spec(1), target):
                         out.append(cand)
