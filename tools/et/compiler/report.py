@@ -82,9 +82,10 @@ def table(rows: list[dict]) -> str:
             out.append(f"{r['strategy']}: recompute {rc['asked']} -> "
                        + (f"{rc['choice']}: {rc['nodes']} nodes in {rc['segments']} segment(s), "
                           f"+{rc['flop']:,} FLOP per step ({100 * rc['flop'] / step:.1f}% of "
-                          f"the step), L2 arena -{rc['saved']['l2_arena']:,} B, L3 arena "
-                          f"-{rc['saved']['l3_arena']:,} B" if rc["choice"] != "off"
-                          else "off (the plan fits without spilling to L3)"))
+                          f"the step), L2 arena {-rc['saved']['l2_arena']:+,} B, L3 arena "
+                          f"{-rc['saved']['l3_arena']:+,} B" if rc["choice"] != "off"
+                          else "off (the plan fits without spilling to L3)" if r["fits"]
+                          else "off (no recomputation makes it fit or spill less)"))
     out.append("L2 peak: the planner's arena peak (activations, gradients, L3 staging buffers; "
                "peak dynamic L2 memory); L3 arena: activations and gradients spilled to L3 "
                "(staged through L2 like L3 weights); naive: first-fit in topological order (L2 "
