@@ -29,9 +29,11 @@ CASES = {"lora": {"strategy": "lora:r=4"}, "full": {"strategy": "all", "recomput
 
 
 def _spec(case: str, target: str) -> GenSpec:
+    # every step profiled: its records show progress (an unprofiled batch-8 step prints
+    # nothing for minutes of GVSoC time, past the runs' idle limit)
     return GenSpec(model=os.path.join(APP, "model.onnx"), data=os.path.join(APP, "data.npz"),
                    batch=8, steps=2, samples=16, lr=0.01, momentum=0.9, target=target,
-                   grads=True, **CASES[case])
+                   grads=True, profile_steps="all", **CASES[case])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
