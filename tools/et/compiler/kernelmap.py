@@ -134,7 +134,7 @@ class Emitter:
         """The node's calls of self-tiling kernels (``c.calls``) as one chunk-only RowTile
         (``l1`` False) over ``rows``: streams (tensor or (label, C pointer), bytes per row or 0
         for an operand it needs whole, dir); ``calls``: the same calls for a chunk, with
-        ``@P<i>@`` for stream i's pointer and ``@NR@``, ``@R0@`` for the chunk's rows  (kernels
+        ``@P<i>@`` for stream i's pointer and ``@NR@``, ``@R0@`` for the chunk's rows (kernels
         with an argument struct: ``chunk_structs``), after the statements ``pre``."""
         st = [(t, self.p(t), b or self.g[t].nbytes, d if b else WHOLE) if isinstance(t, str)
               else (t[0], t[1], b, d) for t, b, d in streams]
