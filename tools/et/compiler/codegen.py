@@ -412,11 +412,12 @@ def generate(spec: GenSpec, outdir: str) -> dict:
         for i, t in enumerate(e["tensors"]):
             rec = {"id": i, "off": t["arena_offset"], "c": names(t["tensor"]), "name": t["tensor"],
                    "row_bytes": t["row_bytes"], "size": t["size"]}
-            whole = "whole_" if not t["row_bytes"] else ""
+            copy_in, write_back = ("copies", "wbs") if t["row_bytes"] else ("whole_in",
+                                                                              "whole_out")
             if t["copy_in"]:
-                ch[f"{whole}in" if whole else "copies"].append(rec)
+                ch[copy_in].append(rec)
             if t["write_back"]:
-                ch[f"{whole}out" if whole else "wbs"].append(rec)
+                ch[write_back].append(rec)
         args = []
         for t, p, b, d in c.tile.streams:
             r = roots.get(t, t) if isinstance(t, str) else None
@@ -440,8 +441,7 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             if e["chunk"]:
                 xfers = [{"tensor": t["tensor"], "bytes": t["size"], "from": a, "to": b,
                           "l2_offset": t["arena_offset"],
-                          "chunk_bytes": min(t["size"], e["chunk"] * t["row_bytes"])
-                          or t["size"],
+                          "chunk_bytes": t["stage_bytes"],
                           "during_node": k} for t in e["tensors"]
                          for a, b, do in (("L3", "L2", t["copy_in"]), ("L2", "L3", t["write_back"]))
                          if do]

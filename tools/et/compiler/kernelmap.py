@@ -20,6 +20,9 @@ class CodegenError(CompileError):
 
 # et_tile.h stream directions
 IN, OUT, INOUT, WHOLE = "ET_TILE_IN", "ET_TILE_OUT", "ET_TILE_INOUT", "ET_TILE_WHOLE"
+# a kernel's accumulate argument in a chunk loop (C): a sum over the chunked rows (a weight
+# gradient) is written by the first chunk and added to by the later ones
+LATER_CHUNK = "(@R0@) != 0"
 
 
 @dataclass

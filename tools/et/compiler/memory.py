@@ -559,11 +559,12 @@ def spill_candidate(plan: Plan, bufs: dict, touched: dict, limit: int, chunked=N
         over = min((p for p in plan.placed if p[0] + p[1] > limit), key=lambda p: p[2])
         k = max(range(over[2], min(over[3], len(live) - 1) + 1), key=lambda s: live[s])
     near = {k - 1, k, k + 1}
-    live = [(size, b - a, r) for r, (size, a, b) in bufs.items()
-            if not r.startswith("stage:") and a <= k <= b]
-    cands = [c for c in live if not touched.get(c[2], set()) & near]
+    alive = [(size, b - a, r) for r, (size, a, b) in bufs.items()
+             if not r.startswith("stage:") and a <= k <= b]
+    cands = [c for c in alive if not touched.get(c[2], set()) & near]
     if not cands and chunked is not None:
-        cands = [c for c in live if all(chunked(c[2], j) for j in touched.get(c[2], set()) & near)]
+        cands = [c for c in alive
+                 if all(chunked(c[2], j) for j in touched.get(c[2], set()) & near)]
     return max(cands)[2] if cands else None
 
 

@@ -10,7 +10,7 @@ import onnx
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..ir import CompileError
-from ..kernelmap import IN, OUT, WHOLE, CCall, scratch
+from ..kernelmap import IN, LATER_CHUNK, OUT, WHOLE, CCall, scratch
 from .base import plane_pre, symmetric_pads, WEIGHT_BIAS, BIAS, MAC, F32, Call, OpDef, conv_out, numel, weighted_grad, where
 
 
@@ -203,7 +203,7 @@ def _conv_call(e, c, kernel: str, a: str, dims: tuple, mode: int, *ptrs: str) ->
 # of the geometry with n images; the gradients of the weights sum over the images, so the
 # chunks after the first add in
 IMAGES = {"n": "@NR@"}
-SUM_IMAGES = {"n": "@NR@", "accumulate": "(@R0@) != 0"}
+SUM_IMAGES = {"n": "@NR@", "accumulate": LATER_CHUNK}
 
 
 def _image_bytes(e, t) -> int:
@@ -339,7 +339,7 @@ def emit_dw_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
     e.chunk_structs(c, xs[0], [(dy, _image_bytes(e, dy), IN), (x, _image_bytes(e, x), IN)]
                     + [(t, 0, OUT) for t in live],
                     [("et_dwconv2d_bwd_wgrad_f32", "et_dwconv2d_args", a,
-                      {"planes": f"@NR@ * {xs[1]}u", "accumulate": "(@R0@) != 0"},
+                      {"planes": f"@NR@ * {xs[1]}u", "accumulate": LATER_CHUNK},
                       ["@P1@", "@P0@"] + [ptr[t] if t else "NULL" for t in grads])])
     return c
 

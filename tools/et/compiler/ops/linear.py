@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import CompileError
-from ..kernelmap import IN, OUT, CCall, CodegenError, scratch
+from ..kernelmap import IN, LATER_CHUNK, OUT, CCall, CodegenError, scratch
 from .base import WEIGHT_BIAS, BIAS, MAC, Call, OpDef, numel, weighted_grad, where
 
 
@@ -181,7 +181,6 @@ def gemm(e, c: CCall, idx: int, tag: str, m, n, k, ta, tb, a, b, y, bias="NULL",
 
 # chunk-only row tilings (Emitter.chunks): the pointer arguments of the kernels in stream order
 GEMM_PTRS = ["@P0@", "@P1@", "NULL", "@P2@"]      # et_gemm_fwd_f32(a, b, bias, y)
-SUM_ROWS = "(@R0@) != 0"    # a reduction over the chunked rows: the later chunks add in
 
 
 def batched(e, c, idx, tag, m, n, k, ta, tb, a, b, y, nb, a_b, b_b, y_b) -> None:
@@ -258,7 +257,7 @@ def emit_linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
     xs, ys = e.shape(n.fwd["x"]), e.shape(n.fwd["y"])
     rows, k, nn = numel(xs[:-1]), xs[-1], ys[-1]
     streams = [(dy, 4 * nn, IN), (x, 4 * k, IN)] + [(t, 0, OUT) for t in outs]
-    rowsum = {"rows": "@NR@", "accumulate": SUM_ROWS}
+    rowsum = {"rows": "@NR@", "accumulate": LATER_CHUNK}
     chunks = []
     if n.attrs.get("trans_w") or n.attrs.get("db"):
         a, *_ = _lin_args(e, idx, c, n.fwd["x"], n.fwd["y"])
@@ -273,7 +272,7 @@ def emit_linear_wgrad(e, idx, n):  # inputs [dy, x] -> [dw][, db]
         else:  # dW [in][out] = X^T . dY
             g = gemm(e, c, idx, "w", k, nn, rows, 1, 0, e.p(x), e.p(dy), dw)
             chunks.append(("et_gemm_fwd_f32", "et_gemm_args", g,
-                           {"k": "@NR@", "accumulate": SUM_ROWS}, ["@P1@", "@P0@", "NULL", "@P2@"]))
+                           {"k": "@NR@", "accumulate": LATER_CHUNK}, ["@P1@", "@P0@", "NULL", "@P2@"]))
     if n.attrs.get("db"):
         e.call(c, "et_linear_bwd_bgrad_f32", f"&{a}", e.p(dy), e.p(outs.pop(0)))
         c.scratch.append(scratch("et_linear_scratch_size", a, GEMM_MIN))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Node, Tensor
-from ..kernelmap import IN, OUT, WHOLE, CCall, cfloat
+from ..kernelmap import IN, LATER_CHUNK, OUT, WHOLE, CCall, cfloat
 from .base import WEIGHT_BIAS, F32, Call, OpDef, numel, same_shape
 
 FWD = 8        # FLOP per element: mean 1, variance 3, normalize and affine 4
@@ -271,7 +271,7 @@ def emit_wgrad(e, idx, n):  # inputs [dy, x] -> [dgamma][, dbeta]
                        (("rstd", rstd), 4, IN), (n.inputs[0], 4 * dim, IN)]
              + [(t, 0, OUT) for t in live],
              [f"et_layernorm_bwd_wgrad_f32(@CTX@, @P0@, @P1@, @P2@, @P3@, "
-              f"{', '.join(ptr[t] if t else 'NULL' for t in grads)}, @NR@, {dim}, (@R0@) != 0)"])
+              f"{', '.join(ptr[t] if t else 'NULL' for t in grads)}, @NR@, {dim}, {LATER_CHUNK})"])
     return c
 
 

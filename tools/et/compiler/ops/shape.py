@@ -9,7 +9,7 @@ import numpy as np
 
 from ..folding import fold
 from ..ir import CompileError, Node
-from ..kernelmap import IN, OUT, CCall, CodegenError, RowTile
+from ..kernelmap import IN, OUT, CCall, CodegenError
 from .base import unary_grad, F32, Call, OpDef, ints, no_flop, numel, where
 
 
@@ -82,10 +82,9 @@ def emit_transpose(e, idx, n):
     e.call(c, "et_permute_fwd_f32", e.p(n.inputs[0]), e.p(n.outputs[0]), f"dims{idx}", f"perm{idx}")
     if perm[0] == 0 and xs[0] > 1:   # the leading axis stays: chunks of its items (L3 chunks)
         item = 4 * numel(xs[1:])
-        c.tile = RowTile("et_permute_fwd_f32", xs[0], [
-            (n.inputs[0], e.p(n.inputs[0]), item, IN), (n.outputs[0], e.p(n.outputs[0]), item, OUT)],
-            f"et_permute_fwd_f32(@CTX@, @P0@, @P1@, chd_, perm{idx})",
-            [f"size_t chd_[4] = {{{', '.join(map(str, dims))}}}; chd_[{pad}] = @NR@;"], l1=False)
+        e.chunks(c, xs[0], [(n.inputs[0], item, IN), (n.outputs[0], item, OUT)],
+                 [f"et_permute_fwd_f32(@CTX@, @P0@, @P1@, chd_, perm{idx})"],
+                 [f"size_t chd_[4] = {{{', '.join(map(str, dims))}}}; chd_[{pad}] = @NR@;"])
     return c
 
 
