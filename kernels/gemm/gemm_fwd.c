@@ -9,8 +9,6 @@
 #include "gemm_internal.h"
 #include "hal.h"
 
-static const float g_zeros[GEMM_NR + GEMM_SLACK];
-
 typedef struct {
     const et_gemm_args *g;
     const float *a, *b, *bias;
@@ -101,8 +99,9 @@ static void compute(const gemm_job *j, const step_pos *p, unsigned buf, unsigned
     unsigned nbm = (mc + GEMM_MR - 1) / GEMM_MR, nbn = (nc + GEMM_NR - 1) / GEMM_NR;
     gemm_ep ep;
     ep.alpha = g->alpha;
-    ep.mode = p->ik ? GEMM_ADD : (g->accumulate ? (j->bias ? GEMM_ADDB : GEMM_ADD) : GEMM_SET);
-    const float *bias = j->bias && !p->ik ? j->qbuf[buf] : g_zeros;
+    const float *bias = j->bias && !p->ik ? j->qbuf[buf] : NULL;
+    ep.mode = p->ik ? GEMM_ADD
+                    : (g->accumulate ? (bias ? GEMM_ADDB : GEMM_ADD) : (bias ? GEMM_SET : GEMM_SCALE));
     const gemm_mk_fn *mks = gemm_micro[(g->trans_a ? 2 : 0) + (g->trans_b ? 1 : 0)];
     float *ytile = j->ybuf[p->tile & 1u];
     unsigned ldc = j->t.nt;
@@ -114,7 +113,7 @@ static void compute(const gemm_job *j, const step_pos *p, unsigned buf, unsigned
         const float *pb = g->trans_b ? j->bbuf[buf] + (c0 + 2) * GEMM_P : j->bbuf[buf] + c0;
         ep.mr = min_u(GEMM_MR, mc - r0);
         ep.nr = min_u(GEMM_NR, nc - c0);
-        ep.bias = bias + (bias == g_zeros ? 0 : c0);
+        ep.bias = bias ? bias + c0 : NULL;
         mks[ep.nr > 4 ? 0 : ep.nr > 2 ? 1 : 2](pa, pb, kc, ytile + r0 * ldc + c0, ldc, &ep);
         bj += ncores;
         while (bj >= nbn) bj -= nbn, ++bi;

@@ -20,15 +20,16 @@
 #define GEMM_SLACK 8u
 
 /* Epilogue modes: how a block's k-tile sum `acc` reaches C (c: the L1 Y tile). */
-enum { GEMM_SET = 0, /* c = alpha*acc + bias */
-       GEMM_ADD = 1, /* c = c + alpha*acc */
-       GEMM_ADDB = 2 /* c = (c + bias) + alpha*acc */ };
+enum { GEMM_SET = 0,   /* c = alpha*acc + bias */
+       GEMM_ADD = 1,   /* c = c + alpha*acc */
+       GEMM_ADDB = 2,  /* c = (c + bias) + alpha*acc */
+       GEMM_SCALE = 3 /* c = alpha*acc (no bias: nothing to read) */ };
 
 typedef struct {
     float alpha;
     unsigned mode;
     unsigned mr, nr;    /* valid rows/columns of this block (edges: < 4 / < 6) */
-    const float *bias;  /* GEMM_NR readable floats (zeros when there is no bias) */
+    const float *bias;  /* GEMM_NR readable floats (SET, ADDB; unused otherwise) */
 } gemm_ep;
 
 /* acc(i,j) = sum_k opA(i,k) opB(k,j) over kt steps, then the epilogue into c (row pitch ldc).

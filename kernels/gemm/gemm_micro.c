@@ -72,9 +72,33 @@
 
 #define DECL(i, j) float c##i##j;
 #define ZERO(i, j) c##i##j = 0.0f;
-#define SET(i, j) c[(i) * ldc + (j)] = al * c##i##j + ep->bias[j];
-#define ADD(i, j) c[(i) * ldc + (j)] += al * c##i##j;
 #define DUMP(i, j) t[i][j] = c##i##j;
+
+/* Full blocks in the common modes: straight-line stores from the accumulators (ACC_REG: the C
+ * kernels' registers, ACC_MEM: the array the Siracusa k loop leaves). The bias is read once per
+ * block (the stores to c could alias it, so a per-element read would be reloaded every row). */
+#define ACC_REG(i, j) c##i##j
+#define ACC_MEM(i, j) t[i][j]
+#define BIAS(i, j) const float bias##j = ep->bias[j];
+#define SET_REG(i, j) c[(i) * ldc + (j)] = al * ACC_REG(i, j) + bias##j;
+#define SET_MEM(i, j) c[(i) * ldc + (j)] = al * ACC_MEM(i, j) + bias##j;
+#define SCALE_REG(i, j) c[(i) * ldc + (j)] = al * ACC_REG(i, j);
+#define SCALE_MEM(i, j) c[(i) * ldc + (j)] = al * ACC_MEM(i, j);
+#define ADD_REG(i, j) c[(i) * ldc + (j)] += al * ACC_REG(i, j);
+#define ADD_MEM(i, j) c[(i) * ldc + (j)] += al * ACC_MEM(i, j);
+#define EPILOGUE(W, FOR_COLS, ACC, DUMP_FIRST)                                                   \
+    const float al = ep->alpha;                                                                \
+    if (ep->mr == GEMM_MR && ep->nr == (W) && ep->mode == GEMM_SET) {                          \
+        FOR_COLS(BIAS, 0)                                                                      \
+        FOR_ROWS(FOR_COLS, SET_##ACC)                                                          \
+    } else if (ep->mr == GEMM_MR && ep->nr == (W) && ep->mode == GEMM_SCALE) {                 \
+        FOR_ROWS(FOR_COLS, SCALE_##ACC)                                                        \
+    } else if (ep->mr == GEMM_MR && ep->nr == (W) && ep->mode == GEMM_ADD) {                   \
+        FOR_ROWS(FOR_COLS, ADD_##ACC)                                                          \
+    } else {                                                                                   \
+        DUMP_FIRST                                                                             \
+        epilogue_generic(t, c, ldc, ep);                                                       \
+    }
 
 /* Edge blocks and the rare ADDB mode: generic epilogue from the dumped accumulators. */
 static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, const gemm_ep *ep)
@@ -85,6 +109,8 @@ static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, 
             float v = ep->alpha * t[i][j];
             if (ep->mode == GEMM_SET)
                 r[j] = v + ep->bias[j];
+            else if (ep->mode == GEMM_SCALE)
+                r[j] = v;
             else if (ep->mode == GEMM_ADD)
                 r[j] += v;
             else
@@ -113,20 +139,29 @@ static void epilogue_generic(float t[GEMM_MR][GEMM_NR], float *c, unsigned ldc, 
             pa += (A_STEP);                                                                    \
             pb += (B_STEP);                                                                    \
         }                                                                                      \
-        const float al = ep->alpha;                                                            \
-        if (ep->mr == GEMM_MR && ep->nr == (W) && ep->mode == GEMM_SET) {                      \
-            FOR_ROWS(FOR_COLS, SET)                                                            \
-        } else if (ep->mr == GEMM_MR && ep->nr == (W) && ep->mode == GEMM_ADD) {               \
-            FOR_ROWS(FOR_COLS, ADD)                                                            \
-        } else {                                                                               \
-            float t[GEMM_MR][GEMM_NR];                                                         \
-            FOR_ROWS(FOR_COLS, DUMP)                                                           \
-            epilogue_generic(t, c, ldc, ep);                                                   \
-        }                                                                                      \
+        float t[GEMM_MR][GEMM_NR];                                                             \
+        EPILOGUE(W, FOR_COLS, REG, FOR_ROWS(FOR_COLS, DUMP))                                   \
     }
 
+#if defined(ET_TARGET_SIRACUSA)
+/* Siracusa: the 4x6 k loop is an XpulpV2 hardware loop in gemm_micro_xpulp.S; the epilogue
+ * reads its accumulators back (24 stores and loads on the L1 stack per block). */
+#define DEFINE_MICRO6(name, core)                                                               \
+    void core(const float *pa, const float *pb, unsigned kt, float t[GEMM_MR][GEMM_NR]);       \
+    static void name(const float *pa, const float *pb, unsigned kt, float *c, unsigned ldc,    \
+                     const gemm_ep *ep)                                                        \
+    {                                                                                          \
+        float t[GEMM_MR][GEMM_NR];                                                             \
+        core(pa, pb, kt, t);                                                                   \
+        EPILOGUE(GEMM_NR, FOR_COLS6, MEM, )                                                    \
+    }
+#define DEFINE_WIDE(nm, AX, BX, AS, BS) DEFINE_MICRO6(micro_##nm##_6, gemm_k6_##nm)
+#else
+#define DEFINE_WIDE(nm, AX, BX, AS, BS) DEFINE_MICRO(micro_##nm##_6, AX, BX, AS, BS, 6, COLS6, FOR_COLS6)
+#endif
+
 #define DEFINE_LAYOUT(nm, AX, BX, AS, BS)                                                      \
-    DEFINE_MICRO(micro_##nm##_6, AX, BX, AS, BS, 6, COLS6, FOR_COLS6)                          \
+    DEFINE_WIDE(nm, AX, BX, AS, BS)                                                            \
     DEFINE_MICRO(micro_##nm##_4, AX, BX, AS, BS, 4, COLS4, FOR_COLS4)                          \
     DEFINE_MICRO(micro_##nm##_2, AX, BX, AS, BS, 2, COLS2, FOR_COLS2)
 

@@ -571,6 +571,11 @@ GVSOC_NOTES = """\
   the slowest core's. The model sees the L0/L1 instruction caches, load-use stalls, TCDM bank
   conflicts, MCHAN and uDMA HyperBus transfers (L3 is HyperRAM, loaded from HyperFlash at boot).
 - **Clock.** Images/s = batch × 370 MHz / cycles per step (Siracusa's cluster at 0.8 V).
+- **Ceiling.** The model's cluster has 4 FPUs for its 8 cores (core i issues to FPU i mod 4, one
+  fp32 fmadd per cycle each: `iss_resource_declare` in gvsoc-pulp's `pulp_iss_wrapper.cpp`), so
+  8 fp32 FLOP/cycle is the cluster's peak and 2 a single core's. On 8 cores an iteration of the
+  GEMM's k loop (48 fmadd.s per core, so 96 per shared FPU) takes 100 cycles (instruction
+  trace), within 4% of that bound; a FLOP/cycle figure above 8 cannot be fp32 in this model.
 - **FLOP, memory, DMA.** As in the qemu section below; the `@dma` bytes per step are identical
   on both (the same program).
 """

@@ -19,7 +19,7 @@ COMMON_CFLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wextra", "-ffunction-sect
                  "-fdata-sections", "-fno-common"]
 INCLUDES = ["hal/include", "sdk/include", "kernels/include", "hal/common"]
 SDK_SOURCES = ("sdk/runtime/*.c", "hal/common/mem_names.c")
-KERNEL_SOURCES = ("kernels/*/*.c",)
+KERNEL_SOURCES = ("kernels/*/*.c", "kernels/*/*.S")  # .S: target-specific, #if-guarded
 PERCORE_CONSOLE_MAX = 64
 RUNNERS = {"host": ("native",), "qemu": ("qemu",), "siracusa": ("gvsoc",)}  # run=1, first = default  # @perf records up to which run=1 prints the per-core table too
 
