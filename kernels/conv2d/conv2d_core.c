@@ -127,6 +127,12 @@ static inline __attribute__((always_inline)) void mk4x4(const float *p, const fl
     acc[12] = a30, acc[13] = a31, acc[14] = a32, acc[15] = a33;
 }
 
+#if defined(ET_TARGET_SIRACUSA)
+/* mk4x4 for cs = 1, kw = 3 as XpulpV2 hardware loops (conv2d_micro_xpulp.S), bit-identical */
+void conv_k4x4_k3s1(const float *p, const float *w, unsigned C, unsigned kh, unsigned row_bytes,
+                    unsigned chan_skip_bytes, float acc[16]);
+#endif
+
 void conv_mm_run(const conv_mm *m, unsigned id, unsigned nc)
 {
     /* work items: (channel group, output row), or (group, row, 4-column block) when the rows x
@@ -147,6 +153,12 @@ void conv_mm_run(const conv_mm *m, unsigned id, unsigned nc)
                 acc[4 * j] = acc[4 * j + 1] = acc[4 * j + 2] = acc[4 * j + 3] = b0;
             }
             const float *p = prow + ox * m->cs;
+#if defined(ET_TARGET_SIRACUSA)
+            if (m->cs == 1 && m->kw == 3 && m->kh && m->C)
+                conv_k4x4_k3s1(p, w, (unsigned)m->C, (unsigned)m->kh, (unsigned)(m->pcol * 4),
+                               (unsigned)((m->pchs - m->kh * m->pcol) * 4), acc);
+            else
+#endif
             if (m->cs == 1)
                 mk4x4(p, w, m->C, m->pchs, m->pcol, m->kh, m->kw, 1, acc);
             else if (m->cs == 2)
