@@ -90,6 +90,25 @@ def test_permute_fwd_bwd(backend, rng, dims, perm):
     assert np.array_equal(dx, np.transpose(dy, np.argsort(perm)))
 
 
+# (dims, perm, L1 scratch bytes): tensors in L2 go through the L1 scratch by DMA, in chunks of
+# items when the permutation keeps axis 0; the core path when not even one item fits
+STAGED = [((3, 5, 7, 2), (0, 1, 3, 2), 1024),     # 3 chunks of 1 item (280 B each)
+          ((2, 64, 4, 32), (0, 2, 1, 3), 65536),  # 2 chunks of one 32 KiB item
+          ((2, 64, 4, 32), (0, 2, 1, 3), 4096),   # an item does not fit: core path
+          ((1, 3, 5, 7), (3, 1, 0, 2), 4096),     # axis 0 moves: whole tensor staged
+          ((1, 3, 5, 7), (3, 1, 0, 2), 512)]      # ... or the core path
+
+
+@pytest.mark.parametrize("dims,perm,l1", STAGED, ids=lambda v: "-".join(map(str, v)) if isinstance(v, tuple) else str(v))
+def test_permute_through_l1_scratch(backend, rng, dims, perm, l1):
+    x = rng.standard_normal(dims).astype(np.float32)
+    (y,), _ = backend.call("permute.fwd", [*dims, *perm], [x, Out(np.transpose(x, perm).shape)],
+                           l1_bytes=l1)
+    assert np.array_equal(y, np.transpose(x, perm))
+    (dx,), _ = backend.call("permute.bwd", [*dims, *perm], [y, Out(dims)], l1_bytes=l1)
+    assert np.array_equal(dx, x)
+
+
 def test_elementwise_bad_arguments(backend):
     if backend.is_qemu:
         pytest.skip("host check")
