@@ -16,6 +16,8 @@
  * from its block's third row, as in the C kernels. */
 #if defined(ET_TARGET_SIRACUSA)
 
+#include "et_xpulp_asm.h"
+
     .option norelax /* label differences in lp.setup stay constants */
     .option norvc   /* fixed 4-byte instructions in the loop bodies */
     .text
@@ -95,8 +97,7 @@
     .balign 16;                                                                                    \
 gemm_k6_##nm:                                                                                      \
     addi sp, sp, -48;                                                                              \
-    fsw fs0, 0(sp); fsw fs1, 4(sp); fsw fs2, 8(sp); fsw fs3, 12(sp); fsw fs4, 16(sp);              \
-    fsw fs5, 20(sp); fsw fs6, 24(sp); fsw fs7, 28(sp); fsw fs8, 32(sp); fsw fs9, 36(sp);           \
+    FS_SAVE fs0, fs1, fs2, fs3, fs4, fs5, fs6, fs7, fs8, fs9;                                      \
     ZERO_ACC;                                                                                      \
     beqz a2, 3f;                                                                                   \
     flw A0, AX(0,0)(a0); flw A1, AX(1,0)(a0); flw A2, AX(2,0)(a0); flw A3, AX(3,0)(a0);        \
@@ -105,7 +106,7 @@ gemm_k6_##nm:                                                                   
     srli t0, a2, 1;                                                                                \
     andi a2, a2, 1;                                                                                \
     beqz t0, 2f;                                                                                   \
-1:  .word 0x7b+(4<<12)+(5<<15)+(((4f-1b)>>1)<<20);                                                    \
+1:  LP_SETUP(0, 5, 4f, 1b);                                                                       \
     STEP_NEXT(AX, BX, 0);                                                                          \
     STEP_NEXT(AX, BX, 1);                                                                          \
     addi a0, a0, 2 * (ASTEP);                                                                      \
@@ -116,28 +117,21 @@ gemm_k6_##nm:                                                                   
     addi a1, a1, BSTEP;                                                                            \
 5:  STEP_LAST(AX, BX);                                                                             \
 3:  STORE_ACC;                                                                                     \
-    flw fs0, 0(sp); flw fs1, 4(sp); flw fs2, 8(sp); flw fs3, 12(sp); flw fs4, 16(sp);              \
-    flw fs5, 20(sp); flw fs6, 24(sp); flw fs7, 28(sp); flw fs8, 32(sp); flw fs9, 36(sp);           \
+    FS_RESTORE fs0, fs1, fs2, fs3, fs4, fs5, fs6, fs7, fs8, fs9;                                   \
     addi sp, sp, 48;                                                                               \
     ret;                                                                                           \
     .size gemm_k6_##nm, . - gemm_k6_##nm
 
-.macro ZERO4 c0, c1, c2, c3
-    fmv.w.x \c0, zero
-    fmv.w.x \c1, zero
-    fmv.w.x \c2, zero
-    fmv.w.x \c3, zero
-.endm
 #define ZERO_ACC ZERO4 C0; ZERO4 C1; ZERO4 C2; ZERO4 C3; ZERO4 C4; ZERO4 C5
 
 /* column j of acc[4][6] (row pitch 24 bytes) */
-.macro STORE4 j, c0, c1, c2, c3
+.macro STORECOL j, c0, c1, c2, c3
     fsw \c0, (\j*4)(a3)
     fsw \c1, (24+\j*4)(a3)
     fsw \c2, (48+\j*4)(a3)
     fsw \c3, (72+\j*4)(a3)
 .endm
-#define STORE_ACC STORE4 0, C0; STORE4 1, C1; STORE4 2, C2; STORE4 3, C3; STORE4 4, C4; STORE4 5, C5
+#define STORE_ACC STORECOL 0, C0; STORECOL 1, C1; STORECOL 2, C2; STORECOL 3, C3; STORECOL 4, C4; STORECOL 5, C5
 
 DEFINE_K6(nn, AN, BN, 4, 256)
 DEFINE_K6(nt, AN, BT, 4, 4)
