@@ -134,3 +134,34 @@ def test_step_records_of_unprofiled_steps_give_the_step_time():
     st = build_report(res)["step"]
     assert st["cycles_per_step"] == 1300 and st["layers_cycles_per_step"] == 1000
     assert st["outside_layers_cycles"] == 300
+
+
+def test_cycles_by_op_type():
+    """The 8-core run's layers are summed by the op type of their memory-plan node (phase and
+    variant where not the forward), most cycles first, then the time between layers; the top
+    types are listed and the rest summed."""
+    memplan = {"nodes": [
+        {"layer": "/q/MatMul", "op": "linear", "phase": "fwd", "variant": ""},
+        {"layer": "/k/MatMul", "op": "linear", "phase": "fwd", "variant": ""},
+        {"layer": "/q/MatMul/bwd_igrad", "op": "linear", "phase": "bwd", "variant": "igrad"},
+        {"layer": "/Reshape", "op": "reshape", "phase": "fwd", "view": True},
+        {"layer": "/Gelu", "op": "gelu", "phase": "fwd", "variant": ""}]}
+    kinds = bench.op_kinds(memplan)
+    assert kinds == {"/q/MatMul": "linear", "/k/MatMul": "linear",
+                     "/q/MatMul/bwd_igrad": "linear bwd/igrad", "/Gelu": "gelu"}
+    layers = [{"layer": "/q/MatMul", "phase": "fwd", "cycles": 400, "flop": 2400},
+              {"layer": "/k/MatMul", "phase": "fwd", "cycles": 400, "flop": 2400},
+              {"layer": "/Gelu", "phase": "fwd", "cycles": 100, "flop": 10},
+              {"layer": "/q/MatMul/bwd_igrad", "phase": "bwd", "cycles": 500, "flop": 2400}]
+    entry = {"runs": {8: {"report": {"layers": layers, "step": {
+        "steps_measured": 1, "cycles_per_step": 2000, "outside_layers_cycles": 600}},
+        "memplan": {"kinds": kinds}}}}
+    rows = bench.op_type_rows(entry)
+    assert [(r["kind"], r["layers"], r["cycles"]) for r in rows] == [
+        ("linear", 2, 800), ("linear bwd/igrad", 1, 500), ("gelu", 1, 100),
+        ("between layers (DMA waits, batch load)", 0, 600)]
+    table = bench.op_type_table(entry, top=2).splitlines()
+    assert table[2] == "| linear | 2 | 800 | 40.0% | 6.00 |"
+    assert table[4] == "| 1 other op types | 1 | 100 | 5.0% | 0.10 |"
+    assert table[5] == "| between layers (DMA waits, batch load) | - | 600 | 30.0% | - |"
+    assert bench.op_type_table({"runs": {}}) == ""

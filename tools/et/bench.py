@@ -344,6 +344,63 @@ def figures(entry: dict, freq_mhz: float) -> dict:
     return f
 
 
+def op_kinds(memplan: dict) -> dict[str, str]:
+    """Each kernel node's layer label -> its op type as the tables name it: the op, then the
+    phase and variant where they are not the forward ("linear", "linear bwd/wgrad")."""
+    out = {}
+    for n in memplan.get("nodes", []):
+        if n.get("view") or "layer" not in n:
+            continue
+        phase = "" if n.get("phase") == "fwd" else " " + n.get("phase", "")
+        out[n["layer"]] = n["op"] + phase + ("/" + n["variant"] if n.get("variant") else "")
+    return out
+
+
+def op_type_rows(entry: dict) -> list[dict]:
+    """The 8-core run's measured layers summed by op type (op_kinds), most cycles first, then
+    the time between the layers (the step's wall clock minus the layers' spans)."""
+    r8 = entry["runs"].get(8)
+    if not r8 or "kinds" not in r8["memplan"]:
+        return []
+    rep, kinds = r8["report"], r8["memplan"]["kinds"]
+    n = rep["step"]["steps_measured"] or 1
+    acc: dict[str, dict] = {}
+    for lay in rep["layers"]:
+        k = kinds.get(lay["layer"], "other")
+        a = acc.setdefault(k, {"kind": k, "layers": 0, "cycles": 0, "flop": 0})
+        a["layers"] += 1
+        a["cycles"] += lay["cycles"] / n
+        a["flop"] += lay.get("flop", 0) / n
+    rows = sorted(acc.values(), key=lambda a: -a["cycles"])
+    between = rep["step"].get("outside_layers_cycles")
+    if between:
+        rows.append({"kind": "between layers (DMA waits, batch load)", "layers": 0,
+                     "cycles": between / n, "flop": 0})
+    return rows
+
+
+def op_type_table(entry: dict, top: int = 10) -> str:
+    """Where one row's step goes: cycles, share and FLOP/cycle per op type (``top`` of them,
+    the rest summed), measured in the 8-core run."""
+    rows = op_type_rows(entry)
+    if not rows:
+        return ""
+    step = entry["runs"][8]["report"]["step"]["cycles_per_step"]
+    kinds = [r for r in rows if r["layers"]]
+    between = [r for r in rows if not r["layers"]]
+    if len(kinds) > top:
+        rest = kinds[top:]
+        kinds = kinds[:top] + [{"kind": f"{len(rest)} other op types", "layers": sum(
+            r["layers"] for r in rest), "cycles": sum(r["cycles"] for r in rest),
+                               "flop": sum(r["flop"] for r in rest)}]
+    out = ["| op type | layers | cycles/step | share of step | FLOP/cycle |", "|---|---|---|---|---|"]
+    for r in kinds + between:
+        fpc = f"{r['flop'] / r['cycles']:.2f}" if r["flop"] and r["cycles"] else "-"
+        out.append(f"| {r['kind']} | {r['layers'] or '-'} | {r['cycles']:,.0f} | "
+                   f"{100 * r['cycles'] / step:.1f}% | {fpc} |")
+    return "\n".join(out)
+
+
 def lora_ratios(by: dict[str, dict]) -> list[dict]:
     """LoRA (both blocks, and last block) / full backprop, measured where both ran, else planned."""
     full = by.get("cct_full")
@@ -634,6 +691,14 @@ def _section(data: dict, target: str, qemu_figs: dict | None) -> tuple[list[str]
            "",
            *[f"- {f['workload']}: " + hyperram_summary(f.get("hyperram")) for f in figs],
            ""] if target == "siracusa" else []),
+        *(["### Where the cycles go (per op type, step 1, 8 cores)",
+           "",
+           "The measured layers summed by op type (`phase/variant` where not the forward pass); "
+           "FLOP/cycle against the model's ceiling of 8 (see below).",
+           "",
+           *[x for e in data["rows"] if op_type_table(e)
+             for x in (f"**{e['row']['workload']}** (`{e['plan']['strategy']}`)", "",
+                       op_type_table(e), "")]] if target == "siracusa" else []),
         "### Training (loss per step)",
         "",
         *[f"- {f['workload']}: " + (", ".join(f"{v:.4f}" for v in f["loss"]) if f.get("loss")
