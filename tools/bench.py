@@ -31,31 +31,12 @@ from et.pyenv import ensure  # noqa: E402
 
 ensure("bench")
 
-from et.bench import (INSTRUMENTS, ROWS, batch_rows, op_kinds, render, run_bench,  # noqa: E402
+from et.bench import (INSTRUMENTS, ROWS, batch_rows, render, run_bench, slim,  # noqa: E402
                       update_readme, zoo_rows)
 from et.compiler.appbuild import ROOT  # noqa: E402
 
 DATA_DIR = os.path.join(ROOT, "docs", "bench")
 DOC = os.path.join(ROOT, "docs", "benchmarks.md")
-
-
-def slim(data: dict) -> dict:
-    """What the documents are rendered from, without the full per-core report and memory plan
-    (megabytes per row): the step, totals, losses, memory, per-layer cycles and FLOP, each
-    layer's op type and the nodes' L3 transfers."""
-    for e in data["rows"]:
-        for run in e["runs"].values():
-            rep = run["report"]
-            run["report"] = {k: rep[k] for k in ("step", "total", "loss", "memory") if k in rep}
-            run["report"]["layers"] = [{k: r[k] for k in ("layer", "phase", "cycles", "flop")}
-                                       for r in rep.get("layers", [])]
-            mp = run["memplan"]
-            run["memplan"] = {"arena": mp["arena"], "totals": mp["totals"],
-                              "nodes": [{k: n[k] for k in ("layer", "l3_cycles", "l3_read_bytes",
-                                                           "l3_write_bytes")}
-                                        for n in mp.get("nodes", []) if n.get("l3_cycles")],
-                              "kinds": op_kinds(mp)}
-    return data
 
 
 def load_data(f) -> dict:

@@ -165,3 +165,26 @@ def test_cycles_by_op_type():
     assert table[4] == "| 1 other op types | 1 | 100 | 5.0% | 0.10 |"
     assert table[5] == "| between layers (DMA waits, batch load) | - | 600 | 30.0% | - |"
     assert bench.op_type_table({"runs": {}}) == ""
+
+
+def test_slim_keeps_rows_of_an_earlier_run():
+    """A run of some rows saves them next to the rows kept from the file: slimming again what
+    was slimmed before keeps it (older files have no FLOP per layer and no op types)."""
+    fresh = _entry("cct_lora2", 100, 3000, 1_000_000, 7_000_000)
+    fresh["runs"][8]["memplan"]["nodes"] = [
+        {"layer": "fc", "op": "linear", "phase": "fwd", "variant": "", "l3_cycles": 5,
+         "l3_read_bytes": 4, "l3_write_bytes": 0, "operands": ["big"]}]
+    old = _entry("cct_full", 3000, 6000, 2_000_000, 15_000_000)
+    data = bench.slim({"rows": [old]})
+    for run in data["rows"][0]["runs"].values():   # as a file of an older version holds them
+        run["memplan"].pop("kinds")
+        for lay in run["report"]["layers"]:
+            lay.pop("flop")
+    data["rows"].append(fresh)
+    out = bench.slim(bench.slim(data))
+    kept, new = (e["runs"][8] for e in out["rows"])
+    assert kept["memplan"]["kinds"] == {} and "flop" not in kept["report"]["layers"][0]
+    assert new["memplan"]["kinds"] == {"fc": "linear"}
+    assert new["memplan"]["nodes"] == [{"layer": "fc", "l3_cycles": 5, "l3_read_bytes": 4,
+                                        "l3_write_bytes": 0}]
+    assert new["report"]["layers"][0]["flop"] == 7_400_000

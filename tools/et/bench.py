@@ -349,11 +349,30 @@ def op_kinds(memplan: dict) -> dict[str, str]:
     phase and variant where they are not the forward ("linear", "linear bwd/wgrad")."""
     out = {}
     for n in memplan.get("nodes", []):
-        if n.get("view") or "layer" not in n:
+        if n.get("view") or "layer" not in n or "op" not in n:
             continue
         phase = "" if n.get("phase") == "fwd" else " " + n.get("phase", "")
         out[n["layer"]] = n["op"] + phase + ("/" + n["variant"] if n.get("variant") else "")
     return out
+
+
+def slim(data: dict) -> dict:
+    """What the documents are rendered from, without the full per-core report and memory plan
+    (megabytes per row): the step, totals, losses, memory, per-layer cycles and FLOP, each
+    layer's op type and the nodes' L3 transfers."""
+    for e in data["rows"]:
+        for run in e["runs"].values():
+            rep = run["report"]
+            run["report"] = {k: rep[k] for k in ("step", "total", "loss", "memory") if k in rep}
+            run["report"]["layers"] = [{k: r[k] for k in ("layer", "phase", "cycles", "flop")
+                                        if k in r} for r in rep.get("layers", [])]
+            mp = run["memplan"]  # rows kept from an earlier run are slim already
+            run["memplan"] = {"arena": mp["arena"], "totals": mp["totals"],
+                              "nodes": [{k: n[k] for k in ("layer", "l3_cycles", "l3_read_bytes",
+                                                           "l3_write_bytes")}
+                                        for n in mp.get("nodes", []) if n.get("l3_cycles")],
+                              "kinds": mp.get("kinds") or op_kinds(mp)}
+    return data
 
 
 def op_type_rows(entry: dict) -> list[dict]:
