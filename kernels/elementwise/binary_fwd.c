@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Elementwise add and mul forward with broadcasting; rows split over the cores (et_elementwise.h). */
+/* Elementwise add and mul forward with broadcasting; elements (same shape, scalar) or rows
+ * (row and column broadcasts) split over the cores (et_elementwise.h). */
 #include "et_elementwise.h"
 #include "et_team.h"
 
@@ -68,16 +69,17 @@ static inline __attribute__((always_inline)) void bin_row(const float *a, const 
     }
 }
 
+/* [lo, hi): elements for ET_BCAST_NONE and ET_BCAST_SCALAR (whatever the rows), else rows */
 static inline __attribute__((always_inline)) void bin_rows(const bin_job *j, size_t lo, size_t hi,
                                                            int mul)
 {
     size_t n = j->cols;
     if (j->mode == ET_BCAST_NONE)
-        bin_same(j->a + lo * n, j->b + lo * n, j->y + lo * n, (hi - lo) * n, mul);
+        bin_same(j->a + lo, j->b + lo, j->y + lo, hi - lo, mul);
     else if (j->mode == ET_BCAST_ROW)
         bin_row(j->a, j->b, j->y, n, lo, hi, mul);
     else if (j->mode == ET_BCAST_SCALAR)
-        bin_scalar(j->a + lo * n, j->b[0], j->y + lo * n, (hi - lo) * n, mul);
+        bin_scalar(j->a + lo, j->b[0], j->y + lo, hi - lo, mul);
     else
         for (size_t r = lo; r < hi; ++r) bin_scalar(j->a + r * n, j->b[r], j->y + r * n, n, mul);
 }
@@ -85,8 +87,10 @@ static inline __attribute__((always_inline)) void bin_rows(const bin_job *j, siz
 static void bin_worker(void *arg)
 {
     const bin_job *j = arg;
-    size_t lo, hi;
-    et_team_range(j->rows, hal_cluster_core_id(), hal_cluster_num_cores(), &lo, &hi);
+    size_t lo, hi; /* elementwise modes split elements: one long row (rows = 1) too */
+    int flat = j->mode == ET_BCAST_NONE || j->mode == ET_BCAST_SCALAR;
+    et_team_range(flat ? j->rows * j->cols : j->rows, hal_cluster_core_id(),
+                  hal_cluster_num_cores(), &lo, &hi);
     if (lo >= hi) return;
     if (j->mul)
         bin_rows(j, lo, hi, 1);

@@ -58,6 +58,20 @@ def test_add_mul(backend, rng, shape, mode):
         assert np.abs(db - ref).max() <= 1e-5 * np.sqrt(terms) * max(np.abs(ref).max(), 1), (op, mode)
 
 
+@pytest.mark.parametrize("mode", [NONE, SCALAR], ids=["same", "scalar"])
+def test_add_mul_one_long_row_splits_over_the_cores(backend, rng, mode):
+    """The code generator passes an elementwise op on L1 tiles as one row (rows = 1): the
+    elementwise modes split elements, not rows, so every core gets a share."""
+    if not backend.is_qemu or backend.ncores != 8:
+        pytest.skip("per-core instruction counts of the qemu board, 8 harts")
+    a = rng.standard_normal((1, 4096)).astype(np.float32)
+    b = rng.standard_normal(_bshape(mode, 1, 4096)).astype(np.float32)
+    for op, ref in (("add", a + _bview(mode, b, 1, 4096)), ("mul", a * _bview(mode, b, 1, 4096))):
+        (y,), perf = backend.call(f"{op}.fwd", [mode, 1, 4096], [a, b, Out((1, 4096))])
+        assert np.array_equal(y, ref)
+        assert max(perf.instret) < 0.25 * sum(perf.instret), perf.instret
+
+
 def test_add_bwd_only_db(backend, rng):
     dy = rng.standard_normal((5, 6)).astype(np.float32)
     (db,), _ = backend.call("add.bwd", [ROW, 5, 6], [dy, None, Out((6,))])
