@@ -79,8 +79,8 @@ static int perm_staged(const et_ctx *ctx, const perm_job *j, unsigned nc, et_sta
 {
     if (!ctx->l1 || hal_mem_level_of(j->x) != HAL_MEM_L2 || hal_mem_level_of(j->y) != HAL_MEM_L2)
         return 0;
-    size_t items = j->ist[0] * j->od[0] == j->od[0] * j->od[1] * j->od[2] * j->od[3] ? j->od[0] : 1;
-    size_t item = j->od[0] * j->od[1] * j->od[2] * j->od[3] / items; /* elements */
+    size_t total = j->od[0] * j->od[1] * j->od[2] * j->od[3];
+    size_t items = j->ist[0] * j->od[0] == total ? j->od[0] : 1, item = total / items; /* elements */
     size_t per = ctx->l1_bytes / 2 / (item * sizeof(float));
     if (!per) return 0;
     float *lx = ctx->l1, *ly = lx + per * item;

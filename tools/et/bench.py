@@ -715,9 +715,9 @@ def _section(data: dict, target: str, qemu_figs: dict | None) -> tuple[list[str]
            "The measured layers summed by op type (`phase/variant` where not the forward pass); "
            "FLOP/cycle against the model's ceiling of 8 (see below).",
            "",
-           *[x for e in data["rows"] if op_type_table(e)
-             for x in (f"**{e['row']['workload']}** (`{e['plan']['strategy']}`)", "",
-                       op_type_table(e), "")]] if target == "siracusa" else []),
+           *[x for e, table in ((e, op_type_table(e)) for e in data["rows"]) if table
+             for x in (f"**{e['row']['workload']}** (`{e['plan']['strategy']}`)", "", table, "")]]
+          if target == "siracusa" else []),
         "### Training (loss per step)",
         "",
         *[f"- {f['workload']}: " + (", ".join(f"{v:.4f}" for v in f["loss"]) if f.get("loss")
