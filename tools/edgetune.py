@@ -189,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
     tr.add_argument("--split", type=split_value, default="auto", help=SPLIT_HELP)
     tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
+    tr.add_argument("--eval", type=int, default=-1, metavar="N",
+                    help="held-out samples to evaluate (the data set's eval_input with "
+                         "eval_labels or eval_target; -1, the default: all of them, 0: none)")
+    tr.add_argument("--eval-every", type=int, default=0, metavar="K",
+                    help="evaluate every K steps too (default 0: before the first step and "
+                         "after the last only)")
     tr.add_argument("--loss", choices=("ce", "mse"), help="default: mse if output shape == input shape")
     tr.add_argument("--l2", help="L2 budget override (bytes, K or M), as scons l2=")
     tr.add_argument("--timeout", type=float, default=600,

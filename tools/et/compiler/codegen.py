@@ -124,6 +124,12 @@ class GenSpec:
     # (0: off; "auto": only when the whole batch does not fit, the largest that fits); with full
     # backprop, recompute "stem" keeps one copy's activations at a time
     split: int | str = "auto"
+    # held-out evaluation (forward only, never trained on): the data set's eval_input with
+    # eval_labels (accuracy and loss) or eval_target (loss); -1: all of it, 0: none, N: the
+    # first N; run before the first step, after the last and every eval_every steps (0: only
+    # those two); @eval records (docs/devlog.md)
+    eval: int = -1
+    eval_every: int = 0
 
     def key(self) -> str:
         import hashlib
@@ -298,7 +304,9 @@ def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
     """The samples the run uses, checked against the model: ``input`` [samples, ...] floating
     point with the model's values per sample; ``labels`` (ce) 1-D integer class indices in
     [0, classes), one per sample; ``target`` (mse) floating point [samples, ...] with the
-    output's values per sample. Every mismatch is a CompileError naming the array and shapes."""
+    output's values per sample. Every mismatch is a CompileError naming the array and shapes.
+    The held-out set (``eval_input`` with ``eval_labels`` or ``eval_target``, same rules) is
+    returned as ``ex``, ``ey``, ``en`` (``en`` 0 without one or with ``spec.eval`` 0)."""
     if not spec.data:
         raise CompileError("no data set given (a .npz with 'input' and 'labels' or 'target')")
     d = _read_npz(spec.data)
@@ -307,40 +315,72 @@ def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
         if k not in d:
             raise CompileError(f"data set {spec.data} has no '{k}' array (has: "
                                f"{', '.join(d) or 'nothing'}); loss {loss} needs 'input' and '{key}'")
-    x, y = d["input"], d[key]
-    per = numel(g[g.inputs[0]].shape[1:])
-    if x.ndim == 0 or x.shape[0] < 1 or numel(x.shape[1:]) != per:
-        raise CompileError(f"data set input {list(x.shape)} does not match the model's input "
-                           f"{list(g[g.inputs[0]].shape)}: expected [samples, ...] with {per} "
-                           "values per sample")
-    _float_array("input", x)
-    if y.ndim == 0 or y.shape[0] != x.shape[0]:
-        raise CompileError(f"data set {key} {list(y.shape)} does not match input "
-                           f"{list(x.shape)}: expected one per sample ({x.shape[0]})")
     if spec.samples < 0:
         raise CompileError(f"samples {spec.samples}: expected 0 (batch x steps) or a count")
-    used = min(x.shape[0], spec.samples or spec.batch * spec.accumulate * spec.steps)
+    x, y = d["input"], d[key]
+    used = min(x.shape[0] if x.ndim else 1,
+               spec.samples or spec.batch * spec.accumulate * spec.steps)
+    x, y, per = _samples(g, loss, x, y, "input", key, used)
+    out = {"x": x, "y": y, "n": used, "per": per, "yper": 1 if loss == "ce" else y.shape[1],
+           "ex": x[:0], "ey": y[:0], "en": 0}
+    if not isinstance(spec.eval, int) or isinstance(spec.eval, bool) or spec.eval < -1:
+        raise CompileError(f"eval {spec.eval!r}: expected -1 (the whole held-out set), 0 (no "
+                           "evaluation) or a count of held-out samples")
+    if not isinstance(spec.eval_every, int) or spec.eval_every < 0:
+        raise CompileError(f"eval_every {spec.eval_every!r}: expected 0 (before the first and "
+                           "after the last step only) or a number of steps")
+    ekey = "eval_" + key
+    if spec.eval == 0 or ("eval_input" not in d and spec.eval == -1):
+        return out
+    for k in ("eval_input", ekey):
+        if k not in d:
+            raise CompileError(f"data set {spec.data} has no '{k}' array (has: "
+                               f"{', '.join(d)}); evaluation on held-out samples needs "
+                               f"'eval_input' and '{ekey}'")
+    ex, ey = d["eval_input"], d[ekey]
+    en = ex.shape[0] if ex.ndim else 1
+    en = en if spec.eval == -1 else min(en, spec.eval)
+    if g.meta.get("buffers"):
+        raise CompileError("evaluation with BatchNorm batch statistics is not supported (the "
+                           "forward pass would move the running statistics); use --batchnorm "
+                           "frozen or no held-out set")
+    ex, ey, _ = _samples(g, loss, ex, ey, "eval_input", ekey, en)
+    out.update(ex=ex, ey=ey, en=en)
+    return out
+
+
+def _samples(g: Graph, loss: str, x: np.ndarray, y: np.ndarray, wx: str, wy: str,
+             used: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The first ``used`` samples of an input/label (or target) pair, checked against the model
+    (``wx``, ``wy``: the arrays' names in messages); returns (x [used, per], y, per)."""
+    per = numel(g[g.inputs[0]].shape[1:])
+    if x.ndim == 0 or x.shape[0] < 1 or numel(x.shape[1:]) != per:
+        raise CompileError(f"data set {wx} {list(x.shape)} does not match the model's input "
+                           f"{list(g[g.inputs[0]].shape)}: expected [samples, ...] with {per} "
+                           "values per sample")
+    _float_array(wx, x)
+    if y.ndim == 0 or y.shape[0] != x.shape[0]:
+        raise CompileError(f"data set {wy} {list(y.shape)} does not match {wx} "
+                           f"{list(x.shape)}: expected one per sample ({x.shape[0]})")
     x = x[:used].reshape(used, per).astype(np.float32)
     if loss == "ce":
         classes = g[g.meta["logits"]].shape[-1]
         if y.ndim != 1:
-            raise CompileError(f"data set labels {list(y.shape)}: cross-entropy needs 1-D "
+            raise CompileError(f"data set {wy} {list(y.shape)}: cross-entropy needs 1-D "
                                f"integer class indices [samples] in [0, {classes})")
-        _real_array("labels", y, "iu", f"integer class indices in [0, {classes}) "
+        _real_array(wy, y, "iu", f"integer class indices in [0, {classes}) "
                     "(cross-entropy)")
         if y.min() < 0 or y.max() >= classes:
-            raise CompileError(f"data set labels: values {y.min()}..{y.max()} outside "
+            raise CompileError(f"data set {wy}: values {y.min()}..{y.max()} outside "
                                f"[0, {classes}) (the model has {classes} classes)")
-        y = y[:used].astype(np.int32)
-    else:
-        yper = numel(g[g.meta["logits"]].shape[1:])
-        if numel(y.shape[1:]) != yper:
-            raise CompileError(f"data set target {list(y.shape)} does not match the model's "
-                               f"output {list(g[g.meta['logits']].shape)}: expected [samples, "
-                               f"...] with {yper} values per sample")
-        _float_array("target", y)
-        y = y[:used].reshape(used, -1).astype(np.float32)
-    return {"x": x, "y": y, "n": used, "per": per, "yper": 1 if loss == "ce" else y.shape[1]}
+        return x, y[:used].astype(np.int32), per
+    yper = numel(g[g.meta["logits"]].shape[1:])
+    if numel(y.shape[1:]) != yper:
+        raise CompileError(f"data set {wy} {list(y.shape)} does not match the model's "
+                           f"output {list(g[g.meta['logits']].shape)}: expected [samples, "
+                           f"...] with {yper} values per sample")
+    _float_array(wy, y)
+    return x, y[:used].reshape(used, -1).astype(np.float32), per
 
 
 def _render(name: str, **ctx) -> str:
@@ -596,7 +636,8 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             "trainable": trainable, "buffers": buffers,
             "shapes": {p: list(g[p].shape) for p in updated},
             "stats": st, "kernel_calls": sum(len(b.get("calls", [])) for b in blocks),
-            "level_bytes": plan.level_bytes, "samples": data["n"], "key": spec.key(),
+            "level_bytes": plan.level_bytes, "samples": data["n"], "eval_samples": data["en"],
+            "eval_every": spec.eval_every, "key": spec.key(),
             "input": g.inputs[0], "label": g.inputs[1], "dump": mode,
             "profile_steps": prof if prof is not None else "all",
             "stream_l3": bool(elist), "traffic": plan.traffic, "staging": plan.staging}
@@ -613,8 +654,12 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                x=names(g.inputs[0]), y=names(g.inputs[1]), loss_c=names("loss"),
                l1_bytes=l1_cap, max_t=max_t, streaming=bool(elist), loss_kind=loss, dump_mode=mode, prof=prof,
                input_l3=plan.placements[g.inputs[0]].level == "L3",
+               out_c=names(g.meta["logits"]), out_per=numel(g[g.meta["logits"]].shape[1:]),
                x_data=c_floats(data["x"]),
-               y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]))
+               y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]),
+               ex_data=c_floats(data["ex"]) if data["en"] else "0",
+               ey_data=(c_ints(data["ey"]) if loss == "ce" else c_floats(data["ey"]))
+               if data["en"] else "0")
     os.makedirs(outdir, exist_ok=True)
     files = {"net.h": "net.h.j2", "net.c": "net.c.j2", "weights.c": "weights.c.j2",
              "weights.h": "weights.h.j2", "main.c": "main.c.j2"}

@@ -54,6 +54,38 @@ class Reference:
             res["env"] = env
         return res
 
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> dict:
+        """The held-out evaluation the generated program runs (main.c.j2): forward passes in
+        batches of the graph's batch (the last filled up from the start, only its new samples
+        counted); returns {'n', 'loss' (mean cross-entropy per sample, or MSE per value),
+        'correct' (cross-entropy), 'outputs' [n, ...]}. Accumulates in float64 as the C does."""
+        g = self.g
+        xin = g[g.inputs[0]].shape
+        bsz = xin[0]
+        x = np.asarray(x, F32).reshape(len(x), -1)
+        n = len(x)
+        fwd = [nd for nd in g.nodes if nd.phase in ("fwd", "loss")]
+        outs = []
+        for i0 in range(0, n, bsz):
+            env = dict(self.state)
+            idx = [(i0 + j) % n for j in range(bsz)]
+            env[g.inputs[0]] = x[idx].reshape(xin)
+            lab = "labels" if "labels" in g.tensors else "target"
+            env[lab] = np.zeros(g[lab].shape, np.int64 if lab == "labels" else F32)
+            self._run(fwd, env)
+            outs.append(env[g.meta["logits"]].reshape(bsz, -1)[:min(bsz, n - i0)])
+        z = np.concatenate(outs).astype(np.float64)
+        res = {"n": n, "outputs": z.astype(F32)}
+        if g.meta["loss"] == "ce":
+            y = np.asarray(y).reshape(-1)
+            mx = z.max(axis=1)
+            lse = np.log(np.exp(z - mx[:, None]).sum(axis=1)) + mx
+            res["loss"] = float(np.mean(lse - z[np.arange(n), y]))
+            res["correct"] = int(np.sum(z.argmax(axis=1) == y))
+        else:
+            res["loss"] = float(np.mean((z - np.asarray(y, np.float64).reshape(n, -1)) ** 2))
+        return res
+
     def _run(self, nodes, env: dict) -> None:
         g = self.g
         for n in nodes:

@@ -29,6 +29,7 @@ _LOSS = re.compile(r"^@loss step=(\d+) value=(\S+?)" + _MORE)
 _TSUM = re.compile(r"^@tsum name=(\S+) n=(\d+) sum=(\S+) sumsq=(\S+) at=([0-9,]*) hex=([0-9a-f]*)"
                    + _MORE)
 _DONE = re.compile(r"^@done code=(-?\d+)")
+_EVAL = re.compile(r"^@eval step=(\d+) n=(\d+)(?: correct=(\d+))? loss=(\S+?)" + _MORE)
 
 
 class TrainError(Exception):
@@ -37,11 +38,13 @@ class TrainError(Exception):
 
 def parse_log(lines) -> dict:
     """{'loss': [...], 'tensors': {name: float32 array}, 'sums': {name: {'n', 'sum', 'sumsq',
-    'at': [indices], 'vals': float32 array}}, 'done': code or None}."""
+    'at': [indices], 'vals': float32 array}}, 'eval': [{'step', 'n', 'loss', 'correct'
+    (cross-entropy; None for MSE)}], 'done': code or None}."""
     loss: dict[int, float] = {}
     sums: dict[str, dict] = {}
     parts: dict[str, tuple[int, dict[int, np.ndarray]]] = {}
     done = None
+    evals = []
     for line in lines:
         line = line.rstrip("\r\n")
         if line.startswith("@") and unseal(line.rstrip(" \t"))[1] == BROKEN:
@@ -57,6 +60,10 @@ def parse_log(lines) -> dict:
             sums[m.group(1)] = {"n": int(m.group(2)), "sum": float(m.group(3)),
                                 "sumsq": float(m.group(4)), "at": at,
                                 "vals": _hex_f32(m.group(6))}
+        elif m := _EVAL.match(line):
+            evals.append({"step": int(m.group(1)), "n": int(m.group(2)),
+                          "correct": None if m.group(3) is None else int(m.group(3)),
+                          "loss": float(m.group(4))})
         elif m := _DONE.match(line):
             done = int(m.group(1))
     tensors = {}
@@ -66,7 +73,23 @@ def parse_log(lines) -> dict:
             raise TrainError(f"tensor '{name}': {arr.size} of {n} values in the log")
         tensors[name] = arr.astype(np.float32)
     return {"loss": [loss[k] for k in sorted(loss)], "tensors": tensors, "sums": sums,
-            "done": done}
+            "eval": evals, "done": done}
+
+
+def eval_steps(steps: int, every: int) -> list[int]:
+    """The steps after which the program evaluates its held-out set (0: before the first)."""
+    return sorted({0, steps} | ({s for s in range(every, steps + 1, every)} if every else set()))
+
+
+def eval_arrays(evals: list[dict]) -> dict[str, np.ndarray]:
+    """OUT.npz's held-out record: eval_step, eval_loss and (cross-entropy) eval_accuracy."""
+    if not evals:
+        return {}
+    out = {"eval_step": np.asarray([e["step"] for e in evals], np.int32),
+           "eval_loss": np.asarray([e["loss"] for e in evals], np.float32)}
+    if evals[0]["correct"] is not None:
+        out["eval_accuracy"] = np.asarray([e["correct"] / e["n"] for e in evals], np.float32)
+    return out
 
 
 def _hex_f32(hx: str) -> np.ndarray:
@@ -121,7 +144,7 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
     from ..buildlock import claim
 
     g, plan, _ = compile_model(spec)          # raises CompileError with the compiler's message
-    load_data(spec, g, g.meta["loss"])        # the data set's problems, before scons
+    data = load_data(spec, g, g.meta["loss"])  # the data set's problems, before scons
     spec_path = _write_spec(spec)
     with claim(os.path.join("build", spec.target, "train"), say=_say) as lock:
         build_dir = os.path.join(ROOT, lock.build_dir)
@@ -154,7 +177,11 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
         raise TrainError(f"the program ended with code {res['done']} (log: {logpath})")
     if len(res["loss"]) != spec.steps:
         raise TrainError(f"{len(res['loss'])} @loss records for {spec.steps} steps ({logpath})")
-    arrays = {"loss": np.asarray(res["loss"], np.float32)}
+    want = eval_steps(spec.steps, spec.eval_every) if data["en"] else []
+    if [e["step"] for e in res["eval"]] != want:
+        raise TrainError(f"@eval records after steps {[e['step'] for e in res['eval']]}, "
+                         f"expected {want} ({logpath})")
+    arrays = {"loss": np.asarray(res["loss"], np.float32), **eval_arrays(res["eval"])}
     for p in g.meta["trainable"] + g.meta.get("buffers", []):
         if p not in res["tensors"]:
             raise TrainError(f"trained tensor '{p}' missing from the log ({logpath})")
@@ -229,14 +256,20 @@ def main_train(a) -> int:
                    strategy=a.train, loss=a.loss or "", lr=a.lr, momentum=a.momentum,
                    weight_decay=a.weight_decay, batch=a.batch, accumulate=a.accumulate,
                    recompute=a.recompute, split=a.split,
-                   steps=a.steps, target=a.target,
+                   steps=a.steps, target=a.target, eval=a.eval, eval_every=a.eval_every,
                    capacities=caps, grads=a.grads, batchnorm=a.batchnorm)
     for path, what in ((a.model, "model"), (a.data, "data set")):
         if not os.path.exists(path):
             raise CompileError(f"{what} {path} not found")
     res = run_training(spec, a.out, timeout=a.timeout, verbose=a.verbose, idle=a.idle)
     loss = res["loss"]
-    print(f"trained {a.steps} steps on {a.target}: loss {loss[0]:.6g} -> {loss[-1]:.6g}; "
+    held = ""
+    if ev := res["eval"]:
+        first, last = ev[0], ev[-1]
+        held = (f"; held-out ({last['n']} samples) accuracy {first['correct'] / first['n']:.1%} -> "
+                f"{last['correct'] / last['n']:.1%}" if last["correct"] is not None else
+                f"; held-out ({last['n']} samples) loss {first['loss']:.6g} -> {last['loss']:.6g}")
+    print(f"trained {a.steps} steps on {a.target}: loss {loss[0]:.6g} -> {loss[-1]:.6g}{held}; "
           f"wrote {a.out} ({len(res['arrays'])} arrays); log {res['log']}")
     return 0
 
