@@ -189,6 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--recompute", choices=RECOMPUTE, default="off", help=RC_HELP)
     tr.add_argument("--split", type=split_value, default="auto", help=SPLIT_HELP)
     tr.add_argument("--grads", action="store_true", help="also write <name>_grad (last step)")
+    tr.add_argument("--onnx-out", metavar="ADAPTED.onnx",
+                    help="also write the model with the trained tensors as ONNX (onnxruntime "
+                         "runs it)")
+    tr.add_argument("--lora-export", choices=("merge", "keep"), default="merge",
+                    help="--onnx-out with LoRA: merge the adapters into the base weights "
+                         "(default) or keep them as extra nodes")
+    tr.add_argument("--samples", choices=("image", "link"), default="image",
+                    help="image (default): the training samples are bundled in the program; "
+                         "link: the host sends each one over the serial link when the device "
+                         "asks (CRC-checked frames; host and qemu runs)")
     tr.add_argument("--eval", type=int, default=-1, metavar="N",
                     help="held-out samples to evaluate (the data set's eval_input with "
                          "eval_labels or eval_target; -1, the default: all of them, 0: none)")

@@ -21,10 +21,11 @@ void hal_uart_putc(char c)
 
 int hal_uart_getc(unsigned timeout_us)
 {
-    /* Under -icount shift=0 one instruction is one virtual nanosecond. */
-    uint64_t deadline = qemu_clock() + (uint64_t)timeout_us * 1000u;
+    /* The timeout is the host's wall time: the other end of the link lives in it (under -icount
+     * the instruction clock of a polling loop runs at the simulator's pace, far from it). */
+    uint64_t deadline = qemu_wall_ns() + (uint64_t)timeout_us * 1000u;
     while (!(REG(LSR) & LSR_DR))
-        if (timeout_us && qemu_clock() > deadline) return -1;
+        if (timeout_us && qemu_wall_ns() > deadline) return -1;
     return REG(RBR_THR);
 }
 

@@ -53,6 +53,9 @@ void et_rec_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** @brief Seal the record being assembled (sequence number, CRC-32) and write it with its newline. */
 void et_rec_end(void);
 
+/** @brief CRC-32 (IEEE 802.3, as zlib.crc32): continue `crc` (0 to begin) over `n` bytes. */
+uint32_t et_crc32(uint32_t crc, const void *buf, unsigned n);
+
 /** @brief Difference b - a of two counter snapshots. */
 hal_perf_t et_perf_diff(const hal_perf_t *a, const hal_perf_t *b);
 

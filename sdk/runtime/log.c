@@ -15,15 +15,16 @@ static int s_cut;        /* the record did not fit s_rec: it goes out unsealed *
 static unsigned s_seq;   /* sequence number of the next record; @start is 0 */
 
 /* CRC-32 (IEEE 802.3, reflected, as zlib.crc32), four bits at a time: a 64-byte table. */
-static uint32_t crc32_text(const char *p, unsigned n)
+uint32_t et_crc32(uint32_t crc, const void *buf, unsigned n)
 {
+    const unsigned char *p = buf;
     static const uint32_t t[16] = {
         0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u,
         0x4db26158u, 0x5005713cu, 0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
         0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu};
-    uint32_t c = 0xffffffffu;
+    uint32_t c = ~crc;
     for (unsigned i = 0; i < n; ++i) {
-        c ^= (unsigned char)p[i];
+        c ^= p[i];
         c = (c >> 4) ^ t[c & 15];
         c = (c >> 4) ^ t[c & 15];
     }
@@ -72,7 +73,7 @@ void et_rec_end(void)
         int n = snprintf(s_rec + s_len, sizeof s_rec - s_len, " q=%u", s_seq);
         if (n > 0 && (unsigned)n < sizeof s_rec - s_len - 12) {
             s_len += (unsigned)n;
-            uint32_t c = crc32_text(s_rec, s_len);
+            uint32_t c = et_crc32(0, s_rec, s_len);
             s_len += (unsigned)snprintf(s_rec + s_len, sizeof s_rec - s_len, " c=%08lx",
                                         (unsigned long)c);
         }

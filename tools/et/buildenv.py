@@ -41,6 +41,7 @@ class Build:
     gvsoc: str = ""
     idle: float | None = None   # the run's idle limit (et.harness); None: off
     folder: str = ""            # builddir=: the build folder (default build/<target>/<app>)
+    verbose: bool = False       # verbose=1: full command lines, and run=1 mirrors the whole log
 
     @property
     def build_dir(self) -> str:
@@ -121,7 +122,8 @@ def configure(env) -> Build:
     if timeout <= 0:
         raise BuildConfigError(f"timeout={env['timeout']} must be more than 0 seconds")
     build = Build(target, env["app"], cores, timeout, env["runargs"], runner,
-                  env.get("gvsoc", ""), idle or None, _build_folder(env.get("builddir", "")))
+                  env.get("gvsoc", ""), idle or None, _build_folder(env.get("builddir", "")),
+                  bool(env["verbose"]))
 
     defines = [f"ET_TARGET_{target.name.upper()}", f"ET_APP_CORES={cores}",
                f"ET_APP_NAME=\\\"{build.app}\\\""]
@@ -293,8 +295,10 @@ def _run_qemu_loaded(build: Build, prog: str):
             flash_port(session.serial, image, progress=sys.stderr.isatty())
         except FlashError as e:
             raise RuntimeError(f"loading {prog} through {build.boot_elf} failed: {e}") from None
-        result, lines = monitor(session.serial, build.timeout, echo=True, idle=build.idle,
-                                meter=session.cpu_seconds)
+        feeder = _feeder(prog, session.serial.write)
+        result, lines = monitor(session.serial, build.timeout, echo=_echo(build, prog),
+                                idle=build.idle, meter=session.cpu_seconds, on_record=feeder)
+        _say_link(feeder)
         code = result.exit_code
         if result.status == "done":  # the finisher's status is the authoritative exit code
             qcode = session.wait(timeout=10)
@@ -304,6 +308,35 @@ def _run_qemu_loaded(build: Build, prog: str):
     return code, result, lines
 
 
+def _echo(build: Build, prog: str) -> bool:
+    """run=1 mirrors the device log on the console with verbose=1, and for hand-written apps
+    (a few dozen lines); a generated training program (thousands of @perf and @tensor lines)
+    shows a progress line instead (the log is in run.log either way)."""
+    return build.verbose or not os.path.exists(
+        os.path.join(os.path.dirname(os.path.abspath(prog)), "memplan.json"))
+
+
+def _link_samples(prog: str) -> str:
+    """The samples a program built with sample_source "link" asks for ('' for any other)."""
+    from .compiler.codegen import LINK_SAMPLES
+    path = os.path.join(os.path.dirname(os.path.abspath(prog)), LINK_SAMPLES)
+    return path if os.path.exists(path) else ""
+
+
+def _feeder(prog: str, write):
+    """A SampleFeeder answering the program's @need records by ``write``, or None."""
+    from .samplelink import SampleFeeder
+    path = _link_samples(prog)
+    return SampleFeeder(path, write) if path else None
+
+
+def _say_link(feeder) -> None:
+    if feeder is not None:
+        print(f"link: {feeder.requests - feeder.retries} samples sent over the serial link "
+              f"({feeder.sent:,} bytes); the device asked again {feeder.retries} times (a block "
+              "or a request lost, corrupted or late)")
+
+
 def _run_host(build: Build, prog: str):
     """The native program, its stdout read by the harness as a board's UART would be."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -311,8 +344,18 @@ def _run_host(build: Build, prog: str):
 
     from .procgroup import ProcessGroup
 
-    group = ProcessGroup([os.path.abspath(prog)], stdout=subprocess.PIPE)
-    result, lines = monitor_group(group, build.timeout, echo=True, idle=build.idle)
+    link = _link_samples(prog)
+    group = ProcessGroup([os.path.abspath(prog)], stdout=subprocess.PIPE,
+                         stdin=subprocess.PIPE if link else subprocess.DEVNULL)
+
+    def write(data: bytes) -> None:
+        group.proc.stdin.write(data)
+        group.proc.stdin.flush()
+
+    feeder = _feeder(prog, write)
+    result, lines = monitor_group(group, build.timeout, echo=_echo(build, prog),
+                                  idle=build.idle, on_record=feeder)
+    _say_link(feeder)
     code = group.proc.returncode if result.status == "done" else result.exit_code
     return code, result, lines
 
@@ -324,16 +367,24 @@ def _run_gvsoc(build: Build, prog: str):
     from runners import gvsoc
     from runners.base import FlashError
 
+    if _link_samples(prog):
+        raise RuntimeError(f"{prog} asks for its samples over the serial link (sample_source "
+                           "link), and the gvsoc runner has no way to send them: bundle them "
+                           "(sample_source image) or run it on the qemu board or a board")
     try:
         group = gvsoc.start(prog, os.path.join(os.path.dirname(prog), "gvsoc"), build.gvsoc or None)
     except FlashError as e:
         raise RuntimeError(str(e)) from None
-    result, lines = gvsoc.run_monitored(group, build.timeout, echo=True, idle=build.idle)
+    result, lines = gvsoc.run_monitored(group, build.timeout, echo=_echo(build, prog),
+                                        idle=build.idle)
     code, rc = result.exit_code, group.proc.returncode
     if result.status == "done" and rc not in (None, code):
         print(f"scons: *** gvsoc exited with {rc}, the log says {code}", file=sys.stderr)
         code = rc or code
     return code, result, lines
+
+
+CONSOLE_ROWS = 15   # layer rows run=1 prints (the ones with the most cycles; report.txt: all)
 
 
 def run_action(build: Build):
@@ -359,7 +410,7 @@ def run_action(build: Build):
             f.write(percore + "\n")
         if len(result.of_type("perf")) <= PERCORE_CONSOLE_MAX:
             print(percore + "\n")
-        print(format_report(rep))
+        print(format_report(rep, max_rows=CONSOLE_ROWS))
         plan_path = os.path.join(outdir, "memplan.json")
         if os.path.exists(plan_path) and build.target.l3_bytes_per_cycle[0]:
             from .report import hyperram_lines
@@ -370,6 +421,10 @@ def run_action(build: Build):
                 print("\n".join(lines_l3))
                 with open(os.path.join(outdir, "report", "report.txt"), "a") as f:
                     f.write("\n".join(lines_l3) + "\n")
+        meta_path = os.path.join(outdir, "meta.json")
+        if os.path.exists(meta_path) and result.status == "done":   # a generated training program
+            from .onnxexport import from_run
+            print(from_run(meta_path, lines, os.path.join(outdir, "report", "adapted.onnx")))
         print(f"log: {logpath}")
         print("report: " + ", ".join(os.path.join(outdir, "report", f) for f in rep["files"] + ["percore.txt"]))
         if code == 0 and result.status != "done":

@@ -121,6 +121,8 @@ class Harness:
     ``timeout``: wall-clock seconds for the whole run; ``inactivity``: the idle limit (None:
     off), in CPU seconds of the run when ``meter`` is given (see the module's docstring), else
     wall-clock seconds without a line;
+    ``on_record``: called with every trusted record as it arrives (a host that answers the
+    device: samples over the link);
     ``echo``: mirror console lines to ``echo_stream`` (stdout), leave it off when the source
     echoes already; ``progress``: steps, loss and records on ``progress_stream`` (stderr), a live
     line on a terminal, otherwise a line every ``progress_every`` seconds.
@@ -128,8 +130,9 @@ class Harness:
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, echo: bool = True, progress: bool = True,
                  inactivity: float | None = DEFAULT_INACTIVITY, progress_every: float = 10.0,
-                 echo_stream=None, progress_stream=None, meter=None):
+                 echo_stream=None, progress_stream=None, meter=None, on_record=None):
         self.timeout = timeout
+        self.on_record = on_record
         self.inactivity = inactivity
         self.meter = meter
         self.echo = echo
@@ -150,6 +153,8 @@ class Harness:
         self._next_seq: int | None = None
         self.train_steps: int | None = None
         self.last_loss: Record | None = None
+        self.last_eval: Record | None = None
+        self._first_step_t: float | None = None   # when step 1's @loss arrived (for the ETA)
         self.stop_reason = ""
         self._last_type = ""
         self._t0 = time.monotonic()
@@ -191,10 +196,16 @@ class Harness:
             self.train_steps = rec.int("steps")
         elif rec.type == "loss":
             self.last_loss = rec
+            if self._first_step_t is None:
+                self._first_step_t = time.monotonic()
+        elif rec.type == "eval":
+            self.last_eval = rec
         elif rec.type == "done" and self.state.exit_code is None and self.state.fault is None:
             self.state.exit_code = rec.int("code")
         elif rec.type == "fault" and self.state.fault is None:
             self.state.fault = rec
+        if self.on_record is not None:   # e.g. et.samplelink.SampleFeeder answers @need
+            self.on_record(rec)
         self._show_progress()
         return rec
 
@@ -325,12 +336,25 @@ class Harness:
 
     # --- progress ---------------------------------------------------------------------------
     def progress_text(self) -> str:
-        """Steps done, current loss, records seen."""
-        parts = [f"{time.monotonic() - self._t0:.0f} s"]
+        """A bar of the steps done, the current loss, the last held-out accuracy, the time to
+        go (from the steps' pace since the first), records seen."""
+        now = time.monotonic()
+        parts = [f"{now - self._t0:.0f} s"]
         if self.last_loss is not None:
-            step = self.last_loss["step"]
-            total = f"/{self.train_steps}" if self.train_steps else ""
-            parts.append(f"step {step}{total}, loss {self.last_loss['value']}")
+            step = _int(self.last_loss["step"])
+            total = self.train_steps or 0
+            if total and step is not None:
+                done = min(step, total) * 20 // total
+                parts[0] = f"[{'#' * done}{'.' * (20 - done)}] " + parts[0]
+            parts.append(f"step {step}{f'/{total}' if total else ''}, loss "
+                         f"{self.last_loss['value']}")
+            ev = self.last_eval
+            if ev is not None and "correct" in ev.fields and _int(ev["n"]):
+                parts.append(f"held-out accuracy {_int(ev['correct']) / _int(ev['n']):.1%} "
+                             f"(step {ev['step']})")
+            if total and step and 1 < step < total and self._first_step_t is not None:
+                eta = (now - self._first_step_t) / (step - 1) * (total - step)
+                parts.append(f"ETA {eta:.0f} s")
         parts.append(f"{self.state.count} records")
         if self.dropped:
             parts.append(f"{self.dropped} dropped")
@@ -364,6 +388,13 @@ class Harness:
             stream.write("\r\x1b[K")
             stream.flush()
             self._live = False
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
 
 
 class _Idle:

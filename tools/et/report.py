@@ -140,6 +140,10 @@ def build_report(run, freq_mhz: float = SIRACUSA_CLUSTER_MHZ) -> dict:
         else:
             step["note"] = "no batch= in @train/@start"
     losses = [{"step": r.int("step"), "value": r.float("value")} for r in state.of_type("loss")]
+    evals = [{"step": r.int("step"), "n": r.int("n"), "loss": r.float("loss"),
+              "correct": r.int("correct") if "correct" in r.fields else None,
+              "accuracy": _ratio(r.int("correct"), r.int("n")) if "correct" in r.fields else None}
+             for r in state.of_type("eval")]
     memory = []
     for r in state.of_type("mem"):
         peak = r.int("peak") if "peak" in r.fields else None
@@ -153,7 +157,7 @@ def build_report(run, freq_mhz: float = SIRACUSA_CLUSTER_MHZ) -> dict:
         "perf_source": start.get("perf") if start else None,
         "freq_mhz": freq_mhz, "freq_note": FREQ_SOURCE if freq_mhz == SIRACUSA_CLUSTER_MHZ else "given",
         "layers": rows, "phases": phases, "total": overall, "step": step,
-        "loss": losses, "memory": memory,
+        "loss": losses, "eval": evals, "memory": memory,
         "results": [{"name": r["name"], "ok": r["ok"] == "1", "value": r.get("value"),
                      "ref": r.get("ref")} for r in state.of_type("result")],
     }
@@ -191,8 +195,9 @@ def counter_meaning(rep: dict) -> str:
     return COUNTER_MEANING.get(rep.get("perf_source") or "", "counter source unknown")
 
 
-def format_report(rep: dict) -> str:
-    """The console tables of a report made by build_report()."""
+def format_report(rep: dict, max_rows: int | None = None) -> str:
+    """The tables of a report made by build_report(); ``max_rows``: at most that many layer
+    rows, the ones with the most cycles (the console; report.txt has them all)."""
     out = []
     run = rep["run"]
     head = (f"EdgeTune run report: app={rep['app'] or '?'} target={rep['target'] or '?'} "
@@ -226,10 +231,16 @@ def format_report(rep: dict) -> str:
     if not rep["layers"]:
         out.append("\nno @perf records")
     else:
+        rows = rep["layers"]
+        shown = rows
+        if max_rows is not None and len(rows) > max_rows:
+            top = {id(r) for r in sorted(rows, key=lambda r: -r["cycles"])[:max_rows]}
+            shown = [r for r in rows if id(r) in top]
         out.append("\nper layer and phase (cycles: makespan = max over cores, summed over the n "
-                   "measurements)")
+                   "measurements)" + (f"; the {len(shown)} of {len(rows)} rows with the most "
+                                      "cycles (all in report.txt)" if shown is not rows else ""))
         out.append(" ".join(c[0].ljust(c[1]) if c[2] == "s" else c[0].rjust(c[1]) for c in cols))
-        for r in rep["layers"]:
+        for r in shown:
             out.append(fmt_row([r["layer"], r["phase"], r["measurements"]] + data(r)))
         out.append("totals per phase")
         for p, t in rep["phases"].items():
@@ -253,6 +264,17 @@ def format_report(rep: dict) -> str:
         ls = rep["loss"]
         out.append(f"loss: {len(ls)} values, first {ls[0]['value']:.6g} (step {ls[0]['step']}), "
                    f"last {ls[-1]['value']:.6g} (step {ls[-1]['step']})")
+    if rep.get("eval"):
+        ev = rep["eval"]
+        what = (f"accuracy {ev[0]['accuracy']:.1%} -> {ev[-1]['accuracy']:.1%}"
+                if ev[0]["accuracy"] is not None else "")
+        out.append(f"held-out ({ev[-1]['n']} samples, never trained on, forward only on the "
+                   f"device): {what}{', ' if what else ''}loss {ev[0]['loss']:.4g} -> "
+                   f"{ev[-1]['loss']:.4g}")
+        out.append("  " + ", ".join(
+            f"step {e['step']}: " + (f"{e['correct']}/{e['n']} = {e['accuracy']:.1%}"
+                                     if e["accuracy"] is not None else f"loss {e['loss']:.4g}")
+            for e in ev))
     if rep["memory"]:
         out.append("\nmemory   " + f"{'capacity':>12} {'static':>12} {'peak':>12} {'used %':>7}"
                    "  (peak, else static)")

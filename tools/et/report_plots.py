@@ -98,16 +98,30 @@ def plot_cycles(rep: dict, path: str) -> bool:
 
 
 def plot_loss(rep: dict, path: str) -> bool:
-    """Loss against step; non-finite values are left out and counted in the title."""
+    """Training loss against step (each step's batch, and its running mean over 10 steps when
+    there are many); beside it, with held-out evaluations (@eval), their accuracy (or loss)
+    against step. Non-finite losses are left out and counted in the title."""
     plt = _pyplot()
     from matplotlib import ticker
     pts = [(p["step"], p["value"]) for p in rep["loss"]]
     good = [(s, v) for s, v in pts if math.isfinite(v)]
-    fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=110)
+    evals = rep.get("eval") or []
+    fig, axes = plt.subplots(1, 2 if evals else 1, figsize=(11.0 if evals else 6.5, 4.0), dpi=110,
+                             squeeze=False)
+    ax = axes[0][0]
     try:
         if good:
             xs, ys = zip(*good)
-            ax.plot(xs, ys, marker="o" if len(good) <= 50 else None, markersize=3, linewidth=1.2)
+            many = len(good) > 50
+            ax.plot(xs, ys, marker=None if many else "o", markersize=3,
+                    linewidth=0.8 if many else 1.2, alpha=0.45 if many else 1.0,
+                    label="each step's batch")
+            if many:
+                k = 10
+                run = [sum(ys[max(0, i - k + 1):i + 1]) / len(ys[max(0, i - k + 1):i + 1])
+                       for i in range(len(ys))]
+                ax.plot(xs, run, linewidth=2.0, color="#C44E52", label=f"mean of the last {k}")
+                ax.legend(fontsize="small")
         title = f"{rep['app'] or 'run'}: training loss"
         if len(good) < len(pts):
             title += f" ({len(pts) - len(good)} non-finite values not shown)"
@@ -116,6 +130,23 @@ def plot_loss(rep: dict, path: str) -> bool:
         ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
+        if evals:
+            bx = axes[0][1]
+            xs = [e["step"] for e in evals]
+            acc = evals[0]["accuracy"] is not None
+            ys = [100.0 * e["accuracy"] if acc else e["loss"] for e in evals]
+            bx.plot(xs, ys, marker="o", linewidth=1.8, color="#55A868")
+            for x, y in zip(xs, ys):
+                bx.annotate(f"{y:.1f}%" if acc else f"{y:.3g}", (x, y), textcoords="offset points",
+                            xytext=(0, 7), ha="center", fontsize="small")
+            bx.set_title(f"held-out {'accuracy' if acc else 'loss'} ({evals[-1]['n']} samples, "
+                         "never trained on)")
+            bx.set_xlabel("step")
+            bx.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+            bx.set_ylabel("accuracy (%)" if acc else "loss")
+            if acc:
+                bx.set_ylim(0, 105)
+            bx.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(path)
     finally:

@@ -25,19 +25,22 @@ class LineRecorder:
         return line
 
 
-def monitor(port, timeout: float, echo: bool = True, idle: float | None = 120.0, meter=None):
+def monitor(port, timeout: float, echo: bool = True, idle: float | None = 120.0, meter=None,
+            on_record=None):
     """Read the log from an open pyserial port to its end: (HarnessResult, lines). ``idle``:
     the idle limit (None: off), in CPU seconds of the board's
-    process when ``meter`` measures one (a simulated board), else seconds of silence."""
+    process when ``meter`` measures one (a simulated board), else seconds of silence.
+    ``on_record``: see et.harness.Harness (e.g. a SampleFeeder writing to ``port``)."""
     from et.harness import Harness, serial_source
 
     source = LineRecorder(serial_source(None, port=port))
     result = Harness(timeout=timeout, echo=echo, inactivity=idle,
-                     meter=meter).run(source)
+                     meter=meter, on_record=on_record).run(source)
     return result, source.lines
 
 
-def monitor_group(group, timeout: float, echo: bool = True, idle: float | None = 120.0):
+def monitor_group(group, timeout: float, echo: bool = True, idle: float | None = 120.0,
+                  on_record=None):
     """Read the device log a started process (an et.procgroup.ProcessGroup: a simulator, the
     native program) writes on its stdout: (HarnessResult, lines). The idle limit counts the
     group's CPU time. The group is stopped at the end: 5 s after its log ended, at once when a
@@ -47,7 +50,7 @@ def monitor_group(group, timeout: float, echo: bool = True, idle: float | None =
     source = LineRecorder(serial_source(None, port=PipePort(group.proc.stdout)))
     try:
         result = Harness(timeout=timeout, echo=echo, inactivity=idle,
-                         meter=group.cpu_seconds).run(source)
+                         meter=group.cpu_seconds, on_record=on_record).run(source)
         if result.status in ("done", "fault", "truncated"):
             group.wait(timeout=5)
     finally:

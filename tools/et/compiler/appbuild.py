@@ -93,8 +93,15 @@ def generated_objects(env, build, **defaults) -> list:
         print(f"scons: *** {build.app}: code generation failed: {e}", file=sys.stderr)
         env.Exit(2)
     import shutil
-    shutil.copyfile(os.path.join(ROOT, gen, "memplan.json"),
-                    os.path.join(ROOT, build.build_dir, "memplan.json"))
+
+    from .codegen import LINK_SAMPLES
+    for name in ("memplan.json", "meta.json"):   # the run's report and adapted model read them
+        shutil.copyfile(os.path.join(ROOT, gen, name), os.path.join(ROOT, build.build_dir, name))
+    link = os.path.join(ROOT, build.build_dir, LINK_SAMPLES)   # the run's sample server reads it
+    if os.path.exists(os.path.join(ROOT, gen, LINK_SAMPLES)):
+        shutil.copyfile(os.path.join(ROOT, gen, LINK_SAMPLES), link)
+    elif os.path.exists(link):
+        os.remove(link)
     s = info["stats"]
     print(f"  GEN   {gen}: {spec.strategy}, batch {spec.batch}, {spec.steps} steps, "
           f"{s['trainable']} trainable, FLOP fwd {s['flop_fwd']} bwd {s['flop_bwd']}, "

@@ -54,21 +54,25 @@ L2_RESERVE_PER_CALL = 440
 L2_RESERVE_PER_STAGED = 224
 
 
-def l2_reserve(g: Graph, plan: Plan | None = None) -> int:
-    """The L2 reserve for ``g`` (with ``plan``'s staged tensors), rounded up to 4 KiB."""
+def l2_reserve(g: Graph, plan: Plan | None = None, extra: int = 0) -> int:
+    """The L2 reserve for ``g`` (with ``plan``'s staged tensors, and ``extra`` bytes of
+    main.c's), rounded up to 4 KiB."""
     calls = sum(1 for n in g.nodes if not n.is_view)
     staged = sum(len(e["tensors"]) for e in plan.stream_nodes) if plan and plan.stream else 0
-    need = L2_RESERVE_BASE + calls * L2_RESERVE_PER_CALL + staged * L2_RESERVE_PER_STAGED
+    need = (L2_RESERVE_BASE + calls * L2_RESERVE_PER_CALL + staged * L2_RESERVE_PER_STAGED
+            + extra)
     return -(-need // (4 * KIB)) * 4 * KIB
 
 
-def plan_memory(g: Graph, tgt: Target, stream: bool = True, strict: bool = True) -> Plan:
+def plan_memory(g: Graph, tgt: Target, stream: bool = True, strict: bool = True,
+                extra: int = 0) -> Plan:
     """The memory plan with an L2 reserve sized for the program it leads to: staging more
-    tensors makes net.c bigger, so the reserve is re-estimated until the plan's own need fits."""
-    reserve = l2_reserve(g)
+    tensors makes net.c bigger, so the reserve is re-estimated until the plan's own need fits.
+    ``extra``: L2 bytes main.c adds (main_l2_bytes)."""
+    reserve = l2_reserve(g, extra=extra)
     for _ in range(4):
         plan = ArenaPlanner(l2_reserve=reserve, stream=stream).plan(g, tgt, strict=False)
-        need = l2_reserve(g, plan)
+        need = l2_reserve(g, plan, extra)
         if need <= reserve:
             if strict and plan.error:
                 raise DoesNotFitError(plan.error)
@@ -130,6 +134,10 @@ class GenSpec:
     # those two); @eval records (docs/devlog.md)
     eval: int = -1
     eval_every: int = 0
+    # where the training samples come from: "image" (bundled in the program, in L3) or "link"
+    # (the host sends each one when the device asks for it, in a CRC-checked frame over the
+    # serial link: sdk/include/et_link.h; the run writes them to link_samples.npz beside the ELF)
+    sample_source: str = "image"
 
     def key(self) -> str:
         import hashlib
@@ -141,6 +149,7 @@ class GenSpec:
         return h.hexdigest()[:12]
 
 
+LINK_SAMPLES = "link_samples.npz"   # the samples a sample_source="link" program asks for
 DUMP_FULL_MAX = 16384   # trained values up to which dump="auto" writes full tensors
 TSUM_SAMPLES = 8         # elements per tensor an @tsum record carries (evenly spaced)
 
@@ -217,7 +226,34 @@ def _compile(spec: GenSpec, tgt: Target, recompute: str, split: int) -> tuple[Gr
     loss = spec.loss or guess_loss(g)
     training_program(g, spec.strategy, loss, Hyper(spec.lr, spec.momentum, spec.weight_decay),
                      spec.accumulate, recompute, split)
-    return g, plan_memory(g, tgt, stream=spec.stream_l3 == "on", strict=False)
+    return g, plan_memory(g, tgt, stream=spec.stream_l3 == "on", strict=False,
+                          extra=main_l2_bytes(spec, g))
+
+
+# main.c's own L2 beside the kernels': the evaluation and link code, the held-out labels (or
+# the MSE target buffer) and the link's receive buffer
+L2_MAIN_CODE = 4 * KIB
+
+
+def main_l2_bytes(spec: GenSpec, g: Graph) -> int:
+    """L2 that main.c adds for held-out evaluation and samples over the link (0 without)."""
+    evals = 0
+    if spec.eval != 0 and spec.data and os.path.exists(spec.data):
+        try:
+            with np.load(spec.data) as d:
+                key = next((k for k in ("eval_labels", "eval_target") if k in d.files), None)
+                evals = len(d[key]) if key else 0
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            evals = 0   # load_data names the problem
+        if spec.eval > 0:
+            evals = min(evals, spec.eval)
+    extra = 0
+    if evals:
+        extra += L2_MAIN_CODE + (4 * evals if "labels" in g.tensors else 1024)
+    if spec.sample_source == "link":
+        per = numel(g[g.inputs[0]].shape[1:]) + numel(g[g.inputs[1]].shape[1:])
+        extra += L2_MAIN_CODE + 4 * per
+    return extra
 
 
 # --- naming -----------------------------------------------------------------------------------
@@ -323,6 +359,9 @@ def load_data(spec: GenSpec, g: Graph, loss: str) -> dict:
     x, y, per = _samples(g, loss, x, y, "input", key, used)
     out = {"x": x, "y": y, "n": used, "per": per, "yper": 1 if loss == "ce" else y.shape[1],
            "ex": x[:0], "ey": y[:0], "en": 0}
+    if spec.sample_source not in ("image", "link"):
+        raise CompileError(f"sample_source {spec.sample_source!r}: expected 'image' (bundled) "
+                           "or 'link' (sent by the host over the serial link)")
     if not isinstance(spec.eval, int) or isinstance(spec.eval, bool) or spec.eval < -1:
         raise CompileError(f"eval {spec.eval!r}: expected -1 (the whole held-out set), 0 (no "
                            "evaluation) or a count of held-out samples")
@@ -637,7 +676,9 @@ def generate(spec: GenSpec, outdir: str) -> dict:
             "shapes": {p: list(g[p].shape) for p in updated},
             "stats": st, "kernel_calls": sum(len(b.get("calls", [])) for b in blocks),
             "level_bytes": plan.level_bytes, "samples": data["n"], "eval_samples": data["en"],
-            "eval_every": spec.eval_every, "key": spec.key(),
+            "eval_every": spec.eval_every, "sample_source": spec.sample_source,
+            "model": os.path.abspath(spec.model), "lora": g.meta.get("lora", []),
+            "key": spec.key(),
             "input": g.inputs[0], "label": g.inputs[1], "dump": mode,
             "profile_steps": prof if prof is not None else "all",
             "stream_l3": bool(elist), "traffic": plan.traffic, "staging": plan.staging}
@@ -655,8 +696,9 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                l1_bytes=l1_cap, max_t=max_t, streaming=bool(elist), loss_kind=loss, dump_mode=mode, prof=prof,
                input_l3=plan.placements[g.inputs[0]].level == "L3",
                out_c=names(g.meta["logits"]), out_per=numel(g[g.meta["logits"]].shape[1:]),
-               x_data=c_floats(data["x"]),
-               y_data=c_ints(data["y"]) if loss == "ce" else c_floats(data["y"]),
+               x_data=c_floats(data["x"]) if spec.sample_source == "image" else "",
+               y_data=("" if spec.sample_source != "image" else
+                       c_ints(data["y"]) if loss == "ce" else c_floats(data["y"])),
                ex_data=c_floats(data["ex"]) if data["en"] else "0",
                ey_data=(c_ints(data["ey"]) if loss == "ce" else c_floats(data["ey"]))
                if data["en"] else "0")
@@ -672,6 +714,11 @@ def generate(spec: GenSpec, outdir: str) -> dict:
                 f.write(text)
     with open(os.path.join(outdir, "meta.json"), "w") as f:
         json.dump(info, f, indent=1)
+    link = os.path.join(outdir, LINK_SAMPLES)
+    if spec.sample_source == "link":   # what the host sends: sample k of the run = row k
+        np.savez(link, input=data["x"], label=data["y"])
+    elif os.path.exists(link):
+        os.remove(link)
     with open(os.path.join(outdir, "memplan.json"), "w") as f:
         json.dump(memplan_json(spec, g, plan, tgt, node_info, l1_cap), f, indent=1)
     log.info("generated %s: %d kernel calls, arena %d bytes", outdir, info["kernel_calls"],

@@ -221,6 +221,10 @@ def insert_lora(g: Graph, s: Strategy, blocks: list[Block], seed: int = 0) -> li
         new.append(Node("add", [base, last], [y], {}, name=f"{n.name}/lora_add", scope=n.scope))
         g.nodes[at:at] = new
         names += [a_name, b_name]
+        # what onnxexport needs to merge the adapter into its layer or add it as nodes
+        g.meta.setdefault("lora", []).append(
+            {"A": a_name, "B": b_name, "weight": n.inputs[1], "trans_w": int(n.attrs.get("trans_w", 0)),
+             "scale": float(scale), "x": x, "y": y, "layer": n.name})
     return names
 
 

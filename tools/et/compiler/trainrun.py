@@ -205,6 +205,9 @@ def run_training(spec: GenSpec, out: str, timeout: float = 600, verbose: bool = 
         np.savez(out, **arrays, **extra)
     res["arrays"] = arrays
     res["log"] = logpath
+    res["lora"] = g.meta.get("lora", [])
+    # the tensors the run trained (and BatchNorm's running statistics), as the model shapes them
+    res["trained"] = {p: arrays[p] for p in g.meta["trainable"] + g.meta.get("buffers", [])}
     return res
 
 
@@ -257,11 +260,24 @@ def main_train(a) -> int:
                    weight_decay=a.weight_decay, batch=a.batch, accumulate=a.accumulate,
                    recompute=a.recompute, split=a.split,
                    steps=a.steps, target=a.target, eval=a.eval, eval_every=a.eval_every,
+                   sample_source=a.samples,
                    capacities=caps, grads=a.grads, batchnorm=a.batchnorm)
     for path, what in ((a.model, "model"), (a.data, "data set")):
         if not os.path.exists(path):
             raise CompileError(f"{what} {path} not found")
+    if a.onnx_out:
+        out_dir = os.path.dirname(os.path.abspath(a.onnx_out))
+        if os.path.isdir(a.onnx_out) or not os.path.isdir(out_dir):
+            raise ValueError(f"--onnx-out {a.onnx_out}: expected a file in an existing folder")
     res = run_training(spec, a.out, timeout=a.timeout, verbose=a.verbose, idle=a.idle)
+    if a.onnx_out:
+        from ..onnxexport import ExportError, adapted_model
+        try:
+            proto = adapted_model(spec.model, res["trained"], res["lora"], a.lora_export)
+        except ExportError as e:
+            raise TrainError(f"the adapted model: {e} (OUT.npz {a.out} was written)") from None
+        import onnx
+        onnx.save(proto, a.onnx_out)
     loss = res["loss"]
     held = ""
     if ev := res["eval"]:
@@ -269,8 +285,9 @@ def main_train(a) -> int:
         held = (f"; held-out ({last['n']} samples) accuracy {first['correct'] / first['n']:.1%} -> "
                 f"{last['correct'] / last['n']:.1%}" if last["correct"] is not None else
                 f"; held-out ({last['n']} samples) loss {first['loss']:.6g} -> {last['loss']:.6g}")
+    also = f", the adapted model {a.onnx_out} (LoRA {a.lora_export})" if a.onnx_out else ""
     print(f"trained {a.steps} steps on {a.target}: loss {loss[0]:.6g} -> {loss[-1]:.6g}{held}; "
-          f"wrote {a.out} ({len(res['arrays'])} arrays); log {res['log']}")
+          f"wrote {a.out} ({len(res['arrays'])} arrays){also}; log {res['log']}")
     return 0
 
 
