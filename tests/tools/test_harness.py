@@ -144,9 +144,16 @@ def test_layer_in_chunks_within_a_step_sums_its_chunks():
 
 def test_report_files(tmp_path):
     out = tmp_path / "report"
-    rep = write_report(_clean(CUMUL), str(out), freq_mhz=100)
-    assert sorted(rep["files"]) == ["cycles_per_layer.png", "loss.png", "report.json", "report.txt"]
-    for name in ("cycles_per_layer.png", "loss.png"):
+    memplan = {"nodes": [{"index": 0, "phase": "fwd", "layer": "conv1", "op": "conv2d"},
+                         {"index": 1, "phase": "bwd", "layer": "conv1", "op": "conv2d"}],
+               "tensors": [{"name": "a", "kind": "act", "level": "L2", "size": 4096, "first": 0,
+                            "last": 1, "buffer": "a"}],
+               "totals": {"L2": {"capacity": 65536, "reserve": 8192, "persistent": 1024,
+                                 "arena": 4096}, "L3": {"arena": 0, "persistent": 0}}}
+    rep = write_report(_clean(CUMUL), str(out), freq_mhz=100, memplan=memplan)
+    plots = ("cycles_breakdown.png", "cycles_per_layer.png", "loss.png", "memory.png")
+    assert sorted(rep["files"]) == sorted(plots + ("report.json", "report.txt"))
+    for name in plots:
         data = (out / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000, name
         import matplotlib.image
@@ -407,3 +414,16 @@ def test_live_qemu_session(scons):
     assert (out.status, out.exit_code, out.dropped) == ("done", 0, 0)
     assert sorted(r.int("core") for r in out.of_type("perf") if r["layer"] == "dot") == list(range(8))
     assert build_report(out)["layers"][0]["cycles"] > 0
+
+
+def test_block_and_op_type_of_a_layer():
+    from et.report_plots import block_of, op_type
+    assert block_of("/blocks.1/attn/q/MatMul/bwd_igrad") == "blocks.1"
+    assert block_of("update/blocks.0.attn.v.lora_A") == "blocks.0"
+    assert block_of("/layer3/layer3.0/conv1/Conv") == "layer3"
+    assert block_of("/tokenizer/conv/conv.3/Conv") is None
+    assert op_type("/blocks.0/fc1/MatMul/bwd_igrad", {"/blocks.0/fc1/MatMul/bwd_igrad": "linear"}) \
+        == "linear"
+    assert op_type("/blocks.0/attn/q/MatMul/lora_B/bwd_wgrad", {}) == "LoRA adapters"
+    assert op_type("update/fc.weight", {}) == "SGD update"
+    assert op_type("/blocks.0/act/Gelu_1/bwd_igrad", {}) == "Gelu"

@@ -404,19 +404,22 @@ def run_action(build: Build):
         logpath = os.path.join(outdir, "run.log")
         with open(logpath, "w") as f:
             f.write("\n".join(lines) + "\n")
-        rep = write_report(result, os.path.join(outdir, "report"))
+        plan_path = os.path.join(outdir, "memplan.json")
+        memplan = None
+        if os.path.exists(plan_path):
+            with open(plan_path) as f:
+                memplan = json.load(f)
+        rep = write_report(result, os.path.join(outdir, "report"), memplan=memplan)
         percore = perf_table(result.state)
         with open(os.path.join(outdir, "report", "percore.txt"), "w") as f:
             f.write(percore + "\n")
         if len(result.of_type("perf")) <= PERCORE_CONSOLE_MAX:
             print(percore + "\n")
         print(format_report(rep, max_rows=CONSOLE_ROWS))
-        plan_path = os.path.join(outdir, "memplan.json")
-        if os.path.exists(plan_path) and build.target.l3_bytes_per_cycle[0]:
+        if memplan is not None and build.target.l3_bytes_per_cycle[0]:
             from .report import hyperram_lines
 
-            with open(plan_path) as f:
-                lines_l3 = hyperram_lines(rep, json.load(f))
+            lines_l3 = hyperram_lines(rep, memplan)
             if lines_l3:
                 print("\n".join(lines_l3))
                 with open(os.path.join(outdir, "report", "report.txt"), "a") as f:

@@ -286,13 +286,16 @@ def format_report(rep: dict, max_rows: int | None = None) -> str:
     return "\n".join(out)
 
 
-def write_report(result, outdir: str, freq_mhz: float = SIRACUSA_CLUSTER_MHZ) -> dict:
-    """Write report.json, report.txt, cycles_per_layer.png and (with @loss) loss.png into
-    ``outdir``; returns the report data with ``files`` (the paths written)."""
+def write_report(result, outdir: str, freq_mhz: float = SIRACUSA_CLUSTER_MHZ,
+                 memplan: dict | None = None) -> dict:
+    """Write report.json, report.txt, cycles_per_layer.png (the costliest layers),
+    cycles_breakdown.png (per block and op type), (with @loss) loss.png and, given the run's
+    memory plan, memory.png into ``outdir``; returns the report data with ``files`` (the
+    paths written)."""
     import json
     import os
 
-    from .report_plots import plot_cycles, plot_loss
+    from .report_plots import plot_breakdown, plot_cycles, plot_loss, plot_memory
 
     os.makedirs(outdir, exist_ok=True)
     rep = build_report(result, freq_mhz=freq_mhz)
@@ -304,8 +307,16 @@ def write_report(result, outdir: str, freq_mhz: float = SIRACUSA_CLUSTER_MHZ) ->
     png = os.path.join(outdir, "cycles_per_layer.png")
     if plot_cycles(rep, png):
         files.append(png)
+    png = os.path.join(outdir, "cycles_breakdown.png")
+    kinds = {nd["layer"]: nd["op"] for nd in (memplan or {}).get("nodes", [])
+             if "layer" in nd and "op" in nd}
+    if plot_breakdown(rep, png, kinds):
+        files.append(png)
     png = os.path.join(outdir, "loss.png")
     if rep["loss"] and plot_loss(rep, png):
+        files.append(png)
+    png = os.path.join(outdir, "memory.png")
+    if memplan and plot_memory(memplan, png, rep["app"] or ""):
         files.append(png)
     path = os.path.join(outdir, "report.json")
     rep["files"] = [os.path.basename(p) for p in files] + ["report.json"]
