@@ -265,7 +265,8 @@ def _nice_step(cap: int) -> int:
 def plot_memory(memplan: dict, path: str, app: str = "") -> bool:
     """Bytes per memory level over the step's kernel calls, from the memory plan: L2 (the
     capacity, code and runtime reserve, weights and optimizer state, the arena's live
-    activations, gradients and staging buffers, the planned arena) and, when used, L3."""
+    activations, gradients and staging buffers, the planned arena) and, when used, L3 (what
+    lives there) and the L3 <-> L2 streaming (bytes the DMA copies for each call)."""
     plt = _pyplot()
     from matplotlib import ticker
     nodes = memplan.get("nodes", [])
@@ -282,11 +283,21 @@ def plot_memory(memplan: dict, path: str, app: str = "") -> bool:
     for (level, _), (size, first, last) in bufs.items():
         for k in range(max(first, 0), min(last, n - 1) + 1):
             live[level][k] += size
+    moved = [0] * n   # the plan's L3 <-> L2 copies, at the call they serve
+    for nd in nodes:
+        for tr in nd.get("transfers", []):
+            if "L3" in (tr.get("from"), tr.get("to")) and nd["index"] < n:
+                moved[nd["index"]] += tr.get("bytes", 0)
     tot = memplan["totals"]
     l3 = tot.get("L3", {})
     use_l3 = bool(l3.get("arena") or l3.get("persistent"))
-    fig, axes = plt.subplots(1, 2 if use_l3 else 1, figsize=(16.0 if use_l3 else 10.0, 4.5),
-                             dpi=110, squeeze=False)
+    panels = 3 if use_l3 else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 5.2), dpi=110, squeeze=False)
+    kib = ticker.FuncFormatter(lambda v, _p: f"{v / 1024:.0f} KiB")
+
+    def below(ax):
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+
     try:
         xs = list(range(n))
         l2 = tot["L2"]
@@ -299,7 +310,7 @@ def plot_memory(memplan: dict, path: str, app: str = "") -> bool:
         ax.axhline(base + l2.get("arena", 0), color="#C44E52", linestyle="--", linewidth=1,
                    label=f"planned arena peak ({l2.get('arena', 0) / 1024:.0f} KiB)")
         ax.axhline(l2["capacity"], color="black", linewidth=1.2,
-                   label=f"L2 capacity ({l2['capacity'] / 1024:.0f} KiB)")
+                   label=f"capacity ({l2['capacity'] / 1024:.0f} KiB)")
         phases = [nd["phase"] for nd in sorted(nodes, key=lambda nd: nd["index"])]
         back = next((k for k, p in enumerate(phases) if p not in ("fwd", "loss")), None)
         if back is not None:   # updates run among the backward calls, as soon as ready
@@ -309,24 +320,30 @@ def plot_memory(memplan: dict, path: str, app: str = "") -> bool:
                         color="#555555")
         ax.set_ylim(0, l2["capacity"] * 1.1)
         ax.yaxis.set_major_locator(ticker.MultipleLocator(_nice_step(l2["capacity"])))
-        ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v / 1024:.0f} KiB"))
+        ax.yaxis.set_major_formatter(kib)
         ax.set_xlabel("kernel call of the step")
         ax.set_title("L2")
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        below(ax)
         ax.grid(alpha=0.3)
         if use_l3:
-            bx = axes[0][1]
+            bx, cx = axes[0][1], axes[0][2]
             bx.stackplot(xs, [l3.get("persistent", 0)] * n, live["L3"],
                          labels=["weights, optimizer state", "spilled activations, gradients"],
                          colors=["#8172B3", "#DD8452"], alpha=0.9)
             top = l3.get("persistent", 0) + max(live["L3"])
             bx.set_ylim(0, top * 1.1 or 1)
             bx.yaxis.set_major_locator(ticker.MultipleLocator(_nice_step(top)))
-            bx.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _p: f"{v / 1024:.0f} KiB"))
+            bx.yaxis.set_major_formatter(kib)
             bx.set_xlabel("kernel call of the step")
-            bx.set_title("L3 (streamed through L2 by DMA)")
-            bx.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            bx.set_title("L3: what lives there")
+            below(bx)
             bx.grid(alpha=0.3)
+            cx.bar(xs, moved, width=1.0, color="#55A868")
+            cx.yaxis.set_major_locator(ticker.MultipleLocator(_nice_step(max(moved) or 1024)))
+            cx.yaxis.set_major_formatter(kib)
+            cx.set_xlabel("kernel call of the step")
+            cx.set_title(f"L3 <-> L2 by DMA for each call ({sum(moved) / 1024:.0f} KiB per step)")
+            cx.grid(alpha=0.3)
         fig.suptitle(f"{app or memplan.get('model', 'run')}: memory per level over a training step "
                      "(memory plan)")
         fig.tight_layout()
