@@ -126,3 +126,33 @@ def test_qemu_streamed_samples_through_faults(cct, scons, seed, directions):
     assert losses, "no @loss arrived"
     for step, value in losses.items():
         assert abs(value - ref["loss"][step - 1]) <= 1e-5 * abs(ref["loss"][step - 1])
+
+
+@pytest.mark.qemu
+def test_flash_monitor_answers_the_programs_requests(cct, scons):
+    """tools/flash.py --monitor loads a link program through the bootloader and serves its
+    samples from the link_samples.npz beside the ELF; a --samples file that is not there is
+    one line, exit 2."""
+    import subprocess
+    import sys
+
+    from et.qemu import QemuBoard
+
+    spec = spec_for(cct, "qemu", steps=1)
+    elf = build_train_app(spec, scons)
+    boot = os.path.join(os.path.dirname(elf), "boot", "boot.elf")
+    flash = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "tools", "flash.py")
+    for extra, code in (([], 0), (["--samples", "/nonexistent.npz"], 2)):
+        with QemuBoard(timeout=120, echo=False, loader=boot).start(None) as s:
+            port = s.port
+            s.serial.close()  # flash.py opens the socket itself
+            r = subprocess.run([sys.executable, flash, "--port", f"socket://127.0.0.1:{port}",
+                                "--monitor", "--timeout", "120", "--no-progress", *extra, elf],
+                               capture_output=True, text=True, timeout=300)
+        assert r.returncode == code, r.stdout[-2000:] + r.stderr[-2000:]
+        assert "Traceback" not in r.stderr
+        if code == 0:
+            assert "2 samples sent over the serial link" in r.stderr and "@done code=0" in r.stdout
+        else:
+            assert "--samples /nonexistent.npz: no such file" in r.stderr

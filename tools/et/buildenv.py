@@ -316,25 +316,16 @@ def _echo(build: Build, prog: str) -> bool:
         os.path.join(os.path.dirname(os.path.abspath(prog)), "memplan.json"))
 
 
-def _link_samples(prog: str) -> str:
-    """The samples a program built with sample_source "link" asks for ('' for any other)."""
-    from .compiler.codegen import LINK_SAMPLES
-    path = os.path.join(os.path.dirname(os.path.abspath(prog)), LINK_SAMPLES)
-    return path if os.path.exists(path) else ""
-
-
 def _feeder(prog: str, write):
-    """A SampleFeeder answering the program's @need records by ``write``, or None."""
-    from .samplelink import SampleFeeder
-    path = _link_samples(prog)
-    return SampleFeeder(path, write) if path else None
+    """A SampleFeeder for a sample_source="link" program (et.samplelink), or None."""
+    from .samplelink import feeder_for
+    return feeder_for(prog, write)
 
 
 def _say_link(feeder) -> None:
     if feeder is not None:
-        print(f"link: {feeder.requests - feeder.retries} samples sent over the serial link "
-              f"({feeder.sent:,} bytes); the device asked again {feeder.retries} times (a block "
-              "or a request lost, corrupted or late)")
+        from .samplelink import summary
+        print(summary(feeder))
 
 
 def _run_host(build: Build, prog: str):
@@ -344,7 +335,8 @@ def _run_host(build: Build, prog: str):
 
     from .procgroup import ProcessGroup
 
-    link = _link_samples(prog)
+    from .samplelink import samples_for
+    link = samples_for(prog)
     group = ProcessGroup([os.path.abspath(prog)], stdout=subprocess.PIPE,
                          stdin=subprocess.PIPE if link else subprocess.DEVNULL)
 
@@ -367,7 +359,8 @@ def _run_gvsoc(build: Build, prog: str):
     from runners import gvsoc
     from runners.base import FlashError
 
-    if _link_samples(prog):
+    from .samplelink import samples_for
+    if samples_for(prog):
         raise RuntimeError(f"{prog} asks for its samples over the serial link (sample_source "
                            "link), and the gvsoc runner has no way to send them: bundle them "
                            "(sample_source image) or run it on the qemu board or a board")

@@ -82,3 +82,27 @@ class SampleFeeder:
         out = blocks(idx, data, which)
         self.sent += len(out)
         self.write(out)
+
+
+LINK_SAMPLES = "link_samples.npz"   # beside the ELF of a sample_source="link" program
+
+
+def samples_for(elf: str) -> str:
+    """The samples file of a program built with sample_source "link" ('' for any other)."""
+    import os
+    path = os.path.join(os.path.dirname(os.path.abspath(elf)), LINK_SAMPLES)
+    return path if os.path.exists(path) else ""
+
+
+def feeder_for(elf: str, write, path: str = "") -> SampleFeeder | None:
+    """A SampleFeeder answering the program's requests by ``write`` from ``path`` (default:
+    samples_for(elf)), or None for a program that asks for none."""
+    path = path or samples_for(elf)
+    return SampleFeeder(path, write) if path else None
+
+
+def summary(feeder: SampleFeeder) -> str:
+    """One line: samples sent, bytes, requests repeated."""
+    return (f"link: {feeder.requests - feeder.retries} samples sent over the serial link "
+            f"({feeder.sent:,} bytes); the device asked again {feeder.retries} times (a block "
+            "or a request lost, corrupted or late)")

@@ -10,6 +10,7 @@ start the program. Success is reported only when every byte was verified.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import zlib
@@ -123,8 +124,9 @@ class SerialRunner(Runner):
 
     def __init__(self, port: str, baud: int = 115200, monitor: bool = False,
                  timeout: float = 600.0, retries: int = 16, progress: bool = True,
-                 idle: float | None = 120.0):
+                 idle: float | None = 120.0, samples: str = ""):
         self.port, self.baud = port, baud
+        self.samples = samples
         self.monitor, self.timeout, self.idle = monitor, timeout, idle
         self.retries, self.progress = retries, progress
 
@@ -142,12 +144,17 @@ class SerialRunner(Runner):
                             help="serial: attempts per frame before giving up (default 16)")
         parser.add_argument("--no-progress", action="store_true",
                             help="serial: no progress bar")
+        parser.add_argument("--samples", default="", metavar="FILE",
+                            help="serial --monitor: answer the program's requests for training "
+                                 "samples (@need) from FILE (default: link_samples.npz beside "
+                                 "the ELF of a program built with sample_source link)")
 
     @classmethod
     def create(cls, args) -> "SerialRunner":
         return cls(args.port, args.baud, args.monitor, args.timeout,
                    getattr(args, "retries", 16), not getattr(args, "no_progress", False),
-                   idle=getattr(args, "idle", None) or None)
+                   idle=getattr(args, "idle", None) or None,
+                   samples=getattr(args, "samples", "") or "")
 
     def run(self, elf: str) -> int:
         try:
@@ -160,9 +167,16 @@ class SerialRunner(Runner):
             print(f"flash: {elf} loaded, verified and started", file=sys.stderr)
             if not self.monitor:
                 return 0
+            from et.samplelink import feeder_for, summary
+
             from .monitor import monitor
 
-            result, _lines = monitor(port, self.timeout, idle=self.idle)
+            if self.samples and not os.path.isfile(self.samples):
+                raise FlashError(f"--samples {self.samples}: no such file")
+            feeder = feeder_for(elf, port.write, self.samples)
+            result, _lines = monitor(port, self.timeout, idle=self.idle, on_record=feeder)
+            if feeder is not None:
+                print(summary(feeder), file=sys.stderr)
             return result.exit_code
         finally:
             port.close()

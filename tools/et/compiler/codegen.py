@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from ..samplelink import LINK_SAMPLES
 from ..targets import KIB, Target, get_target
 from .ir import CompileError, DoesNotFitError, Graph
 from .kernelmap import WHOLE, CodegenError, Emitter, numel
@@ -149,7 +150,6 @@ class GenSpec:
         return h.hexdigest()[:12]
 
 
-LINK_SAMPLES = "link_samples.npz"   # the samples a sample_source="link" program asks for
 DUMP_FULL_MAX = 16384   # trained values up to which dump="auto" writes full tensors
 TSUM_SAMPLES = 8         # elements per tensor an @tsum record carries (evenly spaced)
 
