@@ -295,7 +295,8 @@ def _run_qemu_loaded(build: Build, prog: str):
             flash_port(session.serial, image, progress=sys.stderr.isatty())
         except FlashError as e:
             raise RuntimeError(f"loading {prog} through {build.boot_elf} failed: {e}") from None
-        feeder = _feeder(prog, session.serial.write)
+        from .samplelink import feeder_for
+        feeder = feeder_for(prog, session.serial.write)
         result, lines = monitor(session.serial, build.timeout, echo=_echo(build, prog),
                                 idle=build.idle, meter=session.cpu_seconds, on_record=feeder)
         _say_link(feeder)
@@ -316,13 +317,8 @@ def _echo(build: Build, prog: str) -> bool:
         os.path.join(os.path.dirname(os.path.abspath(prog)), "memplan.json"))
 
 
-def _feeder(prog: str, write):
-    """A SampleFeeder for a sample_source="link" program (et.samplelink), or None."""
-    from .samplelink import feeder_for
-    return feeder_for(prog, write)
-
-
 def _say_link(feeder) -> None:
+    """The samples a run sent over the link, if it asked for any (et.samplelink)."""
     if feeder is not None:
         from .samplelink import summary
         print(summary(feeder))
@@ -335,7 +331,7 @@ def _run_host(build: Build, prog: str):
 
     from .procgroup import ProcessGroup
 
-    from .samplelink import samples_for
+    from .samplelink import SampleFeeder, samples_for
     link = samples_for(prog)
     group = ProcessGroup([os.path.abspath(prog)], stdout=subprocess.PIPE,
                          stdin=subprocess.PIPE if link else subprocess.DEVNULL)
@@ -344,7 +340,7 @@ def _run_host(build: Build, prog: str):
         group.proc.stdin.write(data)
         group.proc.stdin.flush()
 
-    feeder = _feeder(prog, write)
+    feeder = SampleFeeder(link, write) if link else None
     result, lines = monitor_group(group, build.timeout, echo=_echo(build, prog),
                                   idle=build.idle, on_record=feeder)
     _say_link(feeder)

@@ -167,14 +167,17 @@ class SerialRunner(Runner):
             print(f"flash: {elf} loaded, verified and started", file=sys.stderr)
             if not self.monitor:
                 return 0
-            from et.samplelink import feeder_for, summary
+            from et.samplelink import LinkError, feeder_for, summary
 
             from .monitor import monitor
 
             if self.samples and not os.path.isfile(self.samples):
                 raise FlashError(f"--samples {self.samples}: no such file")
             feeder = feeder_for(elf, port.write, self.samples)
-            result, _lines = monitor(port, self.timeout, idle=self.idle, on_record=feeder)
+            try:
+                result, _lines = monitor(port, self.timeout, idle=self.idle, on_record=feeder)
+            except LinkError as e:   # the program asked for samples the file does not have
+                raise FlashError(f"samples over the link: {e}") from None
             if feeder is not None:
                 print(summary(feeder), file=sys.stderr)
             return result.exit_code
