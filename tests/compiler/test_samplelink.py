@@ -78,13 +78,6 @@ def test_host_streamed_samples_match_reference(cct):
 
 
 @pytest.mark.qemu
-def test_qemu_streamed_samples_match_reference(cct):
-    spec = spec_for(cct, "qemu", steps=2)
-    res = run_training(spec, "", timeout=300)
-    check_against_reference(spec, res["arrays"])
-
-
-@pytest.mark.qemu
 @pytest.mark.parametrize("seed,directions", [(3, "up"), (4, "both")])
 def test_qemu_streamed_samples_through_faults(cct, scons, seed, directions):
     """Faults on 0.3% of the bytes while the samples stream: host -> device ("up": blocks hit)
