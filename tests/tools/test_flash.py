@@ -7,6 +7,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -229,3 +230,34 @@ def test_faulty_link_loads_a_verified_image_or_fails_cleanly(hello, seed):
         assert out["error"], out
     else:
         assert out["faults"] > 0
+
+
+def _listening(port: int) -> bool:
+    """Some socket of this machine listens on TCP ``port`` (Linux /proc/net/tcp, state 0A)."""
+    with open("/proc/net/tcp") as f:
+        return any(fields[1].endswith(f":{port:04X}") and fields[3] == "0A"
+                   for fields in (line.split() for line in list(f)[1:]))
+
+
+@pytest.mark.qemu
+def test_flash_as_qemus_first_client_talking_at_once(hello):
+    """qemu started by hand (its UART socket waiting for a client) and tools/flash.py as the
+    first client, talking as soon as it connects: the load is verified every time (issue 13
+    saw 1 in 5 fail `identify` so)."""
+    from et.procgroup import ProcessGroup
+    from et.qemu import QemuBoard, free_port
+
+    board = QemuBoard(timeout=60, echo=False, loader=BOOT)
+    for _ in range(3):
+        port = free_port()
+        with ProcessGroup(board.command(None, port, ()), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as group:
+            deadline = time.monotonic() + 15
+            while not _listening(port) and time.monotonic() < deadline:
+                time.sleep(0.02)   # read from /proc: a probing connection would be the first client
+            r = subprocess.run([sys.executable, FLASH, "--port", f"socket://127.0.0.1:{port}",
+                                "--no-progress", hello], capture_output=True, text=True,
+                               timeout=120)
+            group.stop()
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "loaded, verified and started" in r.stderr
