@@ -5,6 +5,7 @@ backprop, and Deep-AE, measured in GVSoC's Siracusa model (cycles) or on the qem
 
     python tools/bench.py [--target siracusa|qemu] [--zoo | --batch] [--rows KEY,KEY,...] [--steps N]
                           [--timeout S] [--idle S] [--no-readme] [--render-only]
+    python tools/bench.py --link [--seeds N]
 
 Builds every row with `scons target=T app=train cores=8` (in a build folder the row holds
 alone: et.buildlock) (qemu: and `cores=1`, for the
@@ -15,8 +16,11 @@ README.md: GVSoC's when there are GVSoC measurements) is rendered from every
 docs/bench/*.json. --render-only re-renders without running anything. --zoo measures the model
 zoo instead (docs/bench/zoo-<target>.json), --batch the CCT-2 LoRA / full backprop and Deep-AE
 rows at several batch sizes (docs/bench/batch-<target>.json; micro-batches accumulated where a
-whole batch does not fit).
-Exit code 1 if a row failed to run (the document still says why), 2 on bad arguments.
+whole batch does not fit). --link measures loading through the serial bootloader on the qemu
+board instead: throughput on a clean and a faulty link and a fault sweep of N seeds at 1% and
+3% (et.linkbench; docs/bench/link-qemu.json).
+Exit code 1 if a row failed to run or a load was reported good with a wrong image (the document
+still says why), 2 on bad arguments.
 """
 from __future__ import annotations
 
@@ -60,6 +64,11 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", action="store_true",
                     help="CCT-2 LoRA, full backprop and Deep-AE at several batch sizes (accumulated "
                          "micro-batches where a batch does not fit); docs/bench/batch-<target>.json")
+    ap.add_argument("--link", action="store_true",
+                    help="serial loading on the qemu board: throughput and a fault sweep "
+                         "(et.linkbench); measurements in docs/bench/link-qemu.json")
+    ap.add_argument("--seeds", type=int, default=10,
+                    help="--link: seeds per fault rate of the sweep (default 10)")
     ap.add_argument("--no-readme", action="store_true", help="leave README.md's table alone")
     ap.add_argument("--render-only", action="store_true",
                     help="render docs/benchmarks.md from docs/bench/*.json, run nothing")
@@ -72,13 +81,26 @@ def main(argv=None) -> int:
     keys = [k for k in a.rows.split(",") if k]
     if a.zoo and a.batch:
         ap.error("--zoo and --batch are separate benchmarks: give one")
+    if a.link and (a.zoo or a.batch or keys):
+        ap.error("--link is a benchmark of its own: no --zoo, --batch or --rows with it")
+    if a.seeds < 1:
+        ap.error("--seeds must be at least 1")
     kind = "zoo" if a.zoo else "batch" if a.batch else ""
     all_rows = zoo_rows() if a.zoo else batch_rows(a.target) if a.batch else ROWS
     unknown = [k for k in keys if k not in {r.key for r in all_rows}]
     if unknown:
         ap.error(f"unknown row(s) {', '.join(unknown)}; rows: {', '.join(r.key for r in all_rows)}")
     failed = False
-    if not a.render_only:
+    link_path = os.path.join(DATA_DIR, "link-qemu.json")
+    if a.link and not a.render_only:
+        from et.linkbench import run_link_bench
+        link = run_link_bench(a.seeds, say=lambda m: print(m, flush=True))
+        os.makedirs(DATA_DIR, exist_ok=True)
+        with open(link_path, "w") as f:
+            json.dump(link, f, indent=1)
+        print(f"bench: measurements in {os.path.relpath(link_path, ROOT)}")
+        failed = any(s["wrong"] for s in link["series"])
+    elif not a.render_only:
         if a.target == "siracusa":
             from runners.base import FlashError
             from runners.gvsoc import find_gvsoc
@@ -116,6 +138,10 @@ def main(argv=None) -> int:
             with open(path) as f:
                 datasets[name] = load_data(f)
     doc, block = render(datasets)
+    if os.path.exists(link_path):
+        from et.linkbench import render_link
+        with open(link_path) as f:
+            doc += "\n" + render_link(json.load(f))
     with open(DOC, "w") as f:
         f.write(doc)
     print(doc)

@@ -59,7 +59,7 @@ int main(void)
     boot_board_init();
     loader_config(&cfg);
     boot_init(&g_parser, &cfg, &g_ops);
-    static const char banner[] = "\nEdgeTune serial boot v1 on " BOOT_BOARD_NAME ": ready\n";
+    static const char banner[] = "\nEdgeTune serial boot v2 on " BOOT_BOARD_NAME ": ready\n";
     uart_send(0, (const uint8_t *)banner, sizeof banner - 1u);
     for (;;) {
         uint32_t entry;

@@ -9,13 +9,17 @@
  *  boot_ops. Memory is never touched here: writes, CRC reads and the start go through the
  *  callbacks, and only after the range check against the application regions (and against
  *  the protected ranges: the bootloader's own image and stack) has passed.
+ *
+ *  Version 2 adds windowed writes for noisy links: WINDOW checks a whole range once and
+ *  splits it into blocks; BLOCK frames (each with its own CRC) are written as they arrive and
+ *  never answered, so the host sends them back to back; BITMAP tells which blocks arrived.
  */
 #ifndef BOOT_PROTO_H
 #define BOOT_PROTO_H
 
 #include <stdint.h>
 
-#define BOOT_PROTO_VERSION 1u
+#define BOOT_PROTO_VERSION 2u /* 2 = 1 + windowed writes (WINDOW, BLOCK, BITMAP) */
 #define BOOT_SYNC0 0xA5u /* host -> board frame */
 #define BOOT_SYNC1 0x5Au
 #define BOOT_RSYNC0 0x5Au /* board -> host frame */
@@ -25,6 +29,10 @@
 #define BOOT_MAX_PAYLOAD 4100u /* write: 4-byte address + up to 4096 data bytes */
 #define BOOT_MAX_REGIONS 4u
 #define BOOT_MAX_PROTECT 4u
+#define BOOT_WIN_MAX_BLOCKS 256u /* blocks per window (bitmap of 32 bytes) */
+#define BOOT_WIN_MIN_BLOCK 16u
+#define BOOT_WIN_MAX_BLOCK 4096u
+#define BOOT_BLOCK_HDR 4u        /* BLOCK payload: tag u16, idx u16, then the data */
 
 /** Commands (host -> board). */
 enum boot_cmd {
@@ -32,6 +40,9 @@ enum boot_cmd {
     BOOT_CMD_WRITE = 0x02,    /**< addr u32, data[len-4] */
     BOOT_CMD_CRC = 0x03,      /**< addr u32, size u32 -> crc32 u32 */
     BOOT_CMD_START = 0x04,    /**< entry u32: acknowledged, then started after a quiet period */
+    BOOT_CMD_WINDOW = 0x05,   /**< addr u32, size u32, block u16, tag u16: open a window */
+    BOOT_CMD_BLOCK = 0x06,    /**< tag u16, idx u16, data: one block of the window; never answered */
+    BOOT_CMD_BITMAP = 0x07,   /**< -> count u16, received u16, bitmap of the window's blocks */
 };
 
 /** Status byte of a response (0 = ACK, anything else = NAK with this reason). */
@@ -80,6 +91,12 @@ typedef struct {
     uint8_t start_pending;
     uint32_t start_entry;
     uint32_t frames_ok, frames_bad;
+    /* the open window (version 2): blocks of win_block bytes from win_addr, the last shorter */
+    uint8_t win_open;
+    uint16_t win_tag, win_block, win_count, win_received;
+    uint32_t win_addr, win_size;
+    uint8_t win_bits[BOOT_WIN_MAX_BLOCKS / 8u];
+    uint32_t blocks_ok, blocks_bad;
 } boot_parser;
 
 /** @brief CRC-32 (IEEE 802.3, as zlib.crc32): continue `crc` (0 to begin) over `n` bytes. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Native driver of the boot frame parser for the fuzz tests: feeds stdin records to it and
- * aborts on any write or CRC read outside the application regions or inside a protected range.
- * Input records: 0x00 len_lo len_hi bytes... (received bytes) or 0x01 (inter-byte timeout).
- * Output (stdout): every response frame the parser sent, back to back. */
+/* Native driver of the boot frame parser for the fuzz and link tests: feeds stdin records to
+ * it and aborts on any write or CRC read outside the application regions or inside a protected
+ * range. Input records: 0x00 len_lo len_hi bytes... (received bytes) or 0x01 (inter-byte
+ * timeout). Output (stdout, flushed after every record, so a test can talk to it as to a
+ * board): every response frame the parser sent, back to back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +12,15 @@
 
 #define MEM_BASE 0x1000u
 #define MEM_SIZE 0x9000u /* simulated memory 0x1000..0xA000 */
-static uint8_t g_mem[MEM_SIZE];
+#define BIG_BASE 0x100000u
+#define BIG_SIZE 0x100000u /* and a 1 MiB region at 0x100000 */
+static uint8_t g_mem[MEM_SIZE], g_big[BIG_SIZE];
 static unsigned g_writes;
 
 static const boot_config g_cfg = {
     "fuzz",
-    {{0x1000u, 0x1000u}, {0x8000u, 0x100u}, {0x9000u, 0x1000u}},
-    3,
+    {{0x1000u, 0x1000u}, {0x8000u, 0x100u}, {0x9000u, 0x1000u}, {BIG_BASE, BIG_SIZE}},
+    4,
     {{0x1F00u, 0x80u}, {0x9800u, 0x800u}},
     2,
 };
@@ -35,6 +38,11 @@ static int legal(uint32_t addr, uint32_t size)
     return inside && size > 0;
 }
 
+static uint8_t *at(uint32_t addr)
+{
+    return addr >= BIG_BASE ? g_big + (addr - BIG_BASE) : g_mem + (addr - MEM_BASE);
+}
+
 static void do_send(void *u, const uint8_t *buf, unsigned len)
 {
     (void)u;
@@ -48,7 +56,7 @@ static void do_write(void *u, uint32_t addr, const uint8_t *data, unsigned len)
         fprintf(stderr, "ILLEGAL WRITE 0x%x+%u\n", addr, len);
         abort();
     }
-    memcpy(g_mem + (addr - MEM_BASE), data, len);
+    memcpy(at(addr), data, len);
     g_writes++;
 }
 
@@ -59,7 +67,7 @@ static uint32_t do_crc(void *u, uint32_t addr, uint32_t size)
         fprintf(stderr, "ILLEGAL CRC 0x%x+%u\n", addr, size);
         abort();
     }
-    return boot_crc32(0, g_mem + (addr - MEM_BASE), size);
+    return boot_crc32(0, at(addr), size);
 }
 
 int main(void)
@@ -72,13 +80,15 @@ int main(void)
     while ((kind = getchar()) != EOF) {
         if (kind == 1) {
             boot_timeout(&p);
-            continue;
+        } else {
+            int lo = getchar(), hi = getchar();
+            if (lo == EOF || hi == EOF) break;
+            size_t n = fread(buf, 1, (size_t)(lo | (hi << 8)), stdin);
+            for (size_t i = 0; i < n; ++i) boot_feed(&p, buf[i]);
         }
-        int lo = getchar(), hi = getchar();
-        if (lo == EOF || hi == EOF) break;
-        size_t n = fread(buf, 1, (size_t)(lo | (hi << 8)), stdin);
-        for (size_t i = 0; i < n; ++i) boot_feed(&p, buf[i]);
+        fflush(stdout);
     }
-    fprintf(stderr, "ok=%u bad=%u writes=%u\n", p.frames_ok, p.frames_bad, g_writes);
+    fprintf(stderr, "ok=%u bad=%u writes=%u blocks=%u/%u\n", p.frames_ok, p.frames_bad, g_writes,
+            p.blocks_ok, p.blocks_bad);
     return 0;
 }

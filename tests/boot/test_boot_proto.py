@@ -1,35 +1,20 @@
 """The bootloader's frame parser (sdk/boot/boot_proto.c) built natively with ASan/UBSan and
 driven by hypothesis-generated frames: valid, damaged, truncated, out of range, protected.
 It must never crash, never write or read outside the application regions or inside the
-protected ranges (the driver aborts), and answer every well-formed frame as specified."""
-import os
-import shutil
+protected ranges (the driver aborts), and answer every well-formed frame as specified (the
+driver is built by the `driver` fixture of conftest.py)."""
 import struct
 import subprocess
 import zlib
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from et_testutil import ROOT, TOOLS  # noqa: F401 - puts tools/ on sys.path
-from runners.bootlink import CMD_CRC, CMD_IDENTIFY, CMD_START, CMD_WRITE, RSYNC, encode
+from runners.bootlink import (CMD_BITMAP, CMD_BLOCK, CMD_CRC, CMD_IDENTIFY, CMD_START, CMD_WINDOW,
+                              CMD_WRITE, RSYNC, encode)
 
-BOOT = os.path.join(ROOT, "sdk", "boot")
-REGIONS = [(0x1000, 0x1000), (0x8000, 0x100), (0x9000, 0x1000)]
+REGIONS = [(0x1000, 0x1000), (0x8000, 0x100), (0x9000, 0x1000), (0x100000, 0x100000)]
 PROTECT = [(0x1F00, 0x80), (0x9800, 0x800)]
-
-
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
-    if not shutil.which("gcc"):
-        pytest.skip("no native gcc")
-    out = tmp_path_factory.mktemp("bootfuzz") / "fuzz"
-    cmd = ["gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
-           "-Wall", "-Wextra", "-Werror", "-I", BOOT, os.path.join(BOOT, "boot_proto.c"),
-           os.path.join(os.path.dirname(__file__), "fuzz_driver.c"), "-o", str(out)]
-    subprocess.run(cmd, check=True)
-    return str(out)
 
 
 def _records(chunks) -> bytes:
@@ -75,8 +60,19 @@ size_st = st.one_of(st.integers(0, 16), st.integers(0, 0x1100), st.sampled_from(
 
 @st.composite
 def frame_st(draw):
-    kind = draw(st.sampled_from(["write", "crc", "start", "identify", "raw"]))
+    kind = draw(st.sampled_from(["write", "crc", "start", "identify", "window", "block",
+                                 "bitmap", "raw"]))
     seq = draw(st.integers(0, 255))
+    if kind == "window":
+        block = draw(st.sampled_from([0, 8, 15, 16, 17, 64, 4096, 4097, 0xFFFF]))
+        return encode(CMD_WINDOW, seq, struct.pack("<IIHH", draw(addr_st), draw(size_st), block,
+                                                    draw(st.integers(0, 2))))
+    if kind == "block":
+        head = struct.pack("<HH", draw(st.integers(0, 2)), draw(st.integers(0, 300)))
+        return encode(CMD_BLOCK, draw(st.sampled_from([0, seq])),
+                      head + draw(st.binary(max_size=300)))
+    if kind == "bitmap":
+        return encode(CMD_BITMAP, seq)
     if kind == "write":
         data = draw(st.binary(min_size=0, max_size=300))
         return encode(CMD_WRITE, seq, struct.pack("<I", draw(addr_st)) + data)
@@ -150,4 +146,61 @@ def test_identify_and_error_codes(driver):
     res = _responses(_run(driver, frames + [bytes(bad_crc), b"\xa5\x5a\x01\x09\xff\xff"])[0])
     assert [r[0] for r in res] == [0, 4, 5, 6, 0, 1, 2]
     version, maxp, nreg, nlen = struct.unpack_from("<HHBB", res[0][2])
-    assert (version, nreg, res[0][2][-nlen:]) == (1, 3, b"fuzz")
+    assert (version, nreg, res[0][2][-nlen:]) == (2, 4, b"fuzz")
+
+
+# --- version 2: windows -----------------------------------------------------------------------
+def _window(seq, addr, size, block, tag=1):
+    return encode(CMD_WINDOW, seq, struct.pack("<IIHH", addr, size, block, tag))
+
+
+def _block(idx, data, tag=1):
+    return encode(CMD_BLOCK, 0, struct.pack("<HH", tag, idx) + data)
+
+
+def test_window_is_checked_whole_and_refused_when_it_cannot_hold(driver):
+    frames = [_window(1, 0x1000, 0x100, 16),       # ok
+              _window(2, 0x1000, 0x1001, 64),      # one byte past the region: RANGE
+              _window(3, 0x1E00, 0x200, 64),       # covers the protected 0x1F00: PROTECT
+              _window(4, 0x100000, 16 * 257, 16),  # 257 blocks: LEN
+              _window(5, 0x100000, 64, 8),         # block under 16 bytes: LEN
+              _window(6, 0x100000, 0, 16),         # empty: LEN
+              encode(CMD_BITMAP, 7)]               # the last refused WINDOW closed the window
+    res = _responses(_run(driver, frames)[0])
+    assert [r[0] for r in res] == [0, 5, 6, 2, 2, 2, 0]
+    assert res[-1][2] == b"\0\0\0\0"
+
+
+def test_blocks_are_written_once_silently_and_reported_in_the_bitmap(driver):
+    data = bytes(range(256)) * 2 + b"tail!"  # 517 bytes: 8 blocks of 64 and one of 5
+    blocks = [_block(i, data[i * 64:(i + 1) * 64], tag=7) for i in range(9)]
+    damaged = bytearray(blocks[3])
+    damaged[20] ^= 0x10
+    lost_byte = blocks[5][:30] + blocks[5][31:]  # a dropped byte: only this block is lost
+    frames = [_window(1, 0x100000, len(data), 64, tag=7)]
+    frames += [blocks[i] for i in (0, 1, 2, 2)]
+    frames += [bytes(damaged), lost_byte,
+               blocks[6], _block(4, data[256:320], tag=6),  # wrong tag
+               blocks[8], blocks[7],
+               encode(CMD_BITMAP, 9)]
+    out, err = _run(driver, frames)
+    res = _responses(out)
+    assert [(r[0], r[1]) for r in res] == [(0, 1), (0, 9)]  # no answer to any BLOCK
+    count, received = struct.unpack_from("<HH", res[1][2])
+    assert (count, received) == (9, 6) and res[1][2][4:] == bytes([0b11000111, 0b1])
+    assert "writes=6" in err  # block 2 sent twice, written once
+    # the rest, then the CRC of the whole window
+    frames += [blocks[i] for i in (3, 4, 5)]
+    frames += [encode(CMD_BITMAP, 10), encode(CMD_CRC, 11, struct.pack("<II", 0x100000, len(data)))]
+    res = _responses(_run(driver, frames)[0])
+    assert res[2][2] == struct.pack("<HH", 9, 9) + b"\xff\x01"
+    assert struct.unpack("<I", res[3][2])[0] == zlib.crc32(data)
+
+
+def test_a_block_of_the_wrong_length_is_dropped_at_its_header(driver):
+    """A BLOCK whose length fits no block of the window is dropped before its payload, so a
+    damaged length cannot swallow the frames behind it."""
+    frames = [_window(1, 0x100000, 128, 64), _block(0, b"x" * 100), _block(1, b"y" * 64),
+              encode(CMD_BITMAP, 2)]
+    res = _responses(_run(driver, frames)[0])
+    assert res[1][2] == struct.pack("<HH", 2, 1) + b"\x02"

@@ -1,9 +1,8 @@
 """tools/flash.py and its runners: ELF checks before anything is sent, the openocd command
 lines, loading apps/hello through the serial bootloader on qemu, and loading through a
 fault-injecting proxy (a verified image or a clear error, never a wrong image as success).
-A longer seed sweep: tests/boot/fault_sweep.py."""
+The seed sweep: `python tools/bench.py --link` (et.linkbench)."""
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -193,38 +192,12 @@ def test_flash_cli_loads_and_monitors_hello(hello):
     assert "@result name=dot ok=1" in r.stdout and "@done code=0" in r.stdout
 
 
-def load_through_proxy(elf: str, seed: int, rate: float = 0.01) -> dict:
-    """Load ``elf`` through a fault proxy; returns the outcome (see faultproxy_sweep.py)."""
-    sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
-    from et.faultproxy import FaultProxy
-    from et.qemu import QemuBoard
-    from runners.monitor import monitor
-    from runners.serial import open_port
-
-    img = load_image(elf)
-    with QemuBoard(timeout=120, echo=False, loader=BOOT).start(None) as s, \
-            FaultProxy(s.serial, seed=seed, rate=rate) as px:
-        port = open_port(px.url, 115200)
-        try:
-            try:
-                summary = flash_port(port, img, progress=False)
-            except FlashError as e:
-                return {"seed": seed, "outcome": "failed", "error": str(e)}
-            px.enabled = False  # read the program's console undisturbed
-            res, lines = monitor(port, 60, echo=False)
-            qcode = s.wait(10)
-            good = (qcode == 0 and res.exit_code == 0
-                    and any("@result name=dot ok=1" in ln for ln in lines))
-            return {"seed": seed, "outcome": "ok" if good else "WRONG", "summary": summary,
-                    "faults": px.counts.total, "qemu": qcode, "lines": lines[-3:]}
-        finally:
-            port.close()
-
-
 @pytest.mark.qemu
 @pytest.mark.parametrize("seed", [11, 12])
 def test_faulty_link_loads_a_verified_image_or_fails_cleanly(hello, seed):
-    out = load_through_proxy(hello, seed)
+    from et.linkbench import load_through_proxy
+
+    out = load_through_proxy(hello, seed, 0.01, boot=BOOT)
     assert out["outcome"] in ("ok", "failed"), out  # never a wrong image reported as success
     if out["outcome"] == "failed":
         assert out["error"], out

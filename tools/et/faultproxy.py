@@ -33,33 +33,17 @@ class FaultCounts:
         return sum(sum(d.values()) for d in (self.flips, self.drops, self.dups))
 
 
-class FaultProxy:
-    """Use as a context manager; ``url`` is what the client opens (``socket://127.0.0.1:N``)."""
+class Faults:
+    """The fault injector itself: seeded, per direction, with its counts (``counts``)."""
 
-    def __init__(self, upstream, seed: int = 0, rate: float = 0.01, directions: str = "both"):
+    def __init__(self, seed: int = 0, rate: float = 0.01, directions: str = "both"):
         if directions not in ("up", "down", "both"):
             raise ValueError("directions must be up, down or both")
-        self.upstream = upstream
         self.rate = rate
         self.directions = directions
         self.enabled = True
         self.counts = FaultCounts()
         self._rng = {d: random.Random(f"{seed}:{d}") for d in ("up", "down")}
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(1)
-        self.port = self._listener.getsockname()[1]
-        self._stop = threading.Event()
-        self._client: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        self._threads.append(t)
-
-    @property
-    def url(self) -> str:
-        return f"socket://127.0.0.1:{self.port}"
 
     def mangle(self, data: bytes, direction: str) -> bytes:
         """``data`` with this direction's faults applied (when enabled)."""
@@ -82,6 +66,29 @@ class FaultProxy:
                 out += bytes((b, b))
                 self.counts.dups[direction] += 1
         return bytes(out)
+
+
+class FaultProxy(Faults):
+    """Use as a context manager; ``url`` is what the client opens (``socket://127.0.0.1:N``)."""
+
+    def __init__(self, upstream, seed: int = 0, rate: float = 0.01, directions: str = "both"):
+        super().__init__(seed, rate, directions)
+        self.upstream = upstream
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(1)
+        self.port = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._client: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
 
     def _accept(self) -> None:
         self._listener.settimeout(0.2)

@@ -1,5 +1,8 @@
 """Host side of the EdgeTune serial boot protocol (docs/boot-protocol.md): frames, bounded
-retries with resynchronisation, adaptive frame sizes, and the four commands.
+retries with resynchronisation, and the commands. A version-2 loader is written in windows:
+blocks sent back to back, each with its own CRC, then one question for the ones that did
+not arrive (selective repeat), with the block size chosen from the fault rate measured on the
+way. A version-1 loader is written one acknowledged frame at a time (adaptive frame size).
 
 Every attempt carries a fresh sequence number and only a response with that number (and a
 valid CRC) counts, so a late or duplicated response can never be taken for another one. A
@@ -11,6 +14,7 @@ harmless. Frames shrink when attempts fail and grow back after a run of successe
 from __future__ import annotations
 
 import logging
+import math
 import struct
 import time
 import zlib
@@ -21,9 +25,24 @@ log = logging.getLogger("et.bootlink")
 SYNC = b"\xa5\x5a"
 RSYNC = b"\x5a\xa5"
 CMD_IDENTIFY, CMD_WRITE, CMD_CRC, CMD_START = 1, 2, 3, 4
+CMD_WINDOW, CMD_BLOCK, CMD_BITMAP = 5, 6, 7  # protocol version 2
+VERSIONS = (1, 2)
 STATUS = {0: "OK", 1: "CRC", 2: "LEN", 3: "TIMEOUT", 4: "CMD", 5: "RANGE", 6: "PROTECT"}
 FRAMING_NAKS = {1, 2, 3}  # the frame was damaged on the way: retry
 MAX_RESPONSE = 512
+BLOCK_SEQ = 0  # BLOCK frames carry sequence 0, which no answered command uses
+BLOCK_SIZES = tuple(16 << i for i in range(9))  # 16 .. 4096 bytes
+BLOCK_OVERHEAD = 14  # sync 2, cmd/seq/len 4, tag/idx 4, CRC 4
+WINDOW_BLOCKS = 128  # blocks per window (the loader takes up to 256)
+WINDOW_BYTES = 64 * 1024  # and at most this much data per window
+
+
+def best_block(fault_rate: float, largest: int = BLOCK_SIZES[-1]) -> int:
+    """The block size that carries the most data per byte sent when every byte is hit with
+    probability ``fault_rate`` (a block counts only if all its frame's bytes arrive)."""
+    q = 1.0 - min(max(fault_rate, 0.0), 0.5)
+    return max((b for b in BLOCK_SIZES if b <= largest),
+               key=lambda b: b * q ** (b + BLOCK_OVERHEAD) / (b + BLOCK_OVERHEAD))
 
 
 class LinkError(Exception):
@@ -50,6 +69,9 @@ class LinkStats:
     timeouts: int = 0
     garbled: int = 0
     bytes_sent: int = 0
+    windows: int = 0
+    blocks: int = 0
+    blocks_lost: int = 0
 
 
 def encode(cmd: int, seq: int, payload: bytes = b"") -> bytes:
@@ -64,6 +86,18 @@ def encode_response(status: int, seq: int, payload: bytes = b"") -> bytes:
     return RSYNC + body + struct.pack("<I", zlib.crc32(body))
 
 
+def _ranges(addr: int, data: bytes, block: int, idx: list[int]) -> list[tuple[int, bytes]]:
+    """The blocks ``idx`` (ascending) of ``data`` at ``addr`` as (addr, bytes) runs."""
+    out: list[tuple[int, bytes]] = []
+    for i in idx:
+        lo = i * block
+        if out and out[-1][0] + len(out[-1][1]) == addr + lo:
+            out[-1] = (out[-1][0], out[-1][1] + data[lo:lo + block])
+        else:
+            out.append((addr + lo, data[lo:lo + block]))
+    return out
+
+
 class _Failed(Exception):
     """One attempt failed (reason in the message); the caller may retry."""
 
@@ -73,8 +107,21 @@ class BootLink:
     a ``timeout`` attribute and ``reset_input_buffer``)."""
 
     def __init__(self, port, retries: int = 16, min_chunk: int = 32, chunk: int = 1024,
-                 max_chunk: int = 4096, quiet: float = 0.02, base_timeout: float = 0.1):
+                 max_chunk: int = 4096, quiet: float = 0.02, base_timeout: float = 0.1,
+                 windowed: bool = True):
         self.port = port
+        self.windowed = windowed  # use windows when the loader speaks version 2
+        # estimated probability that a byte is hit, learnt from lost blocks; the prior (as if
+        # 8 blocks had shown it) starts with 512-byte blocks, not 4 KiB ones that a noisy
+        # link would lose whole
+        self.fault_rate = 1e-4
+        self._fault_weight = 8.0
+        # bytes per second the loader takes in; a first guess from the baud rate, then measured
+        self.rate = getattr(port, "baudrate", 115200) / 10.0
+        self._tag = 0
+        self._srtt: float | None = None  # smoothed answer round trip (s) and its deviation
+        self._rttvar = 0.0
+        self.block = 0  # the block size of the last window
         self.retries = retries
         self.min_chunk, self.chunk, self.max_chunk = min_chunk, chunk, max_chunk
         self.quiet_s = quiet
@@ -137,19 +184,55 @@ class BootLink:
                 self.stats.garbled += 1
                 raise _Failed("garbled answer (CRC)")
             if rseq != seq:
-                if status in FRAMING_NAKS:  # our frame, its sequence byte damaged
+                if status in FRAMING_NAKS and rseq != BLOCK_SEQ:  # ours, its seq damaged
                     self._nak(status)
                     raise _Failed(f"NAK {STATUS[status]}")
                 continue  # a late answer to an earlier attempt
             return status, payload
 
+    def _answer_any(self, seqs: list[int], deadline: float) -> tuple[int, bytes]:
+        """(status, payload) of the first valid answer to any of ``seqs`` before ``deadline``
+        that is not a framing NAK (that copy was damaged; another may arrive). Scans a
+        buffer, so a damaged answer costs only itself, not the one behind it."""
+        buf = bytearray()
+        while True:
+            i = buf.find(RSYNC)
+            while i >= 0 and len(buf) - i >= 6:
+                status, rseq, n = struct.unpack_from("<BBH", buf, i + 2)
+                if n > MAX_RESPONSE:
+                    del buf[:i + 1]
+                elif len(buf) - i < 10 + n:
+                    break  # wait for the rest
+                elif zlib.crc32(buf[i + 2:i + 6 + n]) == struct.unpack_from("<I", buf, i + 6 + n)[0]:
+                    if rseq in seqs and status not in FRAMING_NAKS:
+                        return status, bytes(buf[i + 6:i + 6 + n])
+                    del buf[:i + 10 + n]  # a framing NAK or a stale answer
+                else:
+                    self.stats.garbled += 1
+                    del buf[:i + 1]
+                i = buf.find(RSYNC)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.stats.timeouts += 1
+                raise _Failed("no valid answer")
+            self.port.timeout = remaining
+            chunk = self.port.read(getattr(self.port, "in_waiting", 0) or 1)
+            if not chunk:
+                self.stats.timeouts += 1
+                raise _Failed("no valid answer")
+            buf += chunk
+
     def _nak(self, status: int) -> None:
         name = STATUS.get(status, str(status))
         self.stats.naks[name] = self.stats.naks.get(name, 0) + 1
 
+    def _next_seq(self) -> int:
+        self._seq = self._seq % 255 + 1  # 1..255: 0 is BLOCK_SEQ
+        return self._seq
+
     def attempt(self, cmd: int, payload: bytes, timeout: float | None = None) -> bytes:
         """Send one frame and wait for its answer; the OK payload, _Failed or LinkError."""
-        self._seq = (self._seq + 1) & 0xFF
+        self._next_seq()
         frame = encode(cmd, self._seq, payload)
         self.stats.attempts += 1
         self.stats.bytes_sent += len(frame)
@@ -198,15 +281,147 @@ class BootLink:
             raise LinkError("identify: malformed answer")
         regions = [struct.unpack_from("<II", data, 6 + 8 * i) for i in range(nreg)]
         board = data[6 + 8 * nreg:].decode("ascii", "replace")
-        if version != 1:
-            raise LinkError(f"the loader speaks protocol version {version}; this tool speaks 1")
+        if version not in VERSIONS:
+            raise LinkError(f"the loader speaks protocol version {version}; this tool speaks "
+                            f"{' and '.join(map(str, VERSIONS))}")
         self.info = BoardInfo(board, version, max_payload, [tuple(r) for r in regions])
         self.max_chunk = min(self.max_chunk, max_payload - 4)
         self.chunk = min(self.chunk, self.max_chunk)
         return self.info
 
     def write(self, addr: int, data: bytes, progress=None) -> None:
-        """Write ``data`` at ``addr`` in frames (adaptive size, bounded retries per frame)."""
+        """Write ``data`` at ``addr``: in windows on a version-2 loader, else frame by frame.
+        ``progress(n)`` is called as bytes are confirmed."""
+        if self.windowed and self.info is not None and self.info.version >= 2:
+            largest = min(BLOCK_SIZES[-1], self.info.max_payload - 4)
+            pending = [(addr, data)]
+            while pending:
+                a, d = pending.pop(0)
+                block = self.block = best_block(self.fault_rate, largest)
+                # the first window is short: the link's rate is not known yet
+                count = min(WINDOW_BLOCKS, (4096 if not self.stats.windows else WINDOW_BYTES)
+                            // block)
+                n = min(len(d), block * count)
+                if n < len(d):
+                    pending.insert(0, (a + n, d[n:]))
+                pending[0:0] = self._write_window(a, d[:n], block, largest, progress)
+            return
+        self._write_frames(addr, data, progress)
+
+    def _write_window(self, addr: int, data: bytes, block: int, largest: int,
+                      progress) -> list[tuple[int, bytes]]:
+        """One window: open it, send every block, ask which arrived, send those again. When
+        the fault rate measured on the way calls for blocks half as large or smaller, the
+        blocks still missing are returned as (addr, data) ranges for new windows."""
+        self._tag = (self._tag + 1) & 0xFFFF
+        tag, count = self._tag, (len(data) + block - 1) // block
+        self.stats.windows += 1
+        self._ask(CMD_WINDOW, struct.pack("<IIHH", addr, len(data), block, tag),
+                  f"window at 0x{addr:08x}", 0)
+        missing, stalls = list(range(count)), 0
+        while missing:
+            frames = b"".join(encode(CMD_BLOCK, BLOCK_SEQ, struct.pack("<HH", tag, i)
+                                     + data[i * block:(i + 1) * block]) for i in missing)
+            t0 = time.monotonic()
+            self.port.write(frames)
+            self.stats.bytes_sent += len(frames)
+            self.stats.blocks += len(missing)
+            bits = self._bitmap(count, len(frames), t0, f"window at 0x{addr:08x}")
+            arrived = [i for i in missing if bits[i >> 3] >> (i & 7) & 1]
+            self._learn_faults(len(missing), len(missing) - len(arrived), block + BLOCK_OVERHEAD)
+            self.stats.blocks_lost += len(missing) - len(arrived)
+            if progress:
+                progress(sum(len(data[i * block:(i + 1) * block]) for i in arrived))
+            missing = [i for i in missing if not bits[i >> 3] >> (i & 7) & 1]
+            stalls = stalls + 1 if not arrived else 0
+            if missing and best_block(self.fault_rate, largest) * 2 <= block:
+                return _ranges(addr, data, block, missing)
+            if missing and stalls > self.retries:
+                raise LinkError(f"write at 0x{addr + missing[0] * block:08x}: no block of "
+                                f"{block} bytes arrived in {stalls} rounds")
+        return []
+
+    def _copies(self, frame_bytes: int) -> int:
+        """How many copies of a question (and so of its answer) to send at once so that at
+        the measured fault rate at least one round trip survives with 98% odds."""
+        ok = (1.0 - min(self.fault_rate, 0.5)) ** frame_bytes
+        if ok > 0.9:
+            return 1 if self.fault_rate < 1e-4 else 2
+        return min(8, max(2, math.ceil(math.log(0.02) / math.log(1.0 - ok))))
+
+    def rto(self) -> float:
+        """The answer timeout: smoothed round trip + 4 deviations (as TCP), 20 ms .. 2 s."""
+        if self._srtt is None:
+            return self.base_timeout
+        return min(2.0, max(0.02, self._srtt + 4 * self._rttvar))
+
+    def _sample_rtt(self, rtt: float) -> None:
+        if self._srtt is None:
+            self._srtt, self._rttvar = rtt, rtt / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(self._srtt - rtt)
+            self._srtt = 0.875 * self._srtt + 0.125 * rtt
+
+    def _ask(self, cmd: int, payload: bytes, what: str, answer_bytes: int, burst: int = 0,
+             t0: float | None = None) -> bytes:
+        """Send an idempotent question in copies (``_copies``) and take the first valid answer
+        to any of them; repeated until one arrives. ``burst``: bytes sent just before (the
+        first wait also covers them at the measured intake rate, which it then updates)."""
+        copies = self._copies(2 * 10 + len(payload) + answer_bytes)
+        timeout = self.rto() + 2.0 * burst / self.rate
+        last = ""
+        for i in range(self.retries + 1):
+            seqs = [self._next_seq() for _ in range(copies)]
+            frames = b"".join(encode(cmd, q, payload) for q in seqs)
+            sent = time.monotonic()
+            self.port.write(frames)
+            self.stats.attempts += copies
+            self.stats.bytes_sent += len(frames)
+            try:
+                status, data = self._answer_any(seqs, sent + timeout)
+            except _Failed as e:
+                last = str(e)
+                self.stats.retries += 1
+                # long enough for a loader caught in a damaged frame to time out and resync
+                self.quiet(self._backoff)
+                self._backoff = min(0.1, self._backoff * 2)
+                timeout = self.rto() + 0.5 * burst / self.rate
+                continue
+            self._backoff = self.quiet_s
+            if status:
+                raise LinkError(f"{what}: the loader refused it: {STATUS.get(status, status)} "
+                                f"(see docs/boot-protocol.md)")
+            if i == 0 and not burst:
+                self._sample_rtt(time.monotonic() - sent)
+            elif i == 0 and burst >= 4096:  # burst and answer in one wait: the intake rate
+                measured = burst / max(time.monotonic() - t0, 1e-3)
+                self.rate = max(self.rate * 0.5, 0.5 * self.rate + 0.5 * measured)
+            return data
+        raise LinkError(f"{what}: no valid answer after {self.retries + 1} attempts of "
+                        f"{copies} copies (last: {last})")
+
+    def _bitmap(self, count: int, burst: int, t0: float, what: str) -> bytes:
+        """Which blocks of the window arrived (bit i of byte i/8)."""
+        nb = (count + 7) // 8
+        data = self._ask(CMD_BITMAP, b"", what, 4 + nb, burst, t0)
+        if len(data) != 4 + nb or struct.unpack_from("<H", data)[0] != count:
+            raise LinkError(f"{what}: the loader no longer holds the window (was the board "
+                            "reset?)")
+        return data[4:]
+
+    def _learn_faults(self, sent: int, lost: int, frame: int) -> None:
+        """Update the byte fault-rate estimate from one round's lost blocks."""
+        if not sent:
+            return
+        q = lost / sent if lost < sent else 1 - 0.5 / sent  # all lost: only a bound
+        p = 1.0 - (1.0 - q) ** (1.0 / frame)
+        w = min(self._fault_weight, 256.0)
+        self.fault_rate = (self.fault_rate * w + p * sent) / (w + sent)
+        self._fault_weight = w + sent
+
+    def _write_frames(self, addr: int, data: bytes, progress=None) -> None:
+        """Protocol 1: one acknowledged WRITE frame at a time (adaptive size, bounded retries
+        per frame)."""
         off, size, fails, streak = 0, self.chunk, 0, 0
         while off < len(data):
             n = min(size, len(data) - off)

@@ -48,10 +48,11 @@ class Progress:
 
 
 def flash_port(port, image: Image, progress: bool = True, retries: int = 16,
-               verify_passes: int = 2) -> dict:
-    """Load ``image`` over an open port and start it; a summary dict, FlashError otherwise."""
+               verify_passes: int = 2, windowed: bool = True) -> dict:
+    """Load ``image`` over an open port and start it; a summary dict, FlashError otherwise.
+    ``windowed=False`` writes frame by frame even to a protocol-2 loader (the reference)."""
     t0 = time.monotonic()
-    link = BootLink(port, retries=retries)
+    link = BootLink(port, retries=retries, windowed=windowed)
     try:
         info = link.identify()
         log.info("board %s, protocol %d, max payload %d, regions %s", info.board, info.version,
@@ -82,7 +83,9 @@ def flash_port(port, image: Image, progress: bool = True, retries: int = 16,
     st = link.stats
     summary = {"board": info.board, "bytes": image.load_bytes, "seconds": dt,
                "attempts": st.attempts, "retries": st.retries, "naks": dict(st.naks),
-               "timeouts": st.timeouts, "garbled": st.garbled, "sent": st.bytes_sent}
+               "timeouts": st.timeouts, "garbled": st.garbled, "sent": st.bytes_sent,
+               "protocol": info.version, "windows": st.windows, "blocks": st.blocks,
+               "blocks_lost": st.blocks_lost, "block": link.block, "fault_rate": link.fault_rate}
     log.info("loaded and verified %d bytes in %.2f s (%d frames, %d retries), started at 0x%08x",
              image.load_bytes, dt, st.attempts, st.retries, image.entry)
     return summary
