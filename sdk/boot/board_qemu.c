@@ -8,6 +8,7 @@
 #include "boot_regions.h"
 
 #define UART0 0x10000000u
+#define UART_RBR 0u
 #define UART_FCR 2u
 #define CLINT_MSIP 0x02000000u /* + 4*hart */
 #define HARTS 8u
@@ -23,6 +24,11 @@ void boot_board_init(void)
     /* Receive FIFO on (trigger level 14): qemu then delivers up to 14 bytes per poll of its
      * socket instead of one, which multiplies the serial throughput. */
     ((volatile uint8_t *)UART0)[UART_FCR] = 0xC7u;
+    /* A byte that came before this point waited in the holding register, so qemu stopped
+     * reading its socket; the FIFO reset above dropped that byte without telling qemu, which
+     * then stays deaf until something reads the data register (a host that talks as soon as it
+     * connects hit this: seconds of silence). This read tells it to read on. */
+    (void)((volatile uint8_t *)UART0)[UART_RBR];
 }
 
 void boot_board_write(uint32_t addr, const uint8_t *data, unsigned len)
@@ -38,6 +44,7 @@ uint32_t boot_board_crc(uint32_t addr, uint32_t size)
 void boot_board_start(uint32_t entry)
 {
     ((volatile uint8_t *)UART0)[UART_FCR] = 0x00u; /* the app finds the UART as at reset */
+    (void)((volatile uint8_t *)UART0)[UART_RBR];   /* and qemu reading on (see above) */
     boot_release_entry = entry;
     __asm__ volatile("fence rw, rw" ::: "memory");
     for (unsigned h = 1; h < HARTS; ++h) ((volatile uint32_t *)CLINT_MSIP)[h] = 1u;

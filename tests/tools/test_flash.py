@@ -234,3 +234,40 @@ def test_flash_as_qemus_first_client_talking_at_once(hello):
             group.stop()
         assert r.returncode == 0, r.stderr[-2000:]
         assert "loaded, verified and started" in r.stderr
+
+
+@pytest.mark.qemu
+def test_loader_hears_a_host_that_talks_before_it_is_up(hello):
+    """Bytes that reach qemu's UART before the loader has set it up (a host talking the moment
+    it connects, before the banner) must not leave the loader deaf: qemu stops reading its
+    socket while a byte waits in the UART, and the loader's FIFO reset dropped that byte
+    without telling qemu (seconds of silence, issue 13's failed identify)."""
+    import socket
+
+    from et.procgroup import ProcessGroup
+    from et.qemu import QemuBoard, free_port
+    from runners.bootlink import encode
+
+    board = QemuBoard(timeout=60, echo=False, loader=BOOT)
+    for attempt in range(3):
+        port = free_port()
+        with ProcessGroup(board.command(None, port, ()), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as group:
+            deadline = time.monotonic() + 15
+            while not _listening(port) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(b"\x00\x55")  # at once: the loader is not running yet
+                time.sleep(0.3)           # it is now (its banner is on the way)
+                s.sendall(encode(CMD_IDENTIFY, 1))
+                s.settimeout(0.1)
+                got, t0 = b"", time.monotonic()
+                while b"\x5a\xa5" not in got and time.monotonic() - t0 < 3:
+                    try:
+                        got += s.recv(4096)
+                    except socket.timeout:
+                        pass
+                waited = time.monotonic() - t0
+            group.stop()
+        assert b"ready" in got and b"\x5a\xa5" in got, (attempt, got)
+        assert waited < 1.0, f"the loader answered after {waited:.1f} s"

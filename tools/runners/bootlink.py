@@ -33,7 +33,12 @@ MAX_RESPONSE = 512
 BLOCK_SEQ = 0  # BLOCK frames carry sequence 0, which no answered command uses
 BLOCK_SIZES = tuple(16 << i for i in range(9))  # 16 .. 4096 bytes
 BLOCK_OVERHEAD = 14  # sync 2, cmd/seq/len 4, tag/idx 4, CRC 4
-WINDOW_BLOCKS = 128  # blocks per window (the loader takes up to 256)
+WINDOW_BLOCKS = 256  # blocks per window (the loader's maximum)
+# The shortest answer timeout: longer than every loader's inter-byte timeout (qemu 35 ms,
+# siracusa 20 ms), and than the ~40 ms an answer can lag behind on qemu under load
+RTO_MIN = 0.08
+TAIL_BLOCKS = 16
+CRC_BYTES_PER_S = 1e6  # the slowest loader's CRC (Siracusa's HyperRAM, read back in 256 B)  # a round with at most this many blocks left sends them in copies
 WINDOW_BYTES = 64 * 1024  # and at most this much data per window
 
 
@@ -192,34 +197,34 @@ class BootLink:
 
     def _answer_any(self, seqs: list[int], deadline: float) -> tuple[int, bytes]:
         """(status, payload) of the first valid answer to any of ``seqs`` before ``deadline``
-        that is not a framing NAK (that copy was damaged; another may arrive). Scans a
-        buffer, so a damaged answer costs only itself, not the one behind it."""
-        buf = bytearray()
+        that is not a framing NAK (that copy was damaged; another may arrive). Every sync
+        position in the input is tried, so a damaged answer (one whose length field claims
+        more bytes than ever come) does not hide the good one behind it."""
+        buf, lo = bytearray(), 0
         while True:
-            i = buf.find(RSYNC)
-            while i >= 0 and len(buf) - i >= 6:
-                status, rseq, n = struct.unpack_from("<BBH", buf, i + 2)
-                if n > MAX_RESPONSE:
-                    del buf[:i + 1]
-                elif len(buf) - i < 10 + n:
-                    break  # wait for the rest
-                elif zlib.crc32(buf[i + 2:i + 6 + n]) == struct.unpack_from("<I", buf, i + 6 + n)[0]:
-                    if rseq in seqs and status not in FRAMING_NAKS:
+            i, first_open = buf.find(RSYNC, lo), None
+            while i >= 0:
+                final = False  # what lies at i can no longer change
+                if len(buf) - i >= 6:
+                    status, rseq, n = struct.unpack_from("<BBH", buf, i + 2)
+                    final = n > MAX_RESPONSE or len(buf) - i >= 10 + n
+                    if (final and n <= MAX_RESPONSE and rseq in seqs
+                            and status not in FRAMING_NAKS and zlib.crc32(buf[i + 2:i + 6 + n])
+                            == struct.unpack_from("<I", buf, i + 6 + n)[0]):
                         return status, bytes(buf[i + 6:i + 6 + n])
-                    del buf[:i + 10 + n]  # a framing NAK or a stale answer
-                else:
-                    self.stats.garbled += 1
-                    del buf[:i + 1]
-                i = buf.find(RSYNC)
+                if not final and first_open is None:
+                    first_open = i
+                i = buf.find(RSYNC, i + 1)
+            lo = first_open if first_open is not None else max(0, len(buf) - 1)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.stats.timeouts += 1
-                raise _Failed("no valid answer")
+                raise _Failed(f"no valid answer ({len(buf)} bytes: {bytes(buf[:80]).hex()})")
             self.port.timeout = remaining
             chunk = self.port.read(getattr(self.port, "in_waiting", 0) or 1)
             if not chunk:
                 self.stats.timeouts += 1
-                raise _Failed("no valid answer")
+                raise _Failed(f"no valid answer ({len(buf)} bytes: {bytes(buf[:80]).hex()})")
             buf += chunk
 
     def _nak(self, status: int) -> None:
@@ -320,15 +325,23 @@ class BootLink:
                   f"window at 0x{addr:08x}", 0)
         missing, stalls = list(range(count)), 0
         while missing:
+            # The last few blocks of a window go in several copies each: a round costs a
+            # round trip, a copy only its bytes.
+            lost = 1.0 - (1.0 - min(self.fault_rate, 0.5)) ** (block + BLOCK_OVERHEAD)
+            reps = 1
+            if len(missing) < count and len(missing) <= TAIL_BLOCKS and lost > 0.01:
+                reps = min(4, math.ceil(math.log(0.05) / math.log(lost)))
             frames = b"".join(encode(CMD_BLOCK, BLOCK_SEQ, struct.pack("<HH", tag, i)
-                                     + data[i * block:(i + 1) * block]) for i in missing)
+                                     + data[i * block:(i + 1) * block]) * reps for i in missing)
             t0 = time.monotonic()
             self.port.write(frames)
             self.stats.bytes_sent += len(frames)
-            self.stats.blocks += len(missing)
+            self.stats.blocks += len(missing) * reps
             bits = self._bitmap(count, len(frames), t0, f"window at 0x{addr:08x}")
             arrived = [i for i in missing if bits[i >> 3] >> (i & 7) & 1]
-            self._learn_faults(len(missing), len(missing) - len(arrived), block + BLOCK_OVERHEAD)
+            if reps == 1:
+                self._learn_faults(len(missing), len(missing) - len(arrived),
+                                   block + BLOCK_OVERHEAD)
             self.stats.blocks_lost += len(missing) - len(arrived)
             if progress:
                 progress(sum(len(data[i * block:(i + 1) * block]) for i in arrived))
@@ -350,10 +363,10 @@ class BootLink:
         return min(8, max(2, math.ceil(math.log(0.02) / math.log(1.0 - ok))))
 
     def rto(self) -> float:
-        """The answer timeout: smoothed round trip + 4 deviations (as TCP), 20 ms .. 2 s."""
+        """The answer timeout: smoothed round trip + 4 deviations (as TCP), RTO_MIN .. 2 s."""
         if self._srtt is None:
             return self.base_timeout
-        return min(2.0, max(0.02, self._srtt + 4 * self._rttvar))
+        return min(2.0, max(RTO_MIN, self._srtt + 4 * self._rttvar))
 
     def _sample_rtt(self, rtt: float) -> None:
         if self._srtt is None:
@@ -363,12 +376,13 @@ class BootLink:
             self._srtt = 0.875 * self._srtt + 0.125 * rtt
 
     def _ask(self, cmd: int, payload: bytes, what: str, answer_bytes: int, burst: int = 0,
-             t0: float | None = None) -> bytes:
+             t0: float | None = None, work: float = 0.0) -> bytes:
         """Send an idempotent question in copies (``_copies``) and take the first valid answer
         to any of them; repeated until one arrives. ``burst``: bytes sent just before (the
-        first wait also covers them at the measured intake rate, which it then updates)."""
+        first wait also covers them at the measured intake rate, which it then updates);
+        ``work``: seconds the loader may need to answer (each wait covers them)."""
         copies = self._copies(2 * 10 + len(payload) + answer_bytes)
-        timeout = self.rto() + 2.0 * burst / self.rate
+        timeout = self.rto() + 2.0 * burst / self.rate + work
         last = ""
         for i in range(self.retries + 1):
             seqs = [self._next_seq() for _ in range(copies)]
@@ -381,16 +395,19 @@ class BootLink:
                 status, data = self._answer_any(seqs, sent + timeout)
             except _Failed as e:
                 last = str(e)
+                log.debug("%s: %s within %.3f s (%d copies, burst %d B at %.0f B/s)", what, e,
+                          timeout, copies, burst, self.rate)
                 self.stats.retries += 1
-                # long enough for a loader caught in a damaged frame to time out and resync
-                self.quiet(self._backoff)
-                self._backoff = min(0.1, self._backoff * 2)
-                timeout = self.rto() + 0.5 * burst / self.rate
+                # No quiet needed: the wait (at least RTO_MIN without sending) already outlasted
+                # the loader's inter-byte timeout, so a loader caught in a damaged frame has
+                # dropped it; stale answers still on their way are told apart by their seq.
+                timeout = self.rto() + 0.5 * burst / self.rate + work
                 continue
-            self._backoff = self.quiet_s
             if status:
                 raise LinkError(f"{what}: the loader refused it: {STATUS.get(status, status)} "
                                 f"(see docs/boot-protocol.md)")
+            log.debug("%s: answer after %.3f s (try %d, burst %d B)", what,
+                      time.monotonic() - (t0 if burst and i == 0 else sent), i, burst)
             if i == 0 and not burst:
                 self._sample_rtt(time.monotonic() - sent)
             elif i == 0 and burst >= 4096:  # burst and answer in one wait: the intake rate
@@ -445,7 +462,12 @@ class BootLink:
 
     def crc(self, addr: int, size: int) -> int:
         """CRC-32 (zlib's) of ``size`` bytes at ``addr`` on the board."""
-        data = self.transact(CMD_CRC, struct.pack("<II", addr, size), f"CRC of 0x{addr:08x}")
+        what, payload = f"CRC of 0x{addr:08x}", struct.pack("<II", addr, size)
+        if self.info is not None and self.info.version >= 2:  # idempotent: asked in copies
+            data = self._ask(CMD_CRC, payload, what, 4, work=size / CRC_BYTES_PER_S)
+        else:
+            data = self.transact(CMD_CRC, payload, what, timeout=self.base_timeout
+                                 + size / CRC_BYTES_PER_S)
         if len(data) != 4:
             raise LinkError("CRC: malformed answer")
         return struct.unpack("<I", data)[0]
