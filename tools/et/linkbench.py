@@ -117,6 +117,7 @@ def run_link_bench(seeds: int = 10, say=print) -> dict:
         _series(BIG_APP, big, 0.0, list(range(first, first + 3)), True, None, say),
         _series(BIG_APP, big, 0.0, [first], False, None, say),
         _series(BIG_APP, big, 0.01, list(range(first, first + 3)), True, None, say),
+        _series(BIG_APP, big, 0.03, [first], True, None, say),
         # the fault sweep: apps/hello loaded and run, N seeds at 1% and 3%
         _series("hello", hello, 0.01, list(range(first, first + seeds)), True, HELLO_RESULT, say),
         _series("hello", hello, 0.03, list(range(first, first + seeds)), True, HELLO_RESULT, say),
