@@ -146,3 +146,24 @@ def test_a_dead_link_mid_window_is_a_clear_error(driver):
     with pytest.raises(LinkError, match="no valid answer|no block"):
         link.write(BIG, bytes(20_000))
     port.proc.kill()
+
+
+def test_a_board_reset_mid_window_is_a_clear_error(driver):
+    """The loader restarts while a window is open (its bitmap gone): the host says so in one
+    line instead of writing blocks nobody keeps."""
+    port = ParserPort(driver)
+    link = BootLink(port)
+    link.identify()
+    real_write = port.write
+
+    def write(data: bytes) -> None:
+        real_write(data)
+        if data[2:3] == bytes([6]):  # the first burst of blocks: the board resets under it
+            port.proc.kill()
+            port.proc.wait()
+            port.__init__(driver)
+            port.write = real_write
+    port.write = write
+    with pytest.raises(LinkError, match="no longer holds the window"):
+        link.write(BIG, bytes(50_000))
+    port.proc.kill()

@@ -2,6 +2,7 @@
 lines, loading apps/hello through the serial bootloader on qemu, and loading through a
 fault-injecting proxy (a verified image or a clear error, never a wrong image as success).
 The seed sweep: `python tools/bench.py --link` (et.linkbench)."""
+import contextlib
 import os
 import struct
 import subprocess
@@ -212,26 +213,33 @@ def _listening(port: int) -> bool:
                    for fields in (line.split() for line in list(f)[1:]))
 
 
+@contextlib.contextmanager
+def _qemu_by_hand():
+    """The qemu board with the loader, started as a user would, its UART socket waiting for its
+    first client (nothing connects to probe it: /proc says when it listens): its port."""
+    from et.procgroup import ProcessGroup
+    from et.qemu import QemuBoard, free_port
+
+    port = free_port()
+    board = QemuBoard(timeout=60, echo=False, loader=BOOT)
+    with ProcessGroup(board.command(None, port, ()), stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL):
+        deadline = time.monotonic() + 15
+        while not _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield port
+
+
 @pytest.mark.qemu
 def test_flash_as_qemus_first_client_talking_at_once(hello):
     """qemu started by hand (its UART socket waiting for a client) and tools/flash.py as the
     first client, talking as soon as it connects: the load is verified every time (issue 13
     saw 1 in 5 fail `identify` so)."""
-    from et.procgroup import ProcessGroup
-    from et.qemu import QemuBoard, free_port
-
-    board = QemuBoard(timeout=60, echo=False, loader=BOOT)
     for _ in range(3):
-        port = free_port()
-        with ProcessGroup(board.command(None, port, ()), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL) as group:
-            deadline = time.monotonic() + 15
-            while not _listening(port) and time.monotonic() < deadline:
-                time.sleep(0.02)   # read from /proc: a probing connection would be the first client
+        with _qemu_by_hand() as port:
             r = subprocess.run([sys.executable, FLASH, "--port", f"socket://127.0.0.1:{port}",
                                 "--no-progress", hello], capture_output=True, text=True,
                                timeout=120)
-            group.stop()
         assert r.returncode == 0, r.stderr[-2000:]
         assert "loaded, verified and started" in r.stderr
 
@@ -244,18 +252,10 @@ def test_loader_hears_a_host_that_talks_before_it_is_up(hello):
     without telling qemu (seconds of silence, issue 13's failed identify)."""
     import socket
 
-    from et.procgroup import ProcessGroup
-    from et.qemu import QemuBoard, free_port
     from runners.bootlink import encode
 
-    board = QemuBoard(timeout=60, echo=False, loader=BOOT)
     for attempt in range(3):
-        port = free_port()
-        with ProcessGroup(board.command(None, port, ()), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL) as group:
-            deadline = time.monotonic() + 15
-            while not _listening(port) and time.monotonic() < deadline:
-                time.sleep(0.02)
+        with _qemu_by_hand() as port:
             with socket.create_connection(("127.0.0.1", port)) as s:
                 s.sendall(b"\x00\x55")  # at once: the loader is not running yet
                 time.sleep(0.3)           # it is now (its banner is on the way)
@@ -268,6 +268,5 @@ def test_loader_hears_a_host_that_talks_before_it_is_up(hello):
                     except socket.timeout:
                         pass
                 waited = time.monotonic() - t0
-            group.stop()
         assert b"ready" in got and b"\x5a\xa5" in got, (attempt, got)
         assert waited < 1.0, f"the loader answered after {waited:.1f} s"
