@@ -5,11 +5,13 @@ not arrive (selective repeat), with the block size chosen from the fault rate me
 way. A version-1 loader is written one acknowledged frame at a time (adaptive frame size).
 
 Every attempt carries a fresh sequence number and only a response with that number (and a
-valid CRC) counts, so a late or duplicated response can never be taken for another one. A
-NAK for a damaged frame is retried at once (the loader has already resynchronised); a lost
-or damaged response is retried after the line has been quiet for longer than the loader's
-inter-byte timeout. Writes are idempotent (same bytes, same address), so a repeated write is
-harmless. Frames shrink when attempts fail and grow back after a run of successes.
+valid CRC) counts, so a late or duplicated response can never be taken for another one.
+Questions that are idempotent (WINDOW, BITMAP, CRC) go to a version-2 loader in several copies
+at once when the link is noisy, and the first answer to any copy counts. Writes are idempotent
+(same bytes, same address), so a repeated write or block is harmless. Protocol 1: a NAK for a
+damaged frame is retried at once (the loader has already resynchronised); a lost or damaged
+response is retried after the line has been quiet for longer than the loader's inter-byte
+timeout; frames shrink when attempts fail and grow back after a run of successes.
 """
 from __future__ import annotations
 
@@ -34,12 +36,12 @@ BLOCK_SEQ = 0  # BLOCK frames carry sequence 0, which no answered command uses
 BLOCK_SIZES = tuple(16 << i for i in range(9))  # 16 .. 4096 bytes
 BLOCK_OVERHEAD = 14  # sync 2, cmd/seq/len 4, tag/idx 4, CRC 4
 WINDOW_BLOCKS = 256  # blocks per window (the loader's maximum)
+WINDOW_BYTES = 64 * 1024  # and at most this much data per window
+TAIL_BLOCKS = 16  # a round with at most this many blocks left sends them in copies
 # The shortest answer timeout: longer than every loader's inter-byte timeout (qemu 35 ms,
 # siracusa 20 ms), and than the ~40 ms an answer can lag behind on qemu under load
 RTO_MIN = 0.08
-TAIL_BLOCKS = 16
-CRC_BYTES_PER_S = 1e6  # the slowest loader's CRC (Siracusa's HyperRAM, read back in 256 B)  # a round with at most this many blocks left sends them in copies
-WINDOW_BYTES = 64 * 1024  # and at most this much data per window
+CRC_BYTES_PER_S = 1e6  # the slowest loader's CRC (Siracusa's HyperRAM, read back in 256 B)
 
 
 def best_block(fault_rate: float, largest: int = BLOCK_SIZES[-1]) -> int:
