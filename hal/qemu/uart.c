@@ -25,15 +25,8 @@ int hal_uart_getc(unsigned timeout_us)
      * the instruction clock of a polling loop runs at the simulator's pace, far from it). */
     if (!(REG(LSR) & LSR_DR)) { /* the clock is read only when there is a wait */
         uint64_t deadline = qemu_wall_ns() + (uint64_t)timeout_us * 1000u;
-        while (!(REG(LSR) & LSR_DR)) {
+        while (!(REG(LSR) & LSR_DR))
             if (timeout_us && qemu_wall_ns() > deadline) return -1;
-            /* Poll an empty UART seldom (every ~0.1 ms of instructions): each poll is an I/O
-             * access that takes qemu's big lock, which its I/O thread needs to hand over the
-             * next bytes (at most 14 per pass). Measured on a clean 748 KB load through the
-             * loader: 48 KiB/s polling flat out, 56-61 KiB/s so. */
-            for (volatile int i = 0; i < 30000; ++i) {
-            }
-        }
     }
     return REG(RBR_THR);
 }
