@@ -126,6 +126,12 @@ def test_training_report_per_step_counters():
     text = format_report(rep)
     assert "trained images/s at 100 MHz: 1071428.57" in text
     assert "loss: 3 values, first 1 (step 1), last 0.5 (step 3)" in text
+    # a time or a rate built on qemu's instruction counts says so where it is printed
+    for source, tagged in (("qemu-icount", True), ("mcycle", False)):
+        lines = format_report(dict(rep, perf_source=source)).splitlines()
+        timed = [ln for ln in lines if ln.startswith(("per step:", "trained images/s"))]
+        assert len(timed) == 2
+        assert all(("IPC = 1 estimate" in ln) == tagged for ln in timed), (source, timed)
 
 
 def test_layer_in_chunks_within_a_step_sums_its_chunks():

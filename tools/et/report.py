@@ -195,6 +195,14 @@ def counter_meaning(rep: dict) -> str:
     return COUNTER_MEANING.get(rep.get("perf_source") or "", "counter source unknown")
 
 
+def _estimate_tag(rep: dict) -> str:
+    """What the step's time and images/s rest on, where the counters are not measured cycles."""
+    return {"qemu-icount": " (IPC = 1 estimate from qemu's instructions, not a measured time)",
+            "host-clock": " (from host nanoseconds: not the chip)"}.get(
+        rep.get("perf_source") or "", "" if rep.get("perf_source") == "mcycle" else
+        " (counter source unknown)")
+
+
 def format_report(rep: dict, max_rows: int | None = None) -> str:
     """The tables of a report made by build_report(); ``max_rows``: at most that many layer
     rows, the ones with the most cycles (the console; report.txt has them all)."""
@@ -256,10 +264,12 @@ def format_report(rep: dict, max_rows: int | None = None) -> str:
                        f"{st['outside_layers_cycles']:,.0f} outside them (batch load, DMA waits "
                        "between layers)")
         out.append(f"per step: {st['cycles_per_step']:,.0f} cycles = "
-                   f"{st['seconds_per_step'] * 1e3:.3f} ms at {rep['freq_mhz']:g} MHz")
+                   f"{st['seconds_per_step'] * 1e3:.3f} ms at {rep['freq_mhz']:g} MHz"
+                   + _estimate_tag(rep))
     ips = _num(st["images_per_s"], "{:.2f}")
     out.append(f"trained images/s at {rep['freq_mhz']:g} MHz: {ips}"
-               + (f" ({st['note']})" if st["images_per_s"] is None and st["note"] else ""))
+               + (f" ({st['note']})" if st["images_per_s"] is None and st["note"] else
+                  _estimate_tag(rep) if st["images_per_s"] is not None else ""))
     if rep["loss"]:
         ls = rep["loss"]
         out.append(f"loss: {len(ls)} values, first {ls[0]['value']:.6g} (step {ls[0]['step']}), "
