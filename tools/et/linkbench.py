@@ -112,8 +112,8 @@ def run_link_bench(seeds: int = 10, say=print) -> dict:
     hello, big = _build("hello"), _build(BIG_APP)
     first = 100
     series = [
-        # throughput: the big image, clean and at 1%, both protocols (protocol 1 at 1% once:
-        # it takes minutes per load)
+        # throughput: the big image clean (both protocols), at 1% and at 3% (protocol 2;
+        # protocol 1 at 1% would take about ten minutes per load)
         _series(BIG_APP, big, 0.0, list(range(first, first + 3)), True, None, say),
         _series(BIG_APP, big, 0.0, [first], False, None, say),
         _series(BIG_APP, big, 0.01, list(range(first, first + 3)), True, None, say),
@@ -136,7 +136,7 @@ def render_link(data: dict) -> str:
     """The benchmark's section of docs/benchmarks.md."""
     out = ["## Serial loading (qemu board, wall clock)", "",
            f"Measured at commit {data['commit']} with {data['qemu']} on a machine with "
-           f"{data['cpus']} CPUs (load average {data['load']:.1f} at the start) by "
+           f"{data['cpus']} CPUs (load average {data['load']:.1f} over the run's last minute) by "
            f"`{data['command']}`. tools/flash.py's serial runner loads the program through the "
            "EdgeTune bootloader over qemu's UART socket; faults (a byte flipped, dropped or "
            "duplicated, with equal odds, at the given rate per byte, both ways) come from the "

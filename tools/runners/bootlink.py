@@ -219,14 +219,12 @@ class BootLink:
                 i = buf.find(RSYNC, i + 1)
             lo = first_open if first_open is not None else max(0, len(buf) - 1)
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining > 0:
+                self.port.timeout = remaining
+                chunk = self.port.read(getattr(self.port, "in_waiting", 0) or 1)
+            if remaining <= 0 or not chunk:
                 self.stats.timeouts += 1
-                raise _Failed(f"no valid answer ({len(buf)} bytes: {bytes(buf[:80]).hex()})")
-            self.port.timeout = remaining
-            chunk = self.port.read(getattr(self.port, "in_waiting", 0) or 1)
-            if not chunk:
-                self.stats.timeouts += 1
-                raise _Failed(f"no valid answer ({len(buf)} bytes: {bytes(buf[:80]).hex()})")
+                raise _Failed(f"no valid answer ({len(buf)} bytes came)")
             buf += chunk
 
     def _nak(self, status: int) -> None:
@@ -341,12 +339,12 @@ class BootLink:
             self.stats.blocks += len(missing) * reps
             bits = self._bitmap(count, len(frames), t0, f"window at 0x{addr:08x}")
             arrived = [i for i in missing if bits[i >> 3] >> (i & 7) & 1]
+            lost = len(missing) - len(arrived)
             if reps == 1:
-                self._learn_faults(len(missing), len(missing) - len(arrived),
-                                   block + BLOCK_OVERHEAD)
-            self.stats.blocks_lost += len(missing) - len(arrived)
+                self._learn_faults(len(missing), lost, block + BLOCK_OVERHEAD)
+            self.stats.blocks_lost += lost
             if progress:
-                progress(sum(len(data[i * block:(i + 1) * block]) for i in arrived))
+                progress(sum(min(block, len(data) - i * block) for i in arrived))
             missing = [i for i in missing if not bits[i >> 3] >> (i & 7) & 1]
             stalls = stalls + 1 if not arrived else 0
             if missing and best_block(self.fault_rate, largest) * 2 <= block:
