@@ -195,12 +195,14 @@ def counter_meaning(rep: dict) -> str:
     return COUNTER_MEANING.get(rep.get("perf_source") or "", "counter source unknown")
 
 
+# What a step's time and images/s rest on, per counter source, where it is not measured cycles
+ESTIMATE_TAG = {"mcycle": "",
+                "qemu-icount": " (IPC = 1 estimate from qemu's instructions, not a measured time)",
+                "host-clock": " (from host nanoseconds: not the chip)"}
+
+
 def _estimate_tag(rep: dict) -> str:
-    """What the step's time and images/s rest on, where the counters are not measured cycles."""
-    return {"qemu-icount": " (IPC = 1 estimate from qemu's instructions, not a measured time)",
-            "host-clock": " (from host nanoseconds: not the chip)"}.get(
-        rep.get("perf_source") or "", "" if rep.get("perf_source") == "mcycle" else
-        " (counter source unknown)")
+    return ESTIMATE_TAG.get(rep.get("perf_source") or "", " (counter source unknown)")
 
 
 def format_report(rep: dict, max_rows: int | None = None) -> str:
